@@ -1,0 +1,88 @@
+"""Benchmark presets: what is pretrained, fine-tuned and evaluated, and how long each run is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Budget", "BenchmarkPreset", "PRESETS", "METHODS"]
+
+#: Rows of the benchmark. ``pretrain`` is the pretraining mode fine-tuned from (``None``: from scratch).
+METHODS: dict[str, dict] = {
+    "hybrid": {"pretrain": "hybrid"},
+    "supervised": {"pretrain": "supervised"},
+    "diffusion": {"pretrain": "diffusion"},
+    "contrastive": {"pretrain": "contrastive"},
+    "scratch": {"pretrain": None},
+    "scratch_long": {"pretrain": None, "long": True},
+    "hybrid_semi": {"pretrain": "hybrid", "semi": True},
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A label budget: ``k`` labelled ``unit`` (``slices`` or ``scans``)."""
+
+    k: int
+    unit: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.k} {self.unit[:-1] if self.k == 1 else self.unit}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.unit}{self.k}"
+
+
+@dataclass(frozen=True)
+class BenchmarkPreset:
+    """Everything a benchmark run needs besides the data.
+
+    Attributes:
+        name: preset name.
+        resolution: phantom base resolution (mm) and resampling spacing.
+        roi: 2D crop size.
+        channels, attention_levels: the network (every method uses the same one).
+        batch_volumes, samples_per_volume: volumes per batch and slices drawn from each.
+        pretrain_steps: pretraining steps of every mode.
+        finetune_steps: fine-tuning steps of every method; ``scratch_long`` and the oracle get ``long_factor`` times.
+        long_factor: the longer schedule of ``scratch_long`` and the oracle.
+        unlabeled_weight: weight of the denoising loss of ``hybrid_semi``.
+        budgets: the label budgets.
+        seeds: the seeds (each one draws other labelled cases and another initialisation).
+        methods: rows of the table.
+        learning_rate: of pretraining; fine-tuning uses half of it.
+        num_head_channels, norm_num_groups: of the network.
+    """
+
+    name: str
+    resolution: float
+    roi: tuple[int, int]
+    channels: tuple[int, ...]
+    attention_levels: tuple[bool, ...]
+    batch_volumes: int
+    samples_per_volume: int
+    pretrain_steps: int
+    finetune_steps: int
+    long_factor: int = 3
+    unlabeled_weight: float = 0.5
+    budgets: tuple[Budget, ...] = field(default=(Budget(1, "slices"), Budget(4, "slices"), Budget(16, "slices"),
+                                                 Budget(1, "scans"), Budget(5, "scans")))
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = tuple(METHODS)
+    learning_rate: float = 1e-3
+    num_head_channels: int = 32
+    norm_num_groups: int = 16
+
+
+PRESETS: dict[str, BenchmarkPreset] = {
+    "cpu": BenchmarkPreset(
+        name="cpu", resolution=3.0, roi=(64, 64), channels=(16, 32, 64), attention_levels=(False, False, True),
+        batch_volumes=2, samples_per_volume=4, pretrain_steps=400, finetune_steps=50,
+    ),
+    "full": BenchmarkPreset(
+        name="full", resolution=2.0, roi=(96, 96), channels=(32, 64, 128, 128),
+        attention_levels=(False, False, False, True), batch_volumes=4, samples_per_volume=8, pretrain_steps=5000,
+        finetune_steps=500, seeds=(0, 1, 2, 3, 4),
+    ),
+}

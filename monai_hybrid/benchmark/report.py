@@ -1,0 +1,87 @@
+"""Tables and the plot of a benchmark's results."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["summarise", "markdown_table", "plot_dice"]
+
+_ORDER = ["hybrid", "hybrid_semi", "supervised", "diffusion", "contrastive", "scratch", "scratch_long"]
+
+
+def summarise(runs: list[dict], metric: str = "mean_fg_dice") -> dict[str, dict[str, tuple[float, float, int]]]:
+    """``method -> budget -> (mean, std, n)`` of ``metric`` over seeds (fine-tuning runs and bounds)."""
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        if run.get("kind") in ("finetune", "bound") and metric in run:
+            values[run["method"]][run["budget"]].append(float(run[metric]))
+    out: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for method, budgets in values.items():
+        out[method] = {}
+        for budget, v in budgets.items():
+            arr = np.asarray([x for x in v if x == x], dtype=np.float64)
+            out[method][budget] = (float(arr.mean()) if arr.size else math.nan,
+                                   float(arr.std(ddof=1)) if arr.size > 1 else 0.0, int(arr.size))
+    return out
+
+
+def _methods(summary: dict) -> list[str]:
+    known = [m for m in _ORDER if m in summary]
+    return known + sorted(m for m in summary if m not in known)
+
+
+def markdown_table(runs: list[dict], budgets: list[str], metric: str = "mean_fg_dice", digits: int = 3) -> str:
+    """A markdown table: methods as rows, budgets as columns, ``mean +- std (n)`` over seeds."""
+    summary = summarise(runs, metric)
+    grid = [m for m in _methods(summary) if any(b in summary[m] for b in budgets)]
+    lines = ["| method | " + " | ".join(budgets) + " |", "|---|" + "---|" * len(budgets)]
+    for method in grid:
+        cells = []
+        for budget in budgets:
+            if budget in summary[method]:
+                mean, std, n = summary[method][budget]
+                cells.append(f"{mean:.{digits}f} +- {std:.{digits}f} ({n})")
+            else:
+                cells.append("")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    bounds = [m for m in _methods(summary) if m not in grid]
+    for method in bounds:
+        (budget, (mean, std, n)), = list(summary[method].items())[:1]
+        lines.append(f"| {method} ({budget}) | {mean:.{digits}f} +- {std:.{digits}f} ({n}) |" + " |" * (len(budgets) - 1))
+    return "\n".join(lines)
+
+
+def plot_dice(runs: list[dict], budgets: list[str], path: str | os.PathLike, title: str = "",
+              metric: str = "mean_fg_dice") -> None:
+    """Mean foreground Dice against the label budget, one line per method (mean and std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    summary = summarise(runs, metric)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    x = np.arange(len(budgets))
+    for method in _methods(summary):
+        if not any(b in summary[method] for b in budgets):
+            mean = next(iter(summary[method].values()))[0]
+            ax.axhline(mean, linestyle=":", linewidth=1, label=method, color="grey" if "zero" in method else "black")
+            continue
+        means = [summary[method].get(b, (math.nan, 0, 0))[0] for b in budgets]
+        stds = [summary[method].get(b, (math.nan, 0, 0))[1] for b in budgets]
+        ax.errorbar(x, means, yerr=stds, marker="o", capsize=3, label=method,
+                    linewidth=2.5 if method == "hybrid" else 1.2)
+    ax.set_xticks(x, budgets)
+    ax.set_xlabel("labelled target data")
+    ax.set_ylabel("mean foreground Dice (test)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(str(Path(path)), dpi=110)
+    plt.close(fig)

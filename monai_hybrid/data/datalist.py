@@ -1,0 +1,101 @@
+"""MSD-style datalists: ``{"training": [{"image": ..., "label": ...}], "validation": [...], "test": [...],
+"unlabeled": [{"image": ...}]}``, with paths relative to the datalist's folder (or absolute).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["LABELED_LISTS", "ALL_LISTS", "read_datalist", "load_list", "resolve_path", "input_images", "IMAGE_SUFFIXES"]
+
+#: Lists whose entries must carry a label.
+LABELED_LISTS: tuple[str, ...] = ("training", "validation", "test")
+ALL_LISTS: tuple[str, ...] = LABELED_LISTS + ("unlabeled",)
+
+
+def read_datalist(path: str | os.PathLike) -> dict:
+    """Read a datalist JSON.
+
+    Raises:
+        FileNotFoundError: naming the path when it does not exist.
+        ValueError: naming the path and the position when it is not valid JSON or not an object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Datalist '{path}' does not exist; give the path of an MSD-style JSON with 'training', 'validation', "
+            "'test' and 'unlabeled' lists (see docs/how-to/own-data.md)."
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Datalist '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.")
+    if not isinstance(data, dict):
+        raise ValueError(f"Datalist '{path}' must hold a JSON object with lists of entries, found {type(data).__name__}.")
+    return data
+
+
+def resolve_path(value: str, base_dir: Path) -> str:
+    """``value`` made absolute against ``base_dir`` unless it already is."""
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (base_dir / p))
+
+
+def load_list(path: str | os.PathLike, key: str, base_dir: str | os.PathLike | None = None) -> list[dict]:
+    """One list of a datalist with every path made absolute (the folder of the datalist by default).
+
+    Args:
+        path: the datalist JSON.
+        key: ``training``, ``validation``, ``test`` or ``unlabeled``.
+        base_dir: folder that relative paths are relative to.
+
+    Returns:
+        The list's entries as dicts with absolute ``image`` (and ``label``) paths; an absent key gives ``[]``.
+    """
+    data = read_datalist(path)
+    base = Path(base_dir) if base_dir is not None else Path(path).resolve().parent
+    out = []
+    for item in data.get(key, []) or []:
+        if isinstance(item, str):
+            item = {"image": item}
+        entry = dict(item)
+        for k in ("image", "label"):
+            if isinstance(entry.get(k), str):
+                entry[k] = resolve_path(entry[k], base)
+        out.append(entry)
+    return out
+
+
+#: File endings read as images when a folder is given.
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def input_images(source: str | os.PathLike, key: str = "test") -> list[dict]:
+    """The images to segment, as ``[{"image": path}]``.
+
+    Args:
+        source: a datalist JSON (its ``key`` list is used), a folder of image files (NIfTI, NRRD, MHA), a folder of
+            DICOM files (one series), a folder of DICOM series folders, or a single image file.
+        key: the list of a datalist to use.
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist or holds no image.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"Input '{path}' does not exist; give a datalist, an image, or a folder of images.")
+    if path.is_file() and path.suffix.lower() == ".json":
+        return [{"image": e["image"]} for e in load_list(path, key)]
+    if path.is_file():
+        return [{"image": str(path)}]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+    if files:
+        return [{"image": str(p)} for p in files]
+    if any(p.is_file() for p in path.iterdir()):
+        return [{"image": str(path)}]  # a DICOM series
+    series = sorted(p for p in path.iterdir() if p.is_dir())
+    if series:
+        return [{"image": str(p)} for p in series]
+    raise FileNotFoundError(f"Input folder '{path}' holds no image (NIfTI, NRRD, MHA or DICOM).")

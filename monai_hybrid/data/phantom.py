@@ -1,0 +1,331 @@
+"""The built-in demo data: a multi-site, multi-contrast, labelled brain MRI phantom written as NIfTI + datalists.
+
+``generate_phantom`` draws subjects (``anatomy``), renders each at its site (``render``) and writes, per site, a
+folder with ``images/``, ``labels/`` and an MSD-style ``datalist.json`` (``training``, ``validation``, ``test`` and
+``unlabeled`` lists, paths relative to the datalist), plus a ``summary.json`` and a ``montage.png`` at the top. The
+same seed gives identical arrays. Bundles read the result exactly like user data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from monai_hybrid.data.anatomy import CLASS_NAMES, Grid, sample_anatomy, site_grid, tissue_fractions
+from monai_hybrid.data.mr_physics import jitter_tissues
+from monai_hybrid.data.render import labels_from_fractions, render_scan
+from monai_hybrid.data.sites import DEFAULT_SITES, ListSizes, Site
+from monai_hybrid.data.template import TemplateMaps, load_template
+
+__all__ = ["PhantomConfig", "generate_phantom", "ensure_phantom", "LIST_KEYS", "SUMMARY_FILE", "DATALIST_FILE",
+           "MONTAGE_FILE", "render_subject", "summary_text"]
+
+logger = logging.getLogger(__name__)
+
+LIST_KEYS: tuple[str, ...] = ("training", "validation", "test", "unlabeled")
+SUMMARY_FILE = "summary.json"
+DATALIST_FILE = "datalist.json"
+MONTAGE_FILE = "montage.png"
+_FORMAT_VERSION = 1
+_MONTAGE_SUBJECT = 1_000_000
+# A voxel of size s averages the anatomy over s: a Gaussian of FWHM s, sigma = s / 2.355.
+_PARTIAL_VOLUME_SIGMA = 0.4247
+
+
+@dataclass(frozen=True)
+class PhantomConfig:
+    """Everything that determines the phantom's arrays.
+
+    Attributes:
+        seed: random seed; the same seed gives identical files.
+        resolution: base voxel size in mm (2 by default, 3 for fast CPU runs); sites scale it by their factors.
+        lesions: add 0 to 4 white-matter lesions per subject, as class 4.
+        sites: the sites to render.
+    """
+
+    seed: int = 0
+    resolution: float = 2.0
+    lesions: bool = False
+    sites: tuple[Site, ...] = field(default=DEFAULT_SITES)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"PhantomConfig: 'seed' must be a non-negative integer, got {self.seed!r}.")
+        if not 0.5 <= float(self.resolution) <= 6.0:
+            raise ValueError(f"PhantomConfig: 'resolution' must be in [0.5, 6] mm, got {self.resolution!r}.")
+        if not self.sites:
+            raise ValueError("PhantomConfig: 'sites' must hold at least one site.")
+        names = [s.name for s in self.sites]
+        if len(set(names)) != len(names):
+            raise ValueError(f"PhantomConfig: site names must be unique, got {names}.")
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASS_NAMES if self.lesions else CLASS_NAMES[:4]
+
+    def with_sizes(self, source: ListSizes | None = None, target: ListSizes | None = None) -> PhantomConfig:
+        """A copy whose source and/or target sites have other list sizes (e.g. tiny test phantoms)."""
+        sites = tuple(
+            replace(s, sizes=(source if s.role == "source" else target) or s.sizes) for s in self.sites
+        )
+        return replace(self, sites=sites)
+
+    def to_json(self) -> dict:
+        return {
+            "format_version": _FORMAT_VERSION,
+            "seed": self.seed,
+            "resolution": float(self.resolution),
+            "lesions": self.lesions,
+            "sites": [s.describe(self.resolution) for s in self.sites],
+        }
+
+
+def _rngs(seed: int, site_index: int, subject: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """The subject's anatomy generator and the scan's generator, independent of worker scheduling.
+
+    Subjects of different sites are different people; the montage subject is the same person at every site.
+    """
+    owner = -1 if subject == _MONTAGE_SUBJECT else site_index
+    anatomy_seq = np.random.SeedSequence([seed, owner + 1, subject])
+    scan_seq = np.random.SeedSequence([seed, site_index, subject, 1])
+    return np.random.default_rng(anatomy_seq), np.random.default_rng(scan_seq)
+
+
+def _site_template(template: TemplateMaps, grid: Grid) -> TemplateMaps:
+    return template.smoothed(tuple(np.round(grid.spacing * _PARTIAL_VOLUME_SIGMA, 4)))
+
+
+def render_subject(
+    config: PhantomConfig, site_index: int, subject: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render one subject at one site.
+
+    Args:
+        config: the phantom.
+        site_index: index of the site in ``config.sites``.
+        subject: the subject's index at that site.
+
+    Returns:
+        ``(image, label, affine)``: image (X, Y, Z) int16, label (X, Y, Z) uint8, affine (4, 4).
+    """
+    site = config.sites[site_index]
+    anatomy_rng, scan_rng = _rngs(config.seed, site_index, subject)
+    template = load_template()
+    anatomy = sample_anatomy(anatomy_rng, template, lesions=config.lesions)
+    tissues = jitter_tissues(anatomy_rng)
+    grid = site_grid(np.asarray(site.spacing_factor) * config.resolution, site.orientation)
+    fractions = tissue_fractions(anatomy, grid, _site_template(template, grid))
+    image = render_scan(fractions, tissues, site, grid, config.resolution, scan_rng)
+    return image, labels_from_fractions(fractions), grid.affine
+
+
+def _write_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    import nibabel as nib
+
+    img = nib.Nifti1Image(array, affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    nib.save(img, str(path))
+
+
+def _case_name(site: Site, subject: int) -> str:
+    return f"{site.name}_sub-{subject:03d}"
+
+
+def _render_task(config: PhantomConfig, site_index: int, subject: int, write_label: bool, root: str) -> dict:
+    site = config.sites[site_index]
+    image, label, affine = render_subject(config, site_index, subject)
+    name = _case_name(site, subject)
+    site_dir = Path(root) / site.name
+    entry = {"image": f"images/{name}_{site.contrast}.nii.gz"}
+    _write_nifti(image, affine, site_dir / entry["image"])
+    if write_label:
+        entry["label"] = f"labels/{name}_dseg.nii.gz"
+        _write_nifti(label, affine, site_dir / entry["label"])
+    counts = np.bincount(label.ravel(), minlength=len(CLASS_NAMES))
+    return {"site": site_index, "subject": subject, "entry": entry, "shape": list(image.shape),
+            "counts": counts.tolist() if write_label else None}
+
+
+def _assignments(sizes: ListSizes) -> list[str]:
+    keys: list[str] = []
+    for key in LIST_KEYS:
+        keys += [key] * getattr(sizes, key)
+    return keys
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def generate_phantom(
+    out_dir: str | os.PathLike,
+    config: PhantomConfig | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> dict:
+    """Generate the phantom into ``out_dir``.
+
+    The files are written to a temporary folder beside ``out_dir`` that is renamed when complete, so an interrupted
+    run never leaves a half-written dataset behind.
+
+    Args:
+        out_dir: destination folder; must not exist unless ``overwrite`` (and then must hold a phantom).
+        config: what to generate (default: ``PhantomConfig()``).
+        workers: processes to render with (default: all usable CPU cores).
+        progress: show a progress bar.
+        overwrite: replace an existing phantom in ``out_dir``.
+
+    Returns:
+        The summary that is also written to ``out_dir/summary.json``.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or PhantomConfig()
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not (out_dir / SUMMARY_FILE).is_file():
+            raise FileExistsError(
+                f"'{out_dir}' exists and does not hold a phantom (no {SUMMARY_FILE}); choose another output folder."
+            )
+        if not overwrite:
+            raise FileExistsError(f"'{out_dir}' already holds a phantom; pass overwrite=True (--overwrite) to replace it.")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        tasks = []
+        for site_index, site in enumerate(config.sites):
+            for sub in ("images", "labels"):
+                (tmp / site.name / sub).mkdir(parents=True, exist_ok=True)
+            for subject, key in enumerate(_assignments(site.sizes)):
+                tasks.append((site_index, subject, key != "unlabeled"))
+        workers = min(workers or _default_workers(), len(tasks))
+        results = []
+        bar = tqdm(total=len(tasks), desc="phantom", unit="scan", disable=not progress)
+        if workers <= 1:
+            for task in tasks:
+                results.append(_render_task(config, *task, str(tmp)))
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(_render_task, config, *task, str(tmp)) for task in tasks]
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    bar.update()
+        bar.close()
+        summary = _write_datalists_and_summary(tmp, config, results)
+        _write_montage(tmp / MONTAGE_FILE, config)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("Phantom written to %s", out_dir)
+    return summary
+
+
+def _write_datalists_and_summary(root: Path, config: PhantomConfig, results: list[dict]) -> dict:
+    n_classes = len(config.class_names)
+    sites = []
+    for site_index, site in enumerate(config.sites):
+        mine = sorted((r for r in results if r["site"] == site_index), key=lambda r: r["subject"])
+        keys = _assignments(site.sizes)
+        datalist: dict = {
+            "name": f"monai-hybrid phantom, {site.name}",
+            "description": f"{site.contrast} brain MRI phantom from MNI152 2009a anatomy ({site.role} site)",
+            "modality": {"0": site.contrast},
+            "labels": {str(i): name for i, name in enumerate(config.class_names)},
+            "numTraining": site.sizes.training,
+        }
+        for key in LIST_KEYS:
+            datalist[key] = [r["entry"] for r, k in zip(mine, keys) if k == key]
+        (root / site.name / DATALIST_FILE).write_text(json.dumps(datalist, indent=2))
+        counts = np.sum([r["counts"] for r in mine if r["counts"] is not None], axis=0)
+        info = site.describe(config.resolution)
+        info.update(
+            shape=mine[0]["shape"],
+            datalist=f"{site.name}/{DATALIST_FILE}",
+            voxel_counts={name: int(counts[i]) for i, name in enumerate(config.class_names)},
+        )
+        sites.append(info)
+        if n_classes == 4 and counts[4] != 0:  # pragma: no cover - lesions only exist when switched on
+            raise RuntimeError("lesion voxels found in a phantom without lesions")
+    summary = {
+        "generator": "monai-hybrid phantom",
+        "config": config.to_json(),
+        "class_names": list(config.class_names),
+        "sites": sites,
+        "montage": MONTAGE_FILE,
+    }
+    (root / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _write_montage(path: Path, config: PhantomConfig) -> None:
+    from monai_hybrid.data.montage import save_montage
+
+    scans = []
+    for site_index, site in enumerate(config.sites):
+        image, label, affine = render_subject(config, site_index, _MONTAGE_SUBJECT)
+        scans.append((f"{site.name} ({site.contrast})", image, label, affine))
+    save_montage(scans, path, config.class_names)
+
+
+def ensure_phantom(
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    resolution: float = 2.0,
+    lesions: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Generate the default phantom into ``out_dir`` unless the same phantom is already there.
+
+    Bundles call this on first use. A phantom generated with other settings is regenerated; a folder that holds
+    something else is an error.
+
+    Returns:
+        ``out_dir`` as a path.
+    """
+    out_dir = Path(out_dir)
+    config = PhantomConfig(seed=int(seed), resolution=float(resolution), lesions=bool(lesions))
+    summary_path = out_dir / SUMMARY_FILE
+    if summary_path.is_file():
+        try:
+            found = json.loads(summary_path.read_text()).get("config")
+        except (OSError, json.JSONDecodeError):
+            found = None
+        if found == config.to_json():
+            logger.info("Using the phantom already in %s", out_dir)
+            return out_dir
+        logger.warning("The phantom in %s was made with other settings; regenerating it.", out_dir)
+    generate_phantom(out_dir, config, workers=workers, progress=progress, overwrite=summary_path.is_file())
+    return out_dir
+
+
+def summary_text(summary: dict) -> str:
+    """A short human-readable summary of a phantom."""
+    lines = [f"classes: {', '.join(summary['class_names'])}"]
+    for s in summary["sites"]:
+        sizes = ", ".join(f"{k} {v}" for k, v in s["subjects"].items())
+        lines.append(
+            f"{s['name']:<14} {s['role']:<6} {s['contrast']:<5} spacing {s['spacing_mm']} mm, shape {s['shape']}, "
+            f"noise {s['noise_fraction']:.0%}, {s['orientation']}; {sizes}"
+        )
+    return "\n".join(lines)
+

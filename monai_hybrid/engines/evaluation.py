@@ -1,0 +1,107 @@
+"""Per-case and summary evaluation reports (CSV and JSON) from the metrics of a MONAI evaluator."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from ignite.engine import Engine, Events
+
+__all__ = ["EvaluationReport"]
+
+logger = logging.getLogger(__name__)
+
+
+def _name(item: dict) -> str:
+    image = item.get("image")
+    meta = getattr(image, "meta", {}) or {}
+    path = str(meta.get("filename_or_obj", "case"))
+    base = os.path.basename(path.rstrip("/"))
+    for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+class EvaluationReport:
+    """Writes ``metrics.csv`` and ``metrics.json``: Dice per class, mean foreground Dice and HD95 per case, and the
+    mean and standard deviation over cases.
+
+    The evaluator's ``MeanDice`` and ``HausdorffDistance`` metrics (``include_background=False``) keep their
+    per-case, per-class values in ``engine.state.metric_details`` (``save_details=True``, MONAI's default); this
+    handler pairs them with the case names.
+
+    Args:
+        output_dir: folder of the reports.
+        class_names: all class names, background first.
+        dice_metric: name of the Dice metric in the evaluator.
+        hd95_metric: name of the HD95 metric (``None``: no HD95).
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, class_names: Sequence[str], dice_metric: str,
+                 hd95_metric: str | None = None) -> None:
+        if len(class_names) < 2:
+            raise ValueError(f"{type(self).__name__}: 'class_names' needs background and at least one class.")
+        self.output_dir = Path(output_dir)
+        self.classes = list(class_names)[1:]
+        self.dice_metric = dice_metric
+        self.hd95_metric = hd95_metric
+        self._names: list[str] = []
+        self.summary: dict = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, lambda e: self._names.clear())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._write)
+
+    def _collect(self, engine: Engine) -> None:
+        batch = engine.state.batch
+        self._names += [_name(item) for item in (batch if isinstance(batch, list) else [batch])]
+
+    def _details(self, engine: Engine, name: str | None) -> np.ndarray | None:
+        if name is None:
+            return None
+        details = engine.state.metric_details.get(name)
+        if details is None:
+            raise KeyError(f"{type(self).__name__}: the evaluator has no details of metric '{name}'.")
+        return np.asarray(details.detach().cpu() if hasattr(details, "detach") else details, dtype=np.float64)
+
+    def _write(self, engine: Engine) -> None:
+        dice = self._details(engine, self.dice_metric)
+        hd95 = self._details(engine, self.hd95_metric)
+        rows = []
+        for i, case in enumerate(self._names):
+            row: dict = {"case": case}
+            for c, cls in enumerate(self.classes):
+                row[f"dice_{cls}"] = float(dice[i, c])
+            row["mean_fg_dice"] = float(np.nanmean(dice[i]))
+            if hd95 is not None:
+                for c, cls in enumerate(self.classes):
+                    row[f"hd95_{cls}"] = float(hd95[i, c])
+                row["mean_hd95"] = float(np.nanmean(hd95[i]))
+            rows.append(row)
+        columns = [k for k in rows[0] if k != "case"] if rows else []
+        summary = {}
+        for col in columns:
+            values = np.asarray([r[col] for r in rows], dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            summary[col] = {"mean": float(finite.mean()) if finite.size else math.nan,
+                            "std": float(finite.std()) if finite.size else math.nan, "n": int(finite.size)}
+        self.summary = summary
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.output_dir / "metrics.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["case", *columns])
+            writer.writeheader()
+            writer.writerows(rows)
+            for stat in ("mean", "std"):
+                writer.writerow({"case": stat, **{c: summary[c][stat] for c in columns}})
+        (self.output_dir / "metrics.json").write_text(json.dumps({"cases": rows, "summary": summary}, indent=2))
+        if "mean_fg_dice" in summary:
+            logger.info("Mean foreground Dice over %d cases: %.4f +- %.4f (written to %s)", len(rows),
+                        summary["mean_fg_dice"]["mean"], summary["mean_fg_dice"]["std"], self.output_dir)

@@ -1,0 +1,97 @@
+"""The hybrid loss: ``L = w_img * MSE(x_hat, target) + w_seg * DiceCE(y_logits, y)`` (DESIGN.md section 2).
+
+As in improved-diffusion, the loss keeps its terms: ``terms(pred, target)`` returns every term and the total, and
+calling the loss returns the total while keeping the last terms in ``last_terms`` for logging (MONAI's
+``SupervisedTrainer`` needs a tensor back from its loss function).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from monai.losses import DiceCELoss
+from torch import nn
+
+__all__ = ["HybridLoss"]
+
+
+class HybridLoss(nn.Module):
+    """Weighted sum of the image MSE and the mask Dice-CE of a hybrid prediction.
+
+    The prediction holds the image channels first, then the mask logits: ``pred = [x_hat (C) | y_logits (K)]``, as
+    ``HybridDiffusionUNet`` returns it. A term whose target is absent, or whose weight is 0, is still reported (when
+    its target is present) but adds nothing to the total.
+
+    A target may cover only part of the batch (semi-supervised fine-tuning puts labelled images first and
+    unlabelled ones last): a ``label`` of ``N_l`` samples scores ``pred[:N_l]``, an ``image`` of ``N_u`` samples
+    scores ``pred[-N_u:]``.
+
+    Args:
+        image_channels: ``C``, the number of image channels at the front of the prediction.
+        image_weight: ``w_img`` (>= 0).
+        mask_weight: ``w_seg`` (>= 0). The paper weights the mask term down relative to a plain segmenter.
+        dice_ce_kwargs: arguments of MONAI's ``DiceCELoss`` (default: ``to_onehot_y=True, softmax=True``).
+    """
+
+    def __init__(
+        self,
+        image_channels: int,
+        image_weight: float = 1.0,
+        mask_weight: float = 1.0,
+        dice_ce_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(image_channels, int) or image_channels < 1:
+            raise ValueError(f"{name}: 'image_channels' must be a positive integer, got {image_channels!r}.")
+        for arg, value in (("image_weight", image_weight), ("mask_weight", mask_weight)):
+            if not float(value) >= 0.0:
+                raise ValueError(f"{name}: '{arg}' must be >= 0, got {value!r}.")
+        if float(image_weight) == 0.0 and float(mask_weight) == 0.0:
+            raise ValueError(f"{name}: 'image_weight' and 'mask_weight' cannot both be 0.")
+        self.image_channels = image_channels
+        self.image_weight = float(image_weight)
+        self.mask_weight = float(mask_weight)
+        self.dice_ce = DiceCELoss(**({"to_onehot_y": True, "softmax": True} | (dice_ce_kwargs or {})))
+        self.last_terms: dict[str, torch.Tensor] = {}
+
+    def terms(self, pred: torch.Tensor, target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Every term of the loss.
+
+        Args:
+            pred: (N, C + K, *spatial) image prediction then mask logits.
+            target: ``"image"`` (N, C, *spatial) and/or ``"label"`` (N, 1, *spatial) integer labels.
+
+        Returns:
+            ``loss_image`` (when ``target`` has an image), ``loss_mask`` (when it has a label) and ``loss``, the
+            weighted total.
+        """
+        if not isinstance(target, dict) or not ({"image", "label"} & set(target)):
+            raise ValueError(f"{type(self).__name__}: 'target' must be a dict with 'image' and/or 'label'.")
+        c = self.image_channels
+        if pred.shape[1] <= c:
+            raise ValueError(
+                f"{type(self).__name__}: 'pred' needs {c} image channels then the mask logits, got {pred.shape[1]} "
+                "channels; does the network return output 'all'?"
+            )
+        out: dict[str, torch.Tensor] = {}
+        total = pred.new_zeros(())
+        if "image" in target:
+            n_u = target["image"].shape[0]
+            out["loss_image"] = F.mse_loss(pred[pred.shape[0] - n_u :, :c].float(), target["image"].float())
+            if self.image_weight:
+                total = total + self.image_weight * out["loss_image"]
+        if "label" in target:
+            out["loss_mask"] = self.dice_ce(pred[: target["label"].shape[0], c:].float(), target["label"])
+            if self.mask_weight:
+                total = total + self.mask_weight * out["loss_mask"]
+        out["loss"] = total
+        return out
+
+    def forward(self, pred: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted total (a scalar); the terms are kept in ``last_terms``."""
+        terms = self.terms(pred, target)
+        self.last_terms = {k: v.detach() for k, v in terms.items()}
+        return terms["loss"]

@@ -1,0 +1,196 @@
+"""End-to-end check of the bundle in a real MONAI Label 0.8.5 server on 127.0.0.1.
+
+1. trains a small model with the bundle (3 mm phantom, 150 supervised steps) and puts it in a copy of the bundle;
+2. starts MONAI Label's own sample app ``monaibundle`` with that bundle (``python -m monailabel.main start_server``
+   from the MONAI Label environment, offline: ``--conf zoo_source ngc``);
+3. asks ``/info/``, POSTs ``/infer/<model>`` for a phantom scan and checks the returned label volume: shape, affine,
+   label values, Dice against the ground truth above a floor;
+4. sends several inference requests at once and checks that every one returns the same, correct labels;
+5. stops the server by its process id.
+
+    bash scripts/monailabel/setup_env.sh                       # once: .monailabel-venv
+    python scripts/monailabel/check_server.py --monailabel-python .monailabel-venv/bin/python
+
+Run from this project's own environment (it trains with it). Exit code 0 when every check passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "bundles" / "hybrid_brain_mri_segmentation"
+MODEL = BUNDLE.name
+DICE_FLOOR = 0.7
+
+
+def _log(msg: str) -> None:
+    sys.stdout.write(f"[check_server] {msg}\n")
+    sys.stdout.flush()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
+    """A copy of the bundle with models/model.pt from a short training run on the 3 mm phantom."""
+    from monai_hybrid.bundle import run_bundle
+    from monai_hybrid.data import ensure_phantom
+
+    data = ensure_phantom(phantom_dir, resolution=3.0, progress=False)
+    overrides = {"pixdim": [3.0, 3.0, 3.0], "roi_size_2d": [64, 64], "generate_demo_data": False,
+                 "dataset_dir": str(data)}
+    run_bundle("pretrain", ["pretrain.yaml"], work / "train", mode="supervised", epochs=1,
+               iterations_per_epoch=steps, val_interval=1, **overrides)
+    bundle = work / "app" / "model" / MODEL
+    shutil.copytree(BUNDLE, bundle, ignore=shutil.ignore_patterns("demo_data", "eval", "models"))
+    (bundle / "models").mkdir()
+    shutil.copy(work / "train" / "models" / "pretrain" / "model_final.pt", bundle / "models" / "model.pt")
+    config = yaml.safe_load((bundle / "configs" / "inference.yaml").read_text())
+    config.update(pixdim=[3.0, 3.0, 3.0], roi_size_2d=[64, 64])
+    (bundle / "configs" / "inference.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return data
+
+
+def start_server(python: str, work: Path, port: int) -> subprocess.Popen:
+    sample_app = Path(subprocess.check_output(
+        [python, "-c", "import monailabel, os; print(os.path.join(os.path.dirname(monailabel.__file__), "
+                       "'..', 'monailabel', 'sample-apps', 'monaibundle'))"], text=True).strip())
+    if not sample_app.is_dir():  # the wheel installs sample-apps beside the package
+        sample_app = Path(subprocess.check_output(
+            [python, "-c", "import sys, os; print(os.path.join(sys.prefix, 'monailabel', 'sample-apps', "
+                           "'monaibundle'))"], text=True).strip())
+    app = work / "app"
+    for item in sample_app.iterdir():
+        if item.name != "model":
+            (shutil.copytree if item.is_dir() else shutil.copy)(item, app / item.name)
+    env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / "sessions"), "PYTHONNOUSERSITE": "1"}
+    cmd = [python, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(work / "studies"),
+           "--conf", "models", MODEL, "--conf", "zoo_source", "ngc", "--conf", "skip_trainers", "true",
+           "--conf", "preload", "false", "--host", "127.0.0.1", "--port", str(port)]
+    log = open(work / "server.log", "w")
+    return subprocess.Popen(cmd, cwd=str(work), env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_ready(url: str, server: subprocess.Popen, timeout: float = 180) -> dict:
+    start = time.time()
+    while time.time() - start < timeout:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/info/", timeout=5) as r:
+                return json.loads(r.read())
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(1)
+    raise TimeoutError(f"no answer from {url}/info/ in {timeout} s")
+
+
+def infer(url: str, image_id: str, out: Path) -> Path:
+    req = urllib.request.Request(f"{url}/infer/{MODEL}?image={image_id}&output=image", method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=300) as r:
+        out.write_bytes(r.read())
+    return out
+
+
+def dice(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    pa, pb = a == k, b == k
+    return float(2 * np.logical_and(pa, pb).sum() / max(pa.sum() + pb.sum(), 1))
+
+
+def check_label(path: Path, ref_image: Path, ref_label: Path) -> float:
+    seg = nib.load(str(path))
+    img = nib.load(str(ref_image))
+    gt = np.asarray(nib.load(str(ref_label)).dataobj)
+    pred = np.asarray(seg.dataobj).astype(np.int64)
+    assert pred.shape == img.shape, f"shape {pred.shape} != input {img.shape}"
+    assert np.allclose(seg.affine, img.affine, atol=1e-3), f"affine\n{seg.affine}\n!= input\n{img.affine}"
+    assert set(np.unique(pred)) <= {0, 1, 2, 3}, f"label values {np.unique(pred)}"
+    return float(np.mean([dice(pred, gt, k) for k in (1, 2, 3)]))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--monailabel-python", default=str(REPO / ".monailabel-venv" / "bin" / "python"))
+    p.add_argument("--steps", type=int, default=150, help="training steps of the served model")
+    p.add_argument("--concurrent", type=int, default=4, help="simultaneous inference requests")
+    p.add_argument("--phantom-dir", default=None, help="3 mm phantom to use or create (default: in the work folder)")
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = p.parse_args(argv)
+    args.monailabel_python = os.path.abspath(args.monailabel_python)  # the server runs in another folder
+    if not Path(args.monailabel_python).exists():
+        _log(f"{args.monailabel_python} not found; run scripts/monailabel/setup_env.sh first")
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="monailabel-check-"))
+    server = None
+    try:
+        t0 = time.time()
+        data = train_bundle(work, args.steps, Path(args.phantom_dir) if args.phantom_dir else work / "phantom")
+        _log(f"trained the served model in {time.time() - t0:.0f} s")
+        site = data / "site_a_t1w"
+        entry = json.loads((site / "datalist.json").read_text())["test"][0]
+        (work / "studies").mkdir()
+        shutil.copy(site / entry["image"], work / "studies" / "img001.nii.gz")
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(args.monailabel_python, work, port)
+        info = wait_ready(url, server)
+        assert MODEL in info["models"], f"/info/ lists {list(info['models'])}"
+        labels = info["models"][MODEL]["labels"]
+        _log(f"server {server.pid} ready; /info/ model labels: {labels}")
+        t1 = time.time()
+        result = infer(url, "img001", work / "label.nii.gz")
+        score = check_label(result, site / entry["image"], site / entry["label"])
+        _log(f"/infer/{MODEL}: label volume checked (shape, affine, values), mean foreground Dice {score:.3f} "
+             f"(floor {DICE_FLOOR}), {time.time() - t1:.1f} s")
+        assert score > DICE_FLOOR, f"Dice {score:.3f} below {DICE_FLOOR}"
+        first = np.asarray(nib.load(str(result)).dataobj)
+        with concurrent.futures.ThreadPoolExecutor(args.concurrent) as pool:
+            outs = list(pool.map(lambda i: infer(url, "img001", work / f"label_{i}.nii.gz"), range(args.concurrent)))
+        for out in outs:
+            assert check_label(out, site / entry["image"], site / entry["label"]) > DICE_FLOOR
+            assert np.array_equal(np.asarray(nib.load(str(out)).dataobj), first), "concurrent results differ"
+        _log(f"{args.concurrent} concurrent requests: all returned the same correct labels")
+        _log("PASSED")
+        return 0
+    except Exception as err:
+        _log(f"FAILED: {type(err).__name__}: {err}")
+        for log in (work / "server.log", work / "app" / "logs" / "app.log"):
+            if log.exists():
+                text = log.read_text()
+                start = text.find("Traceback")
+                sys.stdout.write(f"--- {log}\n" + (text[start:start + 6000] if start >= 0 else text[-3000:]))
+        return 1
+    finally:
+        if server is not None and server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(server.pid, signal.SIGKILL)
+            _log(f"server {server.pid} stopped")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Fine-tune, evaluate and infer end to end on the tiny phantom."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from monai_hybrid.networks import WeightTransferError
+from tests.bundle.conftest import cause, run_config
+
+FINETUNE = ["pretrain.yaml", "finetune.yaml"]
+
+
+@pytest.fixture
+def pretrained(bundle_root):
+    run_config("pretrain", ["pretrain.yaml"], bundle_root)
+    return bundle_root
+
+
+def test_finetune_from_pretrained_on_one_scan(pretrained):
+    run_config("finetune", FINETUNE, pretrained, num_labeled=1)
+    models = pretrained / "models"
+    assert (models / "model.pt").is_file() and (models / "model_best.pt").is_file()
+    cases = json.loads((models / "labelled_cases.json").read_text())
+    assert len(cases["cases"]) == 1 and "site_c_flair" in cases["cases"][0]["image"]
+    report = json.loads((models / "weight_transfer.json").read_text())
+    assert report["loaded"] and report["reinitialised"] == [] and report["source"].endswith("model_final.pt")
+
+
+def test_finetune_on_slices_with_semi_supervised_denoising(pretrained):
+    wf = run_config("finetune", FINETUNE, pretrained, label_unit="slices", num_labeled=2, unlabeled_weight=0.5)
+    trainer = wf.parser.get_parsed_content("train#trainer")
+    assert {"loss_image", "loss_mask"} <= set(trainer.state.output)
+    cases = json.loads((pretrained / "models" / "labelled_cases.json").read_text())["cases"]
+    assert all("slice_z_mm" in c for c in cases)
+
+
+def test_finetune_from_scratch(bundle_root):
+    run_config("finetune", FINETUNE, bundle_root, pretrained_checkpoint=None)
+    assert (bundle_root / "models" / "model.pt").is_file()
+    assert not (bundle_root / "models" / "weight_transfer.json").exists()
+
+
+def test_finetune_with_another_class_count_reinitialises_the_mask_head(pretrained):
+    run_config("finetune", FINETUNE, pretrained, class_names=["background", "csf", "grey_matter", "white_matter",
+                                                             "lesion"])
+    report = json.loads((pretrained / "models" / "weight_transfer.json").read_text())
+    assert sorted(report["reinitialised"]) == ["mask_head.conv.bias", "mask_head.conv.weight"]
+
+
+def test_finetune_refuses_another_architecture(pretrained):
+    with pytest.raises(Exception) as info:
+        run_config("finetune", FINETUNE, pretrained, **{"network_def#channels": [16, 16]})
+    assert "does not fit the network" in str(cause(info.value, WeightTransferError))
+
+
+@pytest.fixture
+def finetuned(pretrained):
+    run_config("finetune", FINETUNE, pretrained)
+    return pretrained
+
+
+def _dice(pred, label, k):
+    p, g = pred == k, label == k
+    return 2 * np.logical_and(p, g).sum() / (p.sum() + g.sum())
+
+
+def test_evaluate_matches_dice_computed_by_hand(finetuned):
+    run_config("run", ["inference.yaml", "evaluate.yaml"], finetuned, generate_demo_data=False)
+    out = finetuned / "eval" / "evaluate"
+    report = json.loads((out / "metrics.json").read_text())
+    datalist = json.loads((finetuned / "demo_data" / "site_c_flair" / "datalist.json").read_text())
+    assert len(report["cases"]) == len(datalist["test"])
+    assert (out / "metrics.csv").read_text().startswith("case,dice_csf,dice_grey_matter,dice_white_matter")
+    for case, entry in zip(report["cases"], datalist["test"]):
+        label_img = nib.load(str(finetuned / "demo_data" / "site_c_flair" / entry["label"]))
+        pred_img = nib.load(str(out / f"{case['case']}_seg.nii.gz"))
+        np.testing.assert_allclose(pred_img.affine, label_img.affine, atol=1e-4)
+        pred, label = np.asarray(pred_img.dataobj), np.asarray(label_img.dataobj)
+        assert pred.shape == label.shape
+        for k, name in enumerate(["csf", "grey_matter", "white_matter"], start=1):
+            assert case[f"dice_{name}"] == pytest.approx(_dice(pred, label, k), abs=1e-5)
+        assert case["mean_fg_dice"] == pytest.approx(np.mean([_dice(pred, label, k) for k in (1, 2, 3)]), abs=1e-5)
+        assert "hd95_csf" in case
+    assert report["summary"]["mean_fg_dice"]["n"] == len(datalist["test"])
+
+
+@pytest.mark.parametrize("site", ["site_c_flair", "site_d_pd"])
+def test_inference_keeps_the_input_affine(finetuned, site):
+    out = finetuned / "eval" / site
+    run_config("run", ["inference.yaml"], finetuned, target_site=site, output_dir=str(out))
+    datalist = json.loads((finetuned / "demo_data" / site / "datalist.json").read_text())
+    for entry in datalist["test"]:
+        image = nib.load(str(finetuned / "demo_data" / site / entry["image"]))
+        name = entry["image"].split("/")[-1].replace(".nii.gz", "")
+        seg = nib.load(str(out / f"{name}_seg.nii.gz"))
+        assert seg.shape == image.shape
+        np.testing.assert_allclose(seg.affine, image.affine, atol=1e-4)
+        assert set(np.unique(np.asarray(seg.dataobj))) <= {0, 1, 2, 3}
+
+
+def test_inference_reads_nrrd_and_dicom_free_folders(finetuned, tmp_path):
+    datalist = json.loads((finetuned / "demo_data" / "site_c_flair" / "datalist.json").read_text())
+    src = finetuned / "demo_data" / "site_c_flair" / datalist["test"][0]["image"]
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    sitk.WriteImage(sitk.ReadImage(str(src)), str(folder / "scan.nrrd"))
+    out = tmp_path / "out"
+    run_config("run", ["inference.yaml"], finetuned, input=str(folder), output_dir=str(out))
+    seg = sitk.ReadImage(str(out / "scan_seg.nii.gz"))
+    ref = sitk.ReadImage(str(src))
+    assert seg.GetSize() == ref.GetSize()
+    np.testing.assert_allclose(seg.GetOrigin(), ref.GetOrigin(), atol=1e-3)
+    np.testing.assert_allclose(seg.GetSpacing(), ref.GetSpacing(), atol=1e-4)
+
+
+def test_inference_without_a_model_says_so(bundle_root):
+    with pytest.raises(Exception) as info:
+        run_config("run", ["inference.yaml"], bundle_root)
+    assert "model.pt' does not exist" in str(cause(info.value, FileNotFoundError))
+
+
+def test_inference_network_matches_the_training_network():
+    import yaml
+
+    from tests.bundle.conftest import BUNDLE
+
+    train = yaml.safe_load((BUNDLE / "configs" / "pretrain.yaml").read_text())["network_def"]
+    infer = yaml.safe_load((BUNDLE / "configs" / "inference.yaml").read_text())["network_def"]
+    for key in ("channels", "attention_levels", "num_res_blocks", "num_head_channels", "norm_num_groups"):
+        assert train[key] == infer[key], key
+    torch.manual_seed(0)

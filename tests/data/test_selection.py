@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, Orientationd, Spacingd
+
+from monai_hybrid.data import select_labeled
+from monai_hybrid.transforms import SelectSliced
+
+
+def _datalist(root):
+    return root / "site_c_flair" / "datalist.json"
+
+
+def test_same_seed_same_cases_and_record(tiny_phantom, tmp_path):
+    root, _ = tiny_phantom
+    a = select_labeled(_datalist(root), 1, "scans", seed=3, output_path=tmp_path / "cases.json")
+    b = select_labeled(_datalist(root), 1, "scans", seed=3)
+    assert a == b and len(a) == 1
+    record = json.loads((tmp_path / "cases.json").read_text())
+    assert record["cases"] == a and record["seed"] == 3 and record["unit"] == "scans"
+    seeds = {select_labeled(_datalist(root), 1, "scans", seed=s)[0]["image"] for s in range(8)}
+    assert len(seeds) == 2  # both training scans get drawn by some seed
+
+
+def test_zero_takes_every_scan(tiny_phantom):
+    root, _ = tiny_phantom
+    assert len(select_labeled(_datalist(root), 0)) == 2
+
+
+def test_slices_carry_a_world_height_inside_the_brain(tiny_phantom):
+    root, _ = tiny_phantom
+    cases = select_labeled(_datalist(root), 3, "slices", seed=0)
+    assert len(cases) == 3 and all("slice_z_mm" in c for c in cases)
+    assert len({(c["image"], c["slice_z_mm"]) for c in cases}) == 3
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="'unit' must be one of"):
+        select_labeled("x.json", 1, "voxels")
+
+
+def test_too_many_scans(tiny_phantom):
+    root, _ = tiny_phantom
+    with pytest.raises(ValueError, match="'num_labeled' is 5 but 'training'"):
+        select_labeled(_datalist(root), 5)
+
+
+def test_select_sliced_cuts_the_slice_at_the_world_height(tiny_phantom):
+    root, _ = tiny_phantom
+    case = select_labeled(_datalist(root), 1, "slices", seed=1)[0]
+    load = Compose([LoadImaged(keys=["image", "label"]), EnsureChannelFirstd(keys=["image", "label"]),
+                    Orientationd(keys=["image", "label"], axcodes="RAS"),
+                    Spacingd(keys=["image", "label"], pixdim=(6.0, 6.0, 6.0), mode=("bilinear", "nearest"))])
+    data = load(case)
+    out = SelectSliced(keys=["image", "label"])(data)
+    assert out["image"].shape[-1] == 1 and out["label"].shape[1:3] == data["label"].shape[1:3]
+    affine = np.asarray(data["image"].affine)
+    k = int(round((case["slice_z_mm"] - affine[2, 3]) / affine[2, 2]))
+    torch.testing.assert_close(out["label"][..., 0], data["label"][..., k])
+    assert SelectSliced(keys=["image"])({"image": data["image"]})["image"].shape == data["image"].shape
+
+
+def test_safe_spacingd_ignores_string_entries_named_like_meta(tiny_phantom):
+    """MONAI Label passes ``image_path`` next to ``image``; MONAI's Spacingd calls ``.update`` on it."""
+    from monai.transforms import Invertd
+
+    from monai_hybrid.transforms import SafeSpacingd
+
+    root, _ = tiny_phantom
+    case = select_labeled(_datalist(root), 1, "scans", seed=0)[0]
+    load = Compose([LoadImaged(keys="image"), EnsureChannelFirstd(keys="image")])
+    data = {**load({"image": case["image"]}), "image_path": case["image"]}
+    with pytest.raises(AttributeError):
+        Spacingd(keys="image", pixdim=(3.0, 3.0, 3.0))(dict(data))
+    spacing = SafeSpacingd(keys="image", pixdim=(3.0, 3.0, 3.0))
+    out = spacing(dict(data))
+    assert out["image_path"] == case["image"]
+    np.testing.assert_allclose(np.abs(np.diag(np.asarray(out["image"].affine))[:3]), 3.0)
+    back = Invertd(keys="image", transform=spacing, orig_keys="image")({**out, "image": out["image"]})
+    assert back["image"].shape == data["image"].shape

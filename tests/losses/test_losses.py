@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from monai_hybrid.losses import HybridLoss, PixelContrastiveLoss, pretraining_loss
+
+
+def _batch(n=2, c=1, k=3, size=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pred = torch.randn(n, c + k, size, size, generator=g)
+    target = {"image": torch.randn(n, c, size, size, generator=g),
+              "label": torch.randint(0, k, (n, 1, size, size), generator=g)}
+    return pred, target
+
+
+def test_mask_weight_zero_gives_exactly_the_image_mse():
+    pred, target = _batch()
+    loss = HybridLoss(image_channels=1, image_weight=1.0, mask_weight=0.0)
+    total = loss(pred, target)
+    assert total == F.mse_loss(pred[:, :1], target["image"])
+    assert set(loss.last_terms) == {"loss", "loss_image", "loss_mask"}
+
+
+def test_image_mse_by_hand():
+    pred = torch.zeros(1, 2, 2, 2)
+    pred[0, 0] = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    target = {"image": torch.zeros(1, 1, 2, 2)}
+    # (1 + 4 + 9 + 16) / 4 = 7.5
+    assert HybridLoss(1, image_weight=2.0, mask_weight=1.0)(pred, target) == pytest.approx(15.0)
+
+
+def test_weighted_sum_of_terms():
+    pred, target = _batch(seed=1)
+    loss = HybridLoss(1, image_weight=0.7, mask_weight=0.3)
+    terms = loss.terms(pred, target)
+    torch.testing.assert_close(terms["loss"], 0.7 * terms["loss_image"] + 0.3 * terms["loss_mask"])
+
+
+def test_terms_follow_the_targets_present():
+    pred, target = _batch()
+    loss = HybridLoss(1)
+    assert set(loss.terms(pred, {"label": target["label"]})) == {"loss", "loss_mask"}
+    assert set(loss.terms(pred, {"image": target["image"]})) == {"loss", "loss_image"}
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(image_channels=0), "'image_channels' must be a positive integer"),
+        (dict(image_channels=1, image_weight=-1), "'image_weight' must be >= 0"),
+        (dict(image_channels=1, mask_weight=float("nan")), "'mask_weight' must be >= 0"),
+        (dict(image_channels=1, image_weight=0, mask_weight=0), "cannot both be 0"),
+    ],
+)
+def test_hybrid_loss_argument_checks(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HybridLoss(**kwargs)
+
+
+def test_hybrid_loss_input_checks():
+    pred, target = _batch()
+    with pytest.raises(ValueError, match="'target' must be a dict"):
+        HybridLoss(1)(pred, target["image"])
+    with pytest.raises(ValueError, match="does the network return output 'all'"):
+        HybridLoss(4)(pred, target)
+
+
+def test_contrastive_loss_prefers_clustered_embeddings():
+    torch.manual_seed(0)
+    labels = torch.randint(0, 3, (2, 1, 8, 8))
+    onehot = F.one_hot(labels[:, 0], 3).permute(0, 3, 1, 2).float()
+    clustered = F.normalize(onehot + 0.01 * torch.randn_like(onehot), dim=1)
+    random = F.normalize(torch.randn(2, 3, 8, 8), dim=1)
+    loss = PixelContrastiveLoss(temperature=0.07, pixels_per_class=16)
+    assert loss(clustered, {"label": labels}) < loss(random, {"label": labels})
+
+
+def test_contrastive_loss_by_hand():
+    # Two pixels of class 0 at the same point, one of class 1 opposite: anchor 0's only positive is pixel 1.
+    z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]]).T.reshape(1, 2, 1, 3)
+    labels = torch.tensor([0, 0, 1]).reshape(1, 1, 1, 3)
+    tau = 0.5
+    loss = PixelContrastiveLoss(temperature=tau, pixels_per_class=4)(z, labels)
+    # anchors 0 and 1: -log(e^{2} / (e^{2} + e^{-2})); anchor 2 has no positive and is skipped
+    expected = -torch.log(torch.exp(torch.tensor(2.0)) / (torch.exp(torch.tensor(2.0)) + torch.exp(torch.tensor(-2.0))))
+    torch.testing.assert_close(loss, expected)
+
+
+def test_contrastive_argument_checks():
+    with pytest.raises(ValueError, match="'temperature' must be > 0"):
+        PixelContrastiveLoss(temperature=0)
+    with pytest.raises(ValueError, match="'pixels_per_class' must be an integer >= 2"):
+        PixelContrastiveLoss(pixels_per_class=1)
+    with pytest.raises(ValueError, match="needs labels"):
+        PixelContrastiveLoss()(torch.randn(1, 2, 4, 4), {"label": None})
+
+
+def test_pretraining_loss_per_mode():
+    assert isinstance(pretraining_loss("contrastive", 1), PixelContrastiveLoss)
+    assert pretraining_loss("supervised", 1).image_weight == 0.0
+    assert pretraining_loss("diffusion", 1).mask_weight == 0.0
+    hybrid = pretraining_loss("hybrid", 1, image_weight=1.0, mask_weight=0.25)
+    assert (hybrid.image_weight, hybrid.mask_weight) == (1.0, 0.25)
+    with pytest.raises(ValueError, match="'mode' must be one of"):
+        pretraining_loss("ssl", 1)
