@@ -1,6 +1,7 @@
 """Data: the brain MRI phantom, datalists and their verification."""
 
 from monai_hybrid.data.datalist import ALL_LISTS, LABELED_LISTS, input_images, load_list, read_datalist
+from monai_hybrid.data.mixing import add_sampled_pairs, mixing_weights
 from monai_hybrid.data.phantom import PhantomConfig, ensure_phantom, generate_phantom
 from monai_hybrid.data.prepare import prepare_datalist
 from monai_hybrid.data.selection import select_labeled
@@ -8,6 +9,7 @@ from monai_hybrid.data.verify import DatalistError, verify_datalist
 
 __all__ = [
     "ALL_LISTS",
+    "add_sampled_pairs",
     "LABELED_LISTS",
     "DatalistError",
     "PhantomConfig",
@@ -16,6 +18,7 @@ __all__ = [
     "input_images",
     "SimpleITKReader",
     "load_list",
+    "mixing_weights",
     "prepare_datalist",
     "read_datalist",
     "select_labeled",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_montage", "axial_slice"]
+__all__ = ["LABEL_COLOURS", "save_montage", "axial_slice"]
 
-_LABEL_COLOURS = np.array(
+LABEL_COLOURS = np.array(
     [[0, 0, 0], [0.2, 0.6, 1.0], [0.9, 0.4, 0.2], [1.0, 1.0, 0.8], [1.0, 0.0, 0.6]], dtype=np.float32
 )
 
@@ -68,13 +68,13 @@ def save_montage(
             ax = axes[1, col]
             if label is not None:
                 lab = axial_slice(np.asarray(label), affine, z_mm).astype(int)
-                ax.imshow(_LABEL_COLOURS[np.clip(lab, 0, len(_LABEL_COLOURS) - 1)], interpolation="nearest")
+                ax.imshow(LABEL_COLOURS[np.clip(lab, 0, len(LABEL_COLOURS) - 1)], interpolation="nearest")
             else:
                 ax.text(0.5, 0.5, "no label", ha="center", va="center", transform=ax.transAxes)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    handles = [Patch(color=_LABEL_COLOURS[i], label=n) for i, n in enumerate(class_names) if i > 0]
+    handles = [Patch(color=LABEL_COLOURS[i], label=n) for i, n in enumerate(class_names) if i > 0]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)

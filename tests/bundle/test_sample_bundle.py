@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import json
 
-from tests.bundle.conftest import run_config
+import pytest
+import torch
+
+from monai_hybrid.data import DatalistError
+from tests.bundle.conftest import cause, run_config
 
 
 def test_sample_bundle_run(bundle_root):
@@ -10,3 +14,33 @@ def test_sample_bundle_run(bundle_root):
     run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=2, num_inference_steps=3)
     datalist = json.loads((bundle_root / "eval" / "samples" / "datalist.json").read_text())
     assert len(datalist["training"]) == 2
+
+
+def test_finetune_with_sampled_pairs(bundle_root):
+    run_config("pretrain", ["pretrain.yaml"], bundle_root)
+    run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=3, num_inference_steps=3)
+    wf = run_config("finetune", ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"], bundle_root,
+                    pretrained_checkpoint=str(bundle_root / "models" / "pretrain" / "model_final.pt"),
+                    sampled_share=0.25)
+    cases = wf.parser.get_parsed_content("train_cases")
+    assert len(cases) == 1 + 3 and all("eval/samples/images" in c["image"] for c in cases[1:])
+    weights = wf.parser.get_parsed_content("train#sampler").weights
+    assert torch.allclose(weights, torch.tensor([0.75, 0.25 / 3, 0.25 / 3, 0.25 / 3], dtype=weights.dtype))
+    assert (bundle_root / "models" / "model.pt").is_file()
+
+
+def test_finetune_with_sampled_pairs_on_slices(bundle_root):
+    run_config("pretrain", ["pretrain.yaml"], bundle_root)
+    run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=2, num_inference_steps=2)
+    wf = run_config("finetune", ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"], bundle_root,
+                    label_unit="slices", num_labeled=2)
+    cases = wf.parser.get_parsed_content("train_cases")
+    assert [c["slice_z_mm"] for c in cases[2:]] == [0.0, 0.0]
+
+
+def test_finetune_with_a_missing_sampled_datalist_names_it(bundle_root):
+    run_config("pretrain", ["pretrain.yaml"], bundle_root)
+    with pytest.raises(Exception) as info:
+        run_config("finetune", ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"], bundle_root,
+                   sampled_datalist=str(bundle_root / "nowhere.json"))
+    assert "nowhere.json" in str(cause(info.value, DatalistError))
