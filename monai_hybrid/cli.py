@@ -73,10 +73,12 @@ def _benchmark(args: argparse.Namespace) -> int:
         changes["seeds"] = tuple(range(args.seeds))
     if args.methods:
         changes["methods"] = tuple(args.methods)
+    if args.workers is not None:
+        changes["workers"] = args.workers
     preset = dataclasses.replace(preset, **changes)
     runner = BenchmarkRunner(args.out, preset, bundle_dir=args.bundle, target_site=args.target_site,
                              source_datalist=args.source_datalist, target_datalist=args.target_datalist,
-                             track=not args.no_mlflow, progress=not args.quiet)
+                             track=not args.no_mlflow, progress=not args.quiet, workers=preset.workers)
     runs = runner.run(ablations=args.ablations)
     out = Path(args.out)
     if args.ablations:
@@ -152,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--methods", nargs="+", default=None, help="rows to run (default: all)")
     b.add_argument("--ablations", action="store_true",
                    help="run the ablations of the hybrid defaults (on validation subjects) instead of the grid")
+    b.add_argument("--workers", type=int, default=None,
+                   help="runs at once, each in its own process (default: the preset's; cpu: 2)")
     b.add_argument("--no-mlflow", action="store_true", help="do not log runs to MLflow")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_benchmark)

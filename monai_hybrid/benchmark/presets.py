@@ -53,6 +53,7 @@ class BenchmarkPreset:
         methods: rows of the table.
         learning_rate: of pretraining; fine-tuning uses half of it.
         num_head_channels, norm_num_groups: of the network.
+        workers: runs executed at once (``BenchmarkRunner``'s ``workers``).
     """
 
     name: str
@@ -73,12 +74,15 @@ class BenchmarkPreset:
     learning_rate: float = 1e-3
     num_head_channels: int = 32
     norm_num_groups: int = 16
+    workers: int = 1
 
 
 PRESETS: dict[str, BenchmarkPreset] = {
+    # 2 cores, under 30 minutes: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
+    # one-thread runs at a time (docs/results.md gives the time measured)
     "cpu": BenchmarkPreset(
-        name="cpu", resolution=3.0, roi=(64, 64), channels=(16, 32, 64), attention_levels=(False, False, True),
-        batch_volumes=2, samples_per_volume=4, pretrain_steps=400, finetune_steps=50,
+        name="cpu", resolution=3.0, roi=(64, 64), channels=(8, 16, 32, 64), attention_levels=(False, False, False, True),
+        batch_volumes=2, samples_per_volume=4, pretrain_steps=400, finetune_steps=50, norm_num_groups=8, workers=2,
     ),
     "full": BenchmarkPreset(
         name="full", resolution=2.0, roi=(96, 96), channels=(32, 64, 128, 128),

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from monai_hybrid.data.phantom import SUMMARY_FILE, ensure_phantom
 from monai_hybrid.data.prepare import prepare_datalist
 from monai_hybrid.data.sites import DEFAULT_TARGET_SITE, SOURCE_SITE
 
-__all__ = ["ABLATIONS", "BenchmarkRunner", "default_bundle_dir", "RESULTS_FILE"]
+__all__ = ["ABLATIONS", "BenchmarkRunner", "Step", "default_bundle_dir", "RESULTS_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class BenchmarkRunner:
             phantom's target site.
         track: log every run to MLflow (``out_dir/mlruns.db``).
         progress: show a progress bar over runs.
+        workers: runs executed at once, each in its own process with ``cpu_count // workers`` threads (1: all in
+            this process). Small networks use two cores better as two one-thread runs than as one two-thread run.
     """
 
     def __init__(
@@ -58,7 +60,10 @@ class BenchmarkRunner:
         target_datalist: str | os.PathLike | None = None,
         track: bool = True,
         progress: bool = True,
+        workers: int = 1,
     ) -> None:
+        if not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"BenchmarkRunner: 'workers' must be a positive integer, got {workers!r}.")
         self.out_dir = Path(out_dir)
         self.preset = preset
         self.bundle_dir = Path(bundle_dir) if bundle_dir is not None else default_bundle_dir()
@@ -75,6 +80,8 @@ class BenchmarkRunner:
         self.target_datalist = str(target_datalist) if target_datalist else None
         self.track = track
         self.progress = progress
+        self.workers = workers
+        self._in_worker = False
         self.results_path = self.out_dir / RESULTS_FILE
         self.runs: list[dict] = []
 
@@ -100,6 +107,8 @@ class BenchmarkRunner:
 
     def _record(self, run: dict) -> None:
         self.runs.append(run)
+        if self._in_worker:  # the parent process records what a worker returns
+            return
         self._save()
         if self.track:
             _log_mlflow(self.out_dir, self.preset.name, run)
@@ -207,32 +216,37 @@ class BenchmarkRunner:
         lists = ("training", "validation", "test") + (("unlabeled",) if "hybrid_semi" in self.preset.methods else ())
         prepare_datalist(self.target, num_classes=len(_CLASS_NAMES), require=lists, lists=lists)
 
-    def plan(self) -> list[tuple[str, Callable[[], Any]]]:
-        """Every run of the grid as ``(key, thunk)``, pretraining first."""
+    def plan(self) -> list[Step]:
+        """Every run of the grid, pretraining first (phase 0), then what starts from it (phase 1)."""
         p = self.preset
-        steps: list[tuple[str, Callable[[], Any]]] = []
+        steps: list[Step] = []
         modes = sorted({METHODS[m]["pretrain"] for m in p.methods if METHODS[m]["pretrain"]})
-        ckpt = {m: self.out_dir / "pretrain" / m / "models" / "pretrain" / "model_final.pt" for m in modes}
+        ckpt = {m: self._pretrained(m) for m in modes}
         for mode in modes:
-            steps.append((f"pretrain/{mode}", lambda mode=mode: self.pretrain(mode)))
+            steps.append(Step(f"pretrain/{mode}", 0, "pretrain", {"mode": mode}))
         for mode in ("hybrid", "supervised"):
             if mode in modes:
-                steps.append((f"zero_shot/{mode}", lambda mode=mode: self._zero_shot(mode, ckpt[mode])))
+                steps.append(Step(f"zero_shot/{mode}", 1, "zero_shot", {"mode": mode, "checkpoint": ckpt[mode]}))
         for seed in p.seeds:
-            steps.append((f"oracle/all/seed{seed}", lambda seed=seed: self.finetune(
-                f"oracle/all/seed{seed}", "oracle", None, seed, None, long=True)))
+            key = f"oracle/all/seed{seed}"
+            steps.append(Step(key, 1, "finetune", {"key": key, "method": "oracle", "budget": None, "seed": seed,
+                                                   "pretrained": None, "long": True}))
         for budget in p.budgets:
             for seed in p.seeds:
                 for method in p.methods:
                     spec = METHODS[method]
                     key = f"{method}/{budget.key}/seed{seed}"
-                    pre = ckpt[spec["pretrain"]] if spec["pretrain"] else None
-                    steps.append((key, lambda key=key, method=method, budget=budget, seed=seed, pre=pre, spec=spec:
-                                  self.finetune(key, method, budget, seed, pre, long=spec.get("long", False),
-                                                semi=spec.get("semi", False))))
+                    steps.append(Step(key, 1, "finetune", {
+                        "key": key, "method": method, "budget": budget, "seed": seed,
+                        "pretrained": ckpt[spec["pretrain"]] if spec["pretrain"] else None,
+                        "long": spec.get("long", False), "semi": spec.get("semi", False)}))
         return steps
 
-    def _zero_shot(self, mode: str, checkpoint: Path) -> dict:
+    def _pretrained(self, name: str) -> Path:
+        return self.out_dir / "pretrain" / name / "models" / "pretrain" / "model_final.pt"
+
+    def zero_shot(self, mode: str, checkpoint: Path) -> dict:
+        """The source model of ``mode`` on the target test subjects, not fine-tuned (a lower bound)."""
         key = f"zero_shot/{mode}"
         if self._done(key):
             return self._done(key)
@@ -243,21 +257,21 @@ class BenchmarkRunner:
         self._record(run)
         return run
 
-    def plan_ablations(self, budget: Budget = Budget(1, "scans")) -> list[tuple[str, Callable[[], Any]]]:
+    def plan_ablations(self, budget: Budget = Budget(1, "scans")) -> list[Step]:
         """The ablations of the hybrid defaults, scored on the target's *validation* subjects (never the test ones):
         each variant is pretrained, fine-tuned on ``budget`` for every seed and evaluated."""
-        steps: list[tuple[str, Callable[[], Any]]] = []
+        steps: list[Step] = []
         for variant, extra in ABLATIONS.items():
             semi = variant.startswith("semi")
             name = "ablation_defaults" if semi or not extra else "ablation_" + variant.replace("=", "_")
-            ckpt = self.out_dir / "pretrain" / name / "models" / "pretrain" / "model_final.pt"
-            steps.append((f"pretrain/{name}", lambda extra=extra, name=name: self.pretrain("hybrid", extra, name)))
+            if not any(s.key == f"pretrain/{name}" for s in steps):
+                steps.append(Step(f"pretrain/{name}", 0, "pretrain", {"mode": "hybrid", "extra": extra, "name": name}))
             for seed in self.preset.seeds:
                 key = f"ablation/{variant}/{budget.key}/seed{seed}"
                 prediction = {"prediction_type": extra["prediction_type"]} if "prediction_type" in extra else {}
-                steps.append((key, lambda key=key, variant=variant, seed=seed, ckpt=ckpt, semi=semi, p=prediction:
-                              self.finetune(key, variant, budget, seed, ckpt, semi=semi, datalist_key="validation",
-                                            extra=p)))
+                steps.append(Step(key, 1, "finetune", {
+                    "key": key, "method": variant, "budget": budget, "seed": seed, "pretrained": self._pretrained(name),
+                    "semi": semi, "datalist_key": "validation", "extra": prediction}))
         return steps
 
     def run(self, ablations: bool = False) -> list[dict]:
@@ -268,18 +282,70 @@ class BenchmarkRunner:
         self._load()
         self.prepare_data()
         steps = self.plan_ablations() if ablations else self.plan()
+        todo = [s for s in steps if not self._done(s.key)]
         quiet = _quiet_logs()
+        bar = tqdm(total=len(steps), initial=len(steps) - len(todo), desc="benchmark", unit="run",
+                   disable=not self.progress)
         try:
-            bar = tqdm(total=len(steps), desc="benchmark", unit="run", disable=not self.progress)
-            for key, step in steps:
-                bar.set_postfix_str(key)
-                if not self._done(key):
-                    step()
-                bar.update()
-            bar.close()
+            if self.workers == 1:
+                for step in todo:
+                    bar.set_postfix_str(step.key)
+                    getattr(self, step.call)(**step.kwargs)
+                    bar.update()
+            else:
+                self._run_parallel(todo, bar)
         finally:
+            bar.close()
             quiet()
         return self.runs
+
+    def _run_parallel(self, todo: list[Step], bar: Any) -> None:
+        """Run ``todo`` in ``workers`` processes, phase by phase; results are recorded here as they arrive."""
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        spec = {"out_dir": str(self.out_dir), "preset": self.preset, "bundle_dir": str(self.bundle_dir),
+                "target_site": self.target_site, "source": self.source, "target": self.target}
+        context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
+        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(threads,)) as pool:
+            for phase in sorted({s.phase for s in todo}):
+                pending = {pool.submit(_run_step, spec, step): step for step in todo if step.phase == phase}
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        step = pending.pop(future)
+                        self._record(future.result())  # a failed run raises here and stops the benchmark
+                        bar.set_postfix_str(step.key)
+                        bar.update()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One run of the benchmark: ``BenchmarkRunner.<call>(**kwargs)``, after every step of an earlier ``phase``."""
+
+    key: str
+    phase: int
+    call: str
+    kwargs: dict
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _quiet_logs()
+
+
+def _run_step(spec: dict, step: Step) -> dict:
+    """Run one step in a worker process; returns its record."""
+    runner = BenchmarkRunner(spec["out_dir"], spec["preset"], bundle_dir=spec["bundle_dir"],
+                             target_site=spec["target_site"], track=False, progress=False)
+    runner._in_worker = True
+    runner.source, runner.target = spec["source"], spec["target"]
+    getattr(runner, step.call)(**step.kwargs)
+    return runner.runs[-1]
 
 
 #: Ablations of the hybrid method's defaults: pretraining overrides (and semi-supervised fine-tuning on or off).
@@ -295,13 +361,21 @@ ABLATIONS: dict[str, dict] = {
 }
 
 
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
 def _quiet_logs() -> Callable[[], None]:
-    """Silence per-iteration logs during the benchmark; returns the undo."""
-    names = ["ignite", "monai_hybrid", "monai.bundle", "py.warnings", "monai"]
-    levels = {n: logging.getLogger(n).level for n in names}
-    for n in names:
-        logging.getLogger(n).setLevel(logging.WARNING)
-    return lambda: [logging.getLogger(n).setLevel(level) for n, level in levels.items()]
+    """Silence per-iteration logs during the benchmark; returns the undo.
+
+    A filter, not a level: MONAI's ``StatsHandler`` resets its logger to INFO each time one is made.
+    """
+    names = ["ignite", "monai_hybrid", "monai.bundle", "py.warnings", "monai", "monai.handlers.StatsHandler",
+             "monai.inferers.inferer", "root"]
+    loggers = [logging.getLogger(n) for n in names] + [logging.getLogger()]
+    for lg in loggers:
+        lg.addFilter(_warnings_only)
+    return lambda: [lg.removeFilter(_warnings_only) for lg in loggers]
 
 
 def _floats(d: dict) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import mlflow
+import pytest
 
 from monai_hybrid.benchmark import BenchmarkPreset, BenchmarkRunner, Budget, markdown_table, plot_dice
 
@@ -42,3 +43,23 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path):
     assert table.splitlines()[0] == "| method | 1 scan |" and "| hybrid | " in table and "oracle" in table
     plot_dice(runs, ["1 scan"], tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 5000
+
+
+def test_tiny_grid_in_two_worker_processes(tiny_phantom, tmp_path):
+    root, _ = tiny_phantom
+    runner = BenchmarkRunner(tmp_path, TINY, source_datalist=root / "site_a_t1w" / "datalist.json",
+                             target_datalist=root / "site_c_flair" / "datalist.json", progress=False, track=False,
+                             workers=2)
+    runs = runner.run()
+    keys = [r["key"] for r in runs]
+    assert keys[0] == "pretrain/hybrid"  # phase 0 ends before anything that starts from it
+    assert sorted(keys) == sorted(["pretrain/hybrid", "zero_shot/hybrid", "oracle/all/seed0", "hybrid/scans1/seed0",
+                                   "scratch/scans1/seed0"])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [r["key"] for r in saved["runs"]] == keys
+    assert all(0.0 <= r["mean_fg_dice"] <= 1.0 for r in runs if r["kind"] != "pretrain")
+
+
+def test_workers_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="'workers' must be a positive integer"):
+        BenchmarkRunner(tmp_path, TINY, workers=0)
