@@ -45,8 +45,10 @@ class BenchmarkPreset:
         channels, attention_levels: the network (every method uses the same one).
         batch_volumes, samples_per_volume: volumes per batch and slices drawn from each.
         pretrain_steps: pretraining steps of every mode.
-        finetune_steps: fine-tuning steps of every method; ``scratch_long`` and the oracle get ``long_factor`` times.
-        long_factor: the longer schedule of ``scratch_long`` and the oracle.
+        finetune_steps: fine-tuning steps of every method; ``scratch_long`` gets ``long_factor`` times.
+        long_factor: the longer schedule of ``scratch_long``.
+        oracle_steps: steps of the oracle (every target label, from scratch); ``None``: ``pretrain_steps``, the
+            budget a pretraining run gets, so that the oracle is trained far enough to be an upper bound.
         unlabeled_weight: weight of the denoising loss of ``hybrid_semi``.
         budgets: the label budgets.
         seeds: the seeds (each one draws other labelled cases and another initialisation).
@@ -66,6 +68,7 @@ class BenchmarkPreset:
     pretrain_steps: int
     finetune_steps: int
     long_factor: int = 3
+    oracle_steps: int | None = None
     unlabeled_weight: float = 0.5
     budgets: tuple[Budget, ...] = field(default=(Budget(1, "slices"), Budget(4, "slices"), Budget(16, "slices"),
                                                  Budget(1, "scans"), Budget(5, "scans")))

@@ -177,7 +177,10 @@ class BenchmarkRunner:
             return done
         p = self.preset
         root = self.out_dir / "runs" / key.replace("/", "_")
-        steps = p.finetune_steps * (p.long_factor if long else 1)
+        if budget is None:  # the oracle
+            steps = p.oracle_steps or p.pretrain_steps
+        else:
+            steps = p.finetune_steps * (p.long_factor if long else 1)
         start = time.perf_counter()
         self._workflow("finetune", ["pretrain.yaml", "finetune.yaml"], root, {
             **self._train_overrides(), "datalist": self.target, "pretrained_checkpoint": str(pretrained) if pretrained
