@@ -133,7 +133,8 @@ class BenchmarkRunner:
     def _train_overrides(self) -> dict:
         p = self.preset
         return {"batch_volumes": p.batch_volumes, "samples_per_volume": p.samples_per_volume,
-                "train#dataset#progress": False, "validate#dataset#progress": False}
+                "train#dataset#progress": False, "validate#dataset#progress": False,
+                "progress_bar": False}
 
     def pretrain(self, mode: str, extra: dict | None = None, name: str | None = None) -> Path:
         """Pretrain ``mode`` on the source site (skipped when done); returns its final checkpoint."""

@@ -10,7 +10,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
 
-__all__ = ["LossTermsHandler", "TrackingParamsHandler", "loss_terms"]
+__all__ = ["LossTermsHandler", "TrackingParamsHandler", "TrainingProgressBar", "every", "loss_terms"]
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +163,32 @@ class TrackingParamsHandler:
         if found:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+class TrainingProgressBar:
+    """Ignite's tqdm ``ProgressBar`` over each epoch's iterations, showing the loss terms.
+
+    MONAI's bundle handlers are attached with ``handler.attach(engine)`` alone; this passes the output transform
+    (every ``loss*`` term of the trainer's output) that ignite's ``attach`` takes as an argument.
+
+    Args:
+        persist: keep each epoch's bar on screen when it ends.
+        disable: no bar (e.g. in a log file, or on ranks other than 0).
+    """
+
+    def __init__(self, persist: bool = False, disable: bool = False) -> None:
+        self.persist = persist
+        self.disable = disable
+
+    def attach(self, engine: Engine) -> None:
+        if self.disable:
+            return
+        from ignite.handlers import ProgressBar
+
+        ProgressBar(persist=self.persist).attach(engine, output_transform=loss_terms)
+
+
+def every(n: int):
+    """Event filter for ``StatsHandler(iteration_log=...)``: log every ``n``-th iteration (and none when n < 1)."""
+    n = int(n)
+    return lambda engine, iteration: n > 0 and iteration % n == 0
