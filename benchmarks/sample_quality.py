@@ -139,7 +139,7 @@ def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
             run_bundle("finetune", configs, root, bundle, **{
                 **common, **extra, "dataset_dir": str(Path(args.hybrid_root).resolve() / "demo_data")})
             run_bundle("run", ["inference.yaml", "evaluate.yaml"], root, bundle, **{
-                **{k: v for k, v in overrides.items() if k.startswith("network_def")}, "input": datalist,
+                **{k: v for k, v in overrides.items() if "#" not in k or k.startswith("network_def#")}, "input": datalist,
                 "datalist_key": "test", "output_dir": str(root / "eval")})
             summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
             rows.append({"seed": seed, "variant": variant, "wall_s": time.perf_counter() - start,
