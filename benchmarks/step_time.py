@@ -1,8 +1,14 @@
-"""Time a hybrid training step against a supervised training step of the same network and batch.
+"""Time a hybrid training step against a supervised training step, and one-pass segmentation against sampling.
 
-Both run through MONAI's SupervisedTrainer with the same HybridDiffusionUNet, optimiser, batch and inferer; only the
-pretraining mode differs (hybrid: noising, image + mask loss; supervised: clean input, mask loss). The two are run
-in alternating rounds in one process so that machine load hits both alike, and the script prints the median ratio.
+Training: both run through MONAI's SupervisedTrainer with the same HybridDiffusionUNet, optimiser, batch and
+inferer; only the pretraining mode differs (hybrid: noising, image + mask loss; supervised: clean input, mask loss).
+
+Inference: the fine-tuned hybrid model segments in one forward pass at ``t = 0``; a segmenter that samples its mask
+by diffusion runs one forward pass of its network per reverse step. The second is timed with this network's own
+reverse process (``monai_hybrid.sampling.sample_pairs``, MONAI's DDIM scheduler, ``--sample-steps`` steps).
+
+Each pair is run in alternating rounds in one process so that machine load hits both alike, and the script prints
+the median ratios.
 
     python benchmarks/step_time.py                       # bundle defaults: 2D, batch 16 of 96 x 96, CPU
     python benchmarks/step_time.py --spatial-dims 3 --size 64 --batch 2 --device cuda --amp
@@ -18,11 +24,12 @@ import time
 import torch
 from monai.engines import SupervisedTrainer
 from monai.inferers import DiffusionInferer
-from monai.networks.schedulers import DDPMScheduler
+from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
 from monai_hybrid.engines import HybridPrepareBatch
 from monai_hybrid.losses import pretraining_loss
 from monai_hybrid.networks import HybridDiffusionUNet
+from monai_hybrid.sampling import sample_pairs
 
 
 def _trainer(mode: str, net, batch, steps: int, device, amp: bool) -> SupervisedTrainer:
@@ -35,17 +42,36 @@ def _trainer(mode: str, net, batch, steps: int, device, amp: bool) -> Supervised
     )
 
 
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def _time(trainer: SupervisedTrainer, device) -> float:
     trainer.state.epoch = 0
     trainer.state.iteration = 0
     trainer.state.max_epochs = None  # a fresh run each time
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    _sync(device)
     start = time.perf_counter()
     trainer.run()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    _sync(device)
     return (time.perf_counter() - start) / trainer.state.epoch_length
+
+
+@torch.no_grad()
+def _time_inference(net, image: torch.Tensor, sample_steps: int, device) -> tuple[float, float]:
+    """Seconds of one-pass segmentation and of segmentation by ``sample_steps`` reverse steps, same batch."""
+    net.eval()
+    _sync(device)
+    start = time.perf_counter()
+    net(image, output="mask").argmax(1)
+    _sync(device)
+    one_pass = time.perf_counter() - start
+    scheduler = DDIMScheduler(num_train_timesteps=1000, prediction_type="sample", clip_sample=False)
+    start = time.perf_counter()
+    sample_pairs(net, scheduler, sample_steps, tuple(image.shape), device=device)
+    _sync(device)
+    return one_pass, time.perf_counter() - start
 
 
 def main(argv=None) -> int:
@@ -56,6 +82,7 @@ def main(argv=None) -> int:
     p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 64])
     p.add_argument("--steps", type=int, default=5, help="steps per round")
     p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--sample-steps", type=int, default=50, help="reverse steps of the sampling segmenter")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", action="store_true")
     args = p.parse_args(argv)
@@ -74,6 +101,7 @@ def main(argv=None) -> int:
         for m, t in trainers.items():
             times[m].append(_time(t, device))
         ratios.append(times["hybrid"][-1] / times["supervised"][-1])
+    inference = [_time_inference(net, batch["image"], args.sample_steps, device) for _ in range(args.rounds // 2 + 1)]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     sys.stdout.write(
         f"device: {name}; {args.spatial_dims}D batch {shape}, channels {args.channels}, amp {args.amp}\n"
@@ -81,6 +109,9 @@ def main(argv=None) -> int:
         f"supervised step median {statistics.median(times['supervised']) * 1e3:.1f} ms\n"
         f"ratio hybrid / supervised: median {statistics.median(ratios):.3f} "
         f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})\n"
+        f"one-pass segmentation    median {statistics.median(t[0] for t in inference) * 1e3:.1f} ms per batch\n"
+        f"{args.sample_steps}-step sampling segmentation median {statistics.median(t[1] for t in inference):.2f} s "
+        f"per batch\nratio sampling / one-pass: median {statistics.median(t[1] / t[0] for t in inference):.1f}\n"
     )
     return 0
 
