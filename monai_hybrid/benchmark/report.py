@@ -36,23 +36,27 @@ def _methods(summary: dict) -> list[str]:
 
 
 def markdown_table(runs: list[dict], budgets: list[str], metric: str = "mean_fg_dice", digits: int = 3) -> str:
-    """A markdown table: methods as rows, budgets as columns, ``mean +- std (n)`` over seeds."""
+    """A markdown table: methods as rows, budgets as columns, ``mean +- std (n)`` over seeds.
+
+    The bounds (oracle: all target labels; zero-shot: none) fill a last column of their own.
+    """
     summary = summarise(runs, metric)
     grid = [m for m in _methods(summary) if any(b in summary[m] for b in budgets)]
-    lines = ["| method | " + " | ".join(budgets) + " |", "|---|" + "---|" * len(budgets)]
-    for method in grid:
-        cells = []
-        for budget in budgets:
-            if budget in summary[method]:
-                mean, std, n = summary[method][budget]
-                cells.append(f"{mean:.{digits}f} +- {std:.{digits}f} ({n})")
-            else:
-                cells.append("")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
     bounds = [m for m in _methods(summary) if m not in grid]
+
+    def cell(value: tuple[float, float, int]) -> str:
+        mean, std, n = value
+        return f"{mean:.{digits}f} +- {std:.{digits}f} ({n})"
+
+    columns = budgets + (["bound"] if bounds else [])
+    lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for method in grid:
+        cells = [cell(summary[method][b]) if b in summary[method] else "" for b in budgets]
+        lines.append(f"| {method} | " + " | ".join(cells + [""] * bool(bounds)) + " |")
     for method in bounds:
-        (budget, (mean, std, n)), = list(summary[method].items())[:1]
-        lines.append(f"| {method} ({budget}) | {mean:.{digits}f} +- {std:.{digits}f} ({n}) |" + " |" * (len(budgets) - 1))
+        for budget, value in summary[method].items():
+            labels = "no target labels" if budget in ("0", "none") else budget
+            lines.append(f"| {method}, {labels} | " + " | ".join([""] * len(budgets) + [cell(value)]) + " |")
     return "\n".join(lines)
 
 

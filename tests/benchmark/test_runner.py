@@ -40,7 +40,9 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path):
     assert len(client.search_runs(experiment.experiment_id)) == len(keys)
 
     table = markdown_table(runs, ["1 scan"])
-    assert table.splitlines()[0] == "| method | 1 scan |" and "| hybrid | " in table and "oracle" in table
+    assert table.splitlines()[0] == "| method | 1 scan | bound |" and "| hybrid | " in table
+    oracle = next(line for line in table.splitlines() if line.startswith("| oracle"))
+    assert oracle.split("|")[2].strip() == "" and "(1)" in oracle.split("|")[3]   # its value in the bound column
     plot_dice(runs, ["1 scan"], tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 5000
 
