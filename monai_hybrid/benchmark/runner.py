@@ -221,30 +221,34 @@ class BenchmarkRunner:
         prepare_datalist(self.target, num_classes=len(_CLASS_NAMES), require=lists, lists=lists)
 
     def plan(self) -> list[Step]:
-        """Every run of the grid, pretraining first (phase 0), then what starts from it (phase 1)."""
+        """Every run of the grid: the pretraining runs first, then the runs that need none (scratch, the oracle), then
+        the runs that start from a pretrained model; each names the pretraining run it needs."""
         p = self.preset
         steps: list[Step] = []
         modes = sorted({METHODS[m]["pretrain"] for m in p.methods if METHODS[m]["pretrain"]})
         ckpt = {m: self._pretrained(m) for m in modes}
         for mode in modes:
-            steps.append(Step(f"pretrain/{mode}", 0, "pretrain", {"mode": mode}))
+            steps.append(Step(f"pretrain/{mode}", "pretrain", {"mode": mode}))
+        for seed in p.oracle_seeds or p.seeds:
+            key = f"oracle/all/seed{seed}"
+            steps.append(Step(key, "finetune", {"key": key, "method": "oracle", "budget": None, "seed": seed,
+                                                "pretrained": None, "long": True}))
         for mode in ("hybrid", "supervised"):
             if mode in modes:
-                steps.append(Step(f"zero_shot/{mode}", 1, "zero_shot", {"mode": mode, "checkpoint": ckpt[mode]}))
-        for seed in p.seeds:
-            key = f"oracle/all/seed{seed}"
-            steps.append(Step(key, 1, "finetune", {"key": key, "method": "oracle", "budget": None, "seed": seed,
-                                                   "pretrained": None, "long": True}))
+                steps.append(Step(f"zero_shot/{mode}", "zero_shot", {"mode": mode, "checkpoint": ckpt[mode]},
+                                  needs=(f"pretrain/{mode}",)))
         for budget in p.budgets:
             for seed in p.seeds:
                 for method in p.methods:
                     spec = METHODS[method]
                     key = f"{method}/{budget.key}/seed{seed}"
-                    steps.append(Step(key, 1, "finetune", {
+                    needs = (f"pretrain/{spec['pretrain']}",) if spec["pretrain"] else ()
+                    steps.append(Step(key, "finetune", {
                         "key": key, "method": method, "budget": budget, "seed": seed,
                         "pretrained": ckpt[spec["pretrain"]] if spec["pretrain"] else None,
-                        "long": spec.get("long", False), "semi": spec.get("semi", False)}))
-        return steps
+                        "long": spec.get("long", False), "semi": spec.get("semi", False)}, needs=needs))
+        # what needs nothing runs first, in this order; a step that needs a pretraining run starts once that run ends
+        return sorted(steps, key=lambda s: bool(s.needs))
 
     def _pretrained(self, name: str) -> Path:
         return self.out_dir / "pretrain" / name / "models" / "pretrain" / "model_final.pt"
@@ -269,13 +273,14 @@ class BenchmarkRunner:
             semi = variant.startswith("semi")
             name = "ablation_defaults" if semi or not extra else "ablation_" + variant.replace("=", "_")
             if not any(s.key == f"pretrain/{name}" for s in steps):
-                steps.append(Step(f"pretrain/{name}", 0, "pretrain", {"mode": "hybrid", "extra": extra, "name": name}))
+                steps.append(Step(f"pretrain/{name}", "pretrain", {"mode": "hybrid", "extra": extra, "name": name}))
             for seed in self.preset.seeds:
                 key = f"ablation/{variant}/{budget.key}/seed{seed}"
                 prediction = {"prediction_type": extra["prediction_type"]} if "prediction_type" in extra else {}
-                steps.append(Step(key, 1, "finetune", {
+                steps.append(Step(key, "finetune", {
                     "key": key, "method": variant, "budget": budget, "seed": seed, "pretrained": self._pretrained(name),
-                    "semi": semi, "datalist_key": "validation", "extra": prediction}))
+                    "semi": semi, "datalist_key": "validation", "extra": prediction}, needs=(f"pretrain/{name}",)))
+        steps.sort(key=lambda s: bool(s.needs))
         return steps
 
     def run(self, ablations: bool = False) -> list[dict]:
@@ -304,7 +309,8 @@ class BenchmarkRunner:
         return self.runs
 
     def _run_parallel(self, todo: list[Step], bar: Any) -> None:
-        """Run ``todo`` in ``workers`` processes, phase by phase; results are recorded here as they arrive."""
+        """Run ``todo`` in ``workers`` processes, each step once the steps it needs are done (in ``todo``'s order
+        among the ready ones); results are recorded here as they arrive."""
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -312,27 +318,35 @@ class BenchmarkRunner:
         spec = {"out_dir": str(self.out_dir), "preset": self.preset, "bundle_dir": str(self.bundle_dir),
                 "target_site": self.target_site, "source": self.source, "target": self.target}
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
+        waiting = list(todo)
+        unfinished = {s.key for s in todo}
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                  initargs=(threads,)) as pool:
-            for phase in sorted({s.phase for s in todo}):
-                pending = {pool.submit(_run_step, spec, step): step for step in todo if step.phase == phase}
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        step = pending.pop(future)
-                        self._record(future.result())  # a failed run raises here and stops the benchmark
-                        bar.set_postfix_str(step.key)
-                        bar.update()
+            pending: dict = {}
+            while waiting or pending:
+                ready = [s for s in waiting if not unfinished.intersection(s.needs)]
+                waiting = [s for s in waiting if unfinished.intersection(s.needs)]
+                for step in ready:  # the pool runs what it is given in that order
+                    pending[pool.submit(_run_step, spec, step)] = step
+                if not pending:
+                    raise RuntimeError(f"Benchmark steps wait on steps that never run: {[s.key for s in waiting]}")
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    step = pending.pop(future)
+                    self._record(future.result())  # a failed run raises here and stops the benchmark
+                    unfinished.discard(step.key)
+                    bar.set_postfix_str(step.key)
+                    bar.update()
 
 
 @dataclass(frozen=True)
 class Step:
-    """One run of the benchmark: ``BenchmarkRunner.<call>(**kwargs)``, after every step of an earlier ``phase``."""
+    """One run of the benchmark: ``BenchmarkRunner.<call>(**kwargs)``, once the steps keyed ``needs`` are done."""
 
     key: str
-    phase: int
     call: str
     kwargs: dict
+    needs: tuple[str, ...] = ()
 
 
 def _init_worker(threads: int) -> None:

@@ -22,8 +22,9 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path):
                   target_datalist=root / "site_c_flair" / "datalist.json", progress=False)
     runs = BenchmarkRunner(tmp_path, TINY, **kwargs).run()
     keys = [r["key"] for r in runs]
-    assert keys == ["pretrain/hybrid", "zero_shot/hybrid", "oracle/all/seed0", "hybrid/scans1/seed0",
-                    "scratch/scans1/seed0"]
+    # pretraining first, then what needs none, then what starts from a pretrained model
+    assert keys == ["pretrain/hybrid", "oracle/all/seed0", "scratch/scans1/seed0", "zero_shot/hybrid",
+                    "hybrid/scans1/seed0"]
     hybrid = next(r for r in runs if r["key"] == "hybrid/scans1/seed0")
     assert 0.0 <= hybrid["mean_fg_dice"] <= 1.0 and len(hybrid["chosen"]) == 1 and hybrid["wall_s"] > 0
     assert {"dice_csf", "dice_grey_matter", "dice_white_matter", "mean_hd95"} <= set(hybrid)
@@ -54,12 +55,31 @@ def test_tiny_grid_in_two_worker_processes(tiny_phantom, tmp_path):
                              workers=2)
     runs = runner.run()
     keys = [r["key"] for r in runs]
-    assert keys[0] == "pretrain/hybrid"  # phase 0 ends before anything that starts from it
+    # what starts from the pretrained model ends after it; the oracle and scratch runs need not wait for it
+    assert keys.index("pretrain/hybrid") < min(keys.index("zero_shot/hybrid"), keys.index("hybrid/scans1/seed0"))
     assert sorted(keys) == sorted(["pretrain/hybrid", "zero_shot/hybrid", "oracle/all/seed0", "hybrid/scans1/seed0",
                                    "scratch/scans1/seed0"])
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["key"] for r in saved["runs"]] == keys
     assert all(0.0 <= r["mean_fg_dice"] <= 1.0 for r in runs if r["kind"] != "pretrain")
+
+
+def test_plan_orders_steps_after_what_they_need(tmp_path):
+    preset = BenchmarkPreset(**{**TINY.__dict__, "name": "plan", "methods": ("hybrid", "supervised", "scratch"),
+                                "seeds": (0, 1), "oracle_seeds": (0,)})
+    steps = BenchmarkRunner(tmp_path, preset).plan()
+    keys = [s.key for s in steps]
+    assert [k for k in keys if k.startswith("oracle")] == ["oracle/all/seed0"]  # oracle_seeds, not seeds
+    assert keys[:2] == ["pretrain/hybrid", "pretrain/supervised"]
+    for i, step in enumerate(steps):
+        assert all(keys.index(need) < i for need in step.needs), step.key
+    assert next(s for s in steps if s.key == "supervised/scans1/seed1").needs == ("pretrain/supervised",)
+    assert next(s for s in steps if s.key == "scratch/scans1/seed1").needs == ()
+
+
+def test_preset_rejects_empty_oracle_seeds():
+    with pytest.raises(ValueError, match="'oracle_seeds'"):
+        BenchmarkPreset(**{**TINY.__dict__, "oracle_seeds": ()})
 
 
 def test_workers_must_be_positive(tmp_path):
