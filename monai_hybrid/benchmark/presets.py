@@ -44,6 +44,8 @@ class BenchmarkPreset:
         roi: 2D crop size.
         channels, attention_levels: the network (every method uses the same one).
         batch_volumes, samples_per_volume: volumes per batch and slices drawn from each.
+        finetune_samples_per_volume: slices drawn from each volume when fine-tuning (the oracle too); ``None``:
+            ``samples_per_volume``.
         pretrain_steps: pretraining steps of every mode.
         finetune_steps: fine-tuning steps of every method; ``scratch_long`` gets ``long_factor`` times.
         long_factor: the longer schedule of ``scratch_long``.
@@ -69,6 +71,7 @@ class BenchmarkPreset:
     samples_per_volume: int
     pretrain_steps: int
     finetune_steps: int
+    finetune_samples_per_volume: int | None = None
     long_factor: int = 3
     oracle_steps: int | None = None
     oracle_seeds: tuple[int, ...] | None = None
@@ -86,6 +89,9 @@ class BenchmarkPreset:
         for arg in ("seeds", "budgets", "methods"):
             if not getattr(self, arg):
                 raise ValueError(f"BenchmarkPreset '{self.name}': '{arg}' must not be empty.")
+        if self.finetune_samples_per_volume is not None and self.finetune_samples_per_volume < 1:
+            raise ValueError(f"BenchmarkPreset '{self.name}': 'finetune_samples_per_volume' must be None or >= 1, got "
+                             f"{self.finetune_samples_per_volume}.")
         if self.oracle_seeds is not None and not self.oracle_seeds:
             raise ValueError(f"BenchmarkPreset '{self.name}': 'oracle_seeds' must be None (the preset's seeds) or "
                              "hold at least one seed.")
@@ -93,11 +99,12 @@ class BenchmarkPreset:
 
 PRESETS: dict[str, BenchmarkPreset] = {
     # 2 cores, under 30 minutes: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
-    # one-thread runs at a time, a one-seed oracle (docs/results.md gives the time measured)
+    # one-thread runs at a time, fine-tuning batches of 2 x 2 slices, a one-seed oracle (docs/results.md gives the
+    # time measured)
     "cpu": BenchmarkPreset(
         name="cpu", resolution=3.0, roi=(64, 64), channels=(8, 16, 32, 64), attention_levels=(False, False, False, True),
-        batch_volumes=2, samples_per_volume=4, pretrain_steps=400, finetune_steps=50, oracle_seeds=(0,),
-        norm_num_groups=8, workers=2,
+        batch_volumes=2, samples_per_volume=4, pretrain_steps=400, finetune_steps=50, finetune_samples_per_volume=2,
+        oracle_seeds=(0,), norm_num_groups=8, workers=2,
     ),
     "full": BenchmarkPreset(
         name="full", resolution=2.0, roi=(96, 96), channels=(32, 64, 128, 128),

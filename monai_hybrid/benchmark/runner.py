@@ -184,7 +184,8 @@ class BenchmarkRunner:
             steps = p.finetune_steps * (p.long_factor if long else 1)
         start = time.perf_counter()
         self._workflow("finetune", ["pretrain.yaml", "finetune.yaml"], root, {
-            **self._train_overrides(), "datalist": self.target, "pretrained_checkpoint": str(pretrained) if pretrained
+            **self._train_overrides(), "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
+            "datalist": self.target, "pretrained_checkpoint": str(pretrained) if pretrained
             else None, "num_labeled": budget.k if budget else 0, "label_unit": budget.unit if budget else "scans",
             "selection_seed": seed, "seed": seed, "epochs": 1, "iterations_per_epoch": steps,
             "val_interval": 10**6, "learning_rate": p.learning_rate / 2,
@@ -321,7 +322,7 @@ class BenchmarkRunner:
         waiting = list(todo)
         unfinished = {s.key for s in todo}
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(threads,)) as pool:
+                                 initargs=(threads, os.getpid())) as pool:
             pending: dict = {}
             while waiting or pending:
                 ready = [s for s in waiting if not unfinished.intersection(s.needs)]
@@ -349,11 +350,23 @@ class Step:
     needs: tuple[str, ...] = ()
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent_pid: int) -> None:
+    import threading
+
     import torch
 
     torch.set_num_threads(threads)
     _quiet_logs()
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True, name="parent-watch").start()
+
+
+def _exit_when_orphaned(parent_pid: int, interval: float = 2.0, exit: Callable[[int], Any] = os._exit) -> None:
+    """Stop this worker once the benchmark process that started it is gone (killed, say): a worker would otherwise
+    go on with the runs already handed to it, on cores the resumed benchmark needs."""
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    logger.warning("The benchmark process %d is gone; this worker stops.", parent_pid)
+    exit(1)
 
 
 def _run_step(spec: dict, step: Step) -> dict:

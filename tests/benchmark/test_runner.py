@@ -11,7 +11,8 @@ from monai_hybrid.benchmark import BenchmarkPreset, BenchmarkRunner, Budget, mar
 
 TINY = BenchmarkPreset(
     name="tiny", resolution=6.0, roi=(32, 32), channels=(8, 16), attention_levels=(False, True), batch_volumes=2,
-    samples_per_volume=2, pretrain_steps=4, finetune_steps=2, long_factor=2, budgets=(Budget(1, "scans"),),
+    samples_per_volume=2, pretrain_steps=4, finetune_steps=2, finetune_samples_per_volume=1, long_factor=2,
+    budgets=(Budget(1, "scans"),),
     seeds=(0,), methods=("hybrid", "scratch"), num_head_channels=8, norm_num_groups=8,
 )
 
@@ -77,9 +78,19 @@ def test_plan_orders_steps_after_what_they_need(tmp_path):
     assert next(s for s in steps if s.key == "scratch/scans1/seed1").needs == ()
 
 
-def test_preset_rejects_empty_oracle_seeds():
+def test_preset_rejects_empty_oracle_seeds_and_empty_batches():
     with pytest.raises(ValueError, match="'oracle_seeds'"):
         BenchmarkPreset(**{**TINY.__dict__, "oracle_seeds": ()})
+    with pytest.raises(ValueError, match="'finetune_samples_per_volume'"):
+        BenchmarkPreset(**{**TINY.__dict__, "finetune_samples_per_volume": 0})
+
+
+def test_worker_stops_when_the_benchmark_process_is_gone():
+    from monai_hybrid.benchmark.runner import _exit_when_orphaned
+
+    codes = []
+    _exit_when_orphaned(parent_pid=-1, interval=0.01, exit=codes.append)  # -1 is never this process's parent
+    assert codes == [1]
 
 
 def test_workers_must_be_positive(tmp_path):
