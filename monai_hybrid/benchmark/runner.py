@@ -248,8 +248,7 @@ class BenchmarkRunner:
                         "key": key, "method": method, "budget": budget, "seed": seed,
                         "pretrained": ckpt[spec["pretrain"]] if spec["pretrain"] else None,
                         "long": spec.get("long", False), "semi": spec.get("semi", False)}, needs=needs))
-        # what needs nothing runs first, in this order; a step that needs a pretraining run starts once that run ends
-        return sorted(steps, key=lambda s: bool(s.needs))
+        return _ready_first(steps)
 
     def _pretrained(self, name: str) -> Path:
         return self.out_dir / "pretrain" / name / "models" / "pretrain" / "model_final.pt"
@@ -281,8 +280,7 @@ class BenchmarkRunner:
                 steps.append(Step(key, "finetune", {
                     "key": key, "method": variant, "budget": budget, "seed": seed, "pretrained": self._pretrained(name),
                     "semi": semi, "datalist_key": "validation", "extra": prediction}, needs=(f"pretrain/{name}",)))
-        steps.sort(key=lambda s: bool(s.needs))
-        return steps
+        return _ready_first(steps)
 
     def run(self, ablations: bool = False) -> list[dict]:
         """Run (or resume) the whole grid, or the ablations; returns every run."""
@@ -348,6 +346,11 @@ class Step:
     call: str
     kwargs: dict
     needs: tuple[str, ...] = ()
+
+
+def _ready_first(steps: list[Step]) -> list[Step]:
+    """``steps`` that need nothing first, each group in its own order: a step that needs another starts after it."""
+    return sorted(steps, key=lambda s: bool(s.needs))
 
 
 def _init_worker(threads: int, parent_pid: int) -> None:
