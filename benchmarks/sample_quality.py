@@ -59,8 +59,10 @@ def real_crops(parser, datalist: str, key: str, count: int, seed: int) -> tuple[
     """``count`` 2D crops of real scans through the bundle's training transforms (no augmentation)."""
     from monai.transforms import Compose
 
-    transforms = Compose(parser.get_parsed_content("train#deterministic_transforms")
-                         + parser.get_parsed_content("train#random_transforms_2d"))
+    transforms = Compose(
+        parser.get_parsed_content("train#deterministic_transforms")
+        + parser.get_parsed_content("train#random_transforms_2d")
+    )
     transforms.set_random_state(seed=seed)
     cases = load_list(datalist, key)
     images, labels = [], []
@@ -75,10 +77,22 @@ def real_crops(parser, datalist: str, key: str, count: int, seed: int) -> tuple[
 
 def sample(bundle: Path, root: Path, checkpoint: Path, out: Path, args, overrides: dict) -> tuple[torch.Tensor, ...]:
     start = time.perf_counter()
-    run_bundle("sample", ["pretrain.yaml", "sample.yaml"], root, bundle, **{
-        **overrides, "sample_checkpoint": str(checkpoint), "sample_dir": str(out), "num_samples": args.num_samples,
-        "sample_batch_size": args.batch_size, "num_inference_steps": args.steps, "sampler": args.sampler,
-        "sample_seed": args.sample_seed})
+    run_bundle(
+        "sample",
+        ["pretrain.yaml", "sample.yaml"],
+        root,
+        bundle,
+        **{
+            **overrides,
+            "sample_checkpoint": str(checkpoint),
+            "sample_dir": str(out),
+            "num_samples": args.num_samples,
+            "sample_batch_size": args.batch_size,
+            "num_inference_steps": args.steps,
+            "sampler": args.sampler,
+            "sample_seed": args.sample_seed,
+        },
+    )
     logger.info("sampled %d pairs from %s in %.0f s", args.num_samples, checkpoint, time.perf_counter() - start)
     return read_pairs(out / "datalist.json")
 
@@ -89,15 +103,20 @@ def quality(bundle: Path, args, overrides: dict) -> dict:
     out = Path(args.out).resolve()
     parser = parser_for(bundle, ["pretrain.yaml"], root, overrides)
     class_names = list(parser.get_parsed_content("class_names"))
-    images, labels = sample(bundle, root, root / "models" / "pretrain" / "model_final.pt", out / "samples", args,
-                            overrides)
+    images, labels = sample(
+        bundle, root, root / "models" / "pretrain" / "model_final.pt", out / "samples", args, overrides
+    )
     # consistency: a separately trained segmenter on the sampled images (t = 0, mask head)
     segmenter = parser.get_parsed_content("network_def", instantiate=True)
     transfer_weights(segmenter, args.segmenter)
     segmenter.eval()
     with torch.no_grad():
-        predicted = torch.cat([segmenter(images[i:i + 16], output="mask").argmax(1, keepdim=True)
-                               for i in range(0, images.shape[0], 16)])
+        predicted = torch.cat(
+            [
+                segmenter(images[i : i + 16], output="mask").argmax(1, keepdim=True)
+                for i in range(0, images.shape[0], 16)
+            ]
+        )
     dice = consistency_dice(labels, predicted, len(class_names))
     per_class = {n: float(np.nanmean(dice[:, k].numpy())) for k, n in enumerate(class_names[1:])}
     # realism: crops of the source site's validation subjects through the training transforms
@@ -105,13 +124,20 @@ def quality(bundle: Path, args, overrides: dict) -> dict:
     real_images, real_labels = real_crops(parser, datalist, "validation", images.shape[0], args.sample_seed)
     stats_sampled = tissue_statistics(images, labels, class_names)
     stats_real = tissue_statistics(real_images, real_labels, class_names)
-    save_pairs_montage([("sampled", images, labels), ("real", real_images, real_labels)],
-                       str(out / "samples_vs_real.png"), class_names)
-    return {"checkpoint": str(root / "models" / "pretrain" / "model_final.pt"), "segmenter": str(args.segmenter),
-            "num_samples": int(images.shape[0]), "sampler": args.sampler, "steps": args.steps,
-            "consistency_dice": per_class, "consistency_mean_fg_dice": float(np.nanmean(dice.numpy())),
-            "tissue_statistics": {"sampled": stats_sampled, "real": stats_real},
-            "table": compare_statistics(stats_sampled, stats_real)}
+    save_pairs_montage(
+        [("sampled", images, labels), ("real", real_images, real_labels)], str(out / "samples_vs_real.png"), class_names
+    )
+    return {
+        "checkpoint": str(root / "models" / "pretrain" / "model_final.pt"),
+        "segmenter": str(args.segmenter),
+        "num_samples": int(images.shape[0]),
+        "sampler": args.sampler,
+        "steps": args.steps,
+        "consistency_dice": per_class,
+        "consistency_mean_fg_dice": float(np.nanmean(dice.numpy())),
+        "tissue_statistics": {"sampled": stats_sampled, "real": stats_real},
+        "table": compare_statistics(stats_sampled, stats_real),
+    }
 
 
 def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
@@ -120,30 +146,72 @@ def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
     out = Path(args.out).resolve()
     rows = []
     for seed in args.seeds:
-        common = {**overrides, "pretrained_checkpoint": str(pretrained), "num_labeled": args.num_labeled,
-                  "selection_seed": seed, "target_site": args.target_site}
+        common = {
+            **overrides,
+            "pretrained_checkpoint": str(pretrained),
+            "num_labeled": args.num_labeled,
+            "selection_seed": seed,
+            "target_site": args.target_site,
+        }
         semi = out / f"semi_seed{seed}"
         if not (semi / "models" / "model.pt").is_file():
-            run_bundle("finetune", ["pretrain.yaml", "finetune.yaml"], semi, bundle,
-                       **{**common, "unlabeled_weight": args.unlabeled_weight,
-                          "dataset_dir": str(Path(args.hybrid_root).resolve() / "demo_data")})
+            run_bundle(
+                "finetune",
+                ["pretrain.yaml", "finetune.yaml"],
+                semi,
+                bundle,
+                **{
+                    **common,
+                    "unlabeled_weight": args.unlabeled_weight,
+                    "dataset_dir": str(Path(args.hybrid_root).resolve() / "demo_data"),
+                },
+            )
         sample(bundle, semi, semi / "models" / "model.pt", semi / "samples", args, overrides)
-        target_parser = parser_for(bundle, ["pretrain.yaml", "finetune.yaml"], semi, {**common, "dataset_dir": str(
-            Path(args.hybrid_root).resolve() / "demo_data")})
+        target_parser = parser_for(
+            bundle,
+            ["pretrain.yaml", "finetune.yaml"],
+            semi,
+            {**common, "dataset_dir": str(Path(args.hybrid_root).resolve() / "demo_data")},
+        )
         datalist = target_parser.get_parsed_content("prepared_datalist")
-        for variant, extra in (("k scans", {}), ("k scans + sampled pairs", {
-                "sampled_datalist": str(semi / "samples" / "datalist.json"), "sampled_share": args.sampled_share})):
+        for variant, extra in (
+            ("k scans", {}),
+            (
+                "k scans + sampled pairs",
+                {"sampled_datalist": str(semi / "samples" / "datalist.json"), "sampled_share": args.sampled_share},
+            ),
+        ):
             root = out / f"{'with' if extra else 'without'}_pairs_seed{seed}"
             configs = ["pretrain.yaml", "finetune.yaml"] + (["finetune_with_samples.yaml"] if extra else [])
             start = time.perf_counter()
-            run_bundle("finetune", configs, root, bundle, **{
-                **common, **extra, "dataset_dir": str(Path(args.hybrid_root).resolve() / "demo_data")})
-            run_bundle("run", ["inference.yaml", "evaluate.yaml"], root, bundle, **{
-                **{k: v for k, v in overrides.items() if "#" not in k or k.startswith("network_def#")}, "input": datalist,
-                "datalist_key": "test", "output_dir": str(root / "eval")})
+            run_bundle(
+                "finetune",
+                configs,
+                root,
+                bundle,
+                **{**common, **extra, "dataset_dir": str(Path(args.hybrid_root).resolve() / "demo_data")},
+            )
+            run_bundle(
+                "run",
+                ["inference.yaml", "evaluate.yaml"],
+                root,
+                bundle,
+                **{
+                    **{k: v for k, v in overrides.items() if "#" not in k or k.startswith("network_def#")},
+                    "input": datalist,
+                    "datalist_key": "test",
+                    "output_dir": str(root / "eval"),
+                },
+            )
             summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
-            rows.append({"seed": seed, "variant": variant, "wall_s": time.perf_counter() - start,
-                         **{k: v["mean"] for k, v in summary.items()}})
+            rows.append(
+                {
+                    "seed": seed,
+                    "variant": variant,
+                    "wall_s": time.perf_counter() - start,
+                    **{k: v["mean"] for k, v in summary.items()},
+                }
+            )
             logger.info("seed %d, %s: mean foreground Dice %.4f", seed, variant, rows[-1]["mean_fg_dice"])
     return rows
 
@@ -165,8 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-site", default="site_c_flair")
     p.add_argument("--unlabeled-weight", type=float, default=0.5)
     p.add_argument("--sampled-share", type=float, default=0.5)
-    p.add_argument("--override", nargs="*", default=[], metavar="KEY=JSON",
-                   help="bundle overrides used by the runs, e.g. 'network_def#channels=[8,16]'")
+    p.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=JSON",
+        help="bundle overrides used by the runs, e.g. 'network_def#channels=[8,16]'",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     overrides = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.override)}
@@ -176,18 +249,24 @@ def main(argv: list[str] | None = None) -> int:
     report = {"quality": quality(bundle, args, overrides)}
     (out / "sample_quality.json").write_text(json.dumps(report, indent=2))
     q = report["quality"]
-    sys.stdout.write(f"consistency (Dice of sampled masks against the segmenter, per class): "
-                     f"{json.dumps({k: round(v, 4) for k, v in q['consistency_dice'].items()})}, mean "
-                     f"{q['consistency_mean_fg_dice']:.4f}\n\nrealism (training intensity range [-1, 1]):\n\n"
-                     f"{q['table']}\n\nmontage: {out / 'samples_vs_real.png'}\n")
+    sys.stdout.write(
+        f"consistency (Dice of sampled masks against the segmenter, per class): "
+        f"{json.dumps({k: round(v, 4) for k, v in q['consistency_dice'].items()})}, mean "
+        f"{q['consistency_mean_fg_dice']:.4f}\n\nrealism (training intensity range [-1, 1]):\n\n"
+        f"{q['table']}\n\nmontage: {out / 'samples_vs_real.png'}\n"
+    )
     if args.usefulness:
         report["usefulness"] = usefulness(bundle, args, overrides)
         (out / "sample_quality.json").write_text(json.dumps(report, indent=2))
-        sys.stdout.write("\n| seed | fine-tuned on | mean foreground Dice | CSF | grey matter | white matter |\n"
-                         "|---|---|---|---|---|---|\n")
+        sys.stdout.write(
+            "\n| seed | fine-tuned on | mean foreground Dice | CSF | grey matter | white matter |\n"
+            "|---|---|---|---|---|---|\n"
+        )
         for r in report["usefulness"]:
-            sys.stdout.write(f"| {r['seed']} | {r['variant']} | {r['mean_fg_dice']:.4f} | {r['dice_csf']:.4f} | "
-                             f"{r['dice_grey_matter']:.4f} | {r['dice_white_matter']:.4f} |\n")
+            sys.stdout.write(
+                f"| {r['seed']} | {r['variant']} | {r['mean_fg_dice']:.4f} | {r['dice_csf']:.4f} | "
+                f"{r['dice_grey_matter']:.4f} | {r['dice_white_matter']:.4f} |\n"
+            )
     return 0
 
 

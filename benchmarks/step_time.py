@@ -35,10 +35,16 @@ from monai_hybrid.sampling import sample_pairs
 def _trainer(mode: str, net, batch, steps: int, device, amp: bool) -> SupervisedTrainer:
     sched = DDPMScheduler(num_train_timesteps=1000, prediction_type="sample", clip_sample=False)
     return SupervisedTrainer(
-        device=device, max_epochs=1, train_data_loader=[batch] * steps, network=net,
-        optimizer=torch.optim.AdamW(net.parameters(), 1e-4), loss_function=pretraining_loss(mode, 1, 1.0, 0.5),
-        prepare_batch=HybridPrepareBatch(sched, mode=mode, t0_fraction=0.2), inferer=DiffusionInferer(sched),
-        amp=amp, decollate=False,
+        device=device,
+        max_epochs=1,
+        train_data_loader=[batch] * steps,
+        network=net,
+        optimizer=torch.optim.AdamW(net.parameters(), 1e-4),
+        loss_function=pretraining_loss(mode, 1, 1.0, 0.5),
+        prepare_batch=HybridPrepareBatch(sched, mode=mode, t0_fraction=0.2),
+        inferer=DiffusionInferer(sched),
+        amp=amp,
+        decollate=False,
     )
 
 
@@ -89,8 +95,16 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     torch.manual_seed(0)
     attention = [False] * (len(args.channels) - 1) + [True]
-    net = HybridDiffusionUNet(args.spatial_dims, 1, 4, channels=args.channels, attention_levels=attention,
-                              num_head_channels=32, norm_num_groups=16, use_flash_attention=True).to(device)
+    net = HybridDiffusionUNet(
+        args.spatial_dims,
+        1,
+        4,
+        channels=args.channels,
+        attention_levels=attention,
+        num_head_channels=32,
+        norm_num_groups=16,
+        use_flash_attention=True,
+    ).to(device)
     shape = (args.batch, 1) + (args.size,) * args.spatial_dims
     batch = {"image": torch.randn(shape, device=device), "label": torch.randint(0, 4, shape, device=device)}
     trainers = {m: _trainer(m, net, batch, args.steps, device, args.amp) for m in ("hybrid", "supervised")}

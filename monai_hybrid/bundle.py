@@ -38,8 +38,9 @@ def flag(value: Any, key: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    raise ValueError(f"Config key '{key}' must be true or false, got {value!r}; pass e.g. --{key} true or "
-                     f"--{key} false.")
+    raise ValueError(
+        f"Config key '{key}' must be true or false, got {value!r}; pass e.g. --{key} true or --{key} false."
+    )
 
 
 def run_bundle(

@@ -26,8 +26,9 @@ def _phantom(args: argparse.Namespace) -> int:
             source=_sizes(args.source_subjects, "--source-subjects") if args.source_subjects else None,
             target=_sizes(args.target_subjects, "--target-subjects") if args.target_subjects else None,
         )
-    summary = generate_phantom(args.out, config, workers=args.workers, progress=not args.quiet,
-                               overwrite=args.overwrite)
+    summary = generate_phantom(
+        args.out, config, workers=args.workers, progress=not args.quiet, overwrite=args.overwrite
+    )
     sys.stdout.write(f"Phantom written to {args.out}\n{summary_text(summary)}\n")
     return 0
 
@@ -40,8 +41,9 @@ def _sizes(text: str, flag: str):
         if len(parts) not in (3, 4):
             raise ValueError
     except ValueError:
-        raise SystemExit(f"{flag} takes 3 or 4 comma-separated integers: training,validation,test[,unlabeled]; "
-                         f"got {text!r}.")
+        raise SystemExit(
+            f"{flag} takes 3 or 4 comma-separated integers: training,validation,test[,unlabeled]; got {text!r}."
+        ) from None
     return ListSizes(*parts)
 
 
@@ -49,8 +51,9 @@ def _verify(args: argparse.Namespace) -> int:
     from monai_hybrid.data.verify import DatalistError, verify_datalist
 
     try:
-        report = verify_datalist(args.datalist, num_classes=args.num_classes, lists=args.lists,
-                                 require=args.require, workers=args.workers)
+        report = verify_datalist(
+            args.datalist, num_classes=args.num_classes, lists=args.lists, require=args.require, workers=args.workers
+        )
     except DatalistError as err:
         sys.stderr.write(f"{err}\n")
         return 1
@@ -76,9 +79,17 @@ def _benchmark(args: argparse.Namespace) -> int:
     if args.workers is not None:
         changes["workers"] = args.workers
     preset = dataclasses.replace(preset, **changes)
-    runner = BenchmarkRunner(args.out, preset, bundle_dir=args.bundle, target_site=args.target_site,
-                             source_datalist=args.source_datalist, target_datalist=args.target_datalist,
-                             track=not args.no_mlflow, progress=not args.quiet, workers=preset.workers)
+    runner = BenchmarkRunner(
+        args.out,
+        preset,
+        bundle_dir=args.bundle,
+        target_site=args.target_site,
+        source_datalist=args.source_datalist,
+        target_datalist=args.target_datalist,
+        track=not args.no_mlflow,
+        progress=not args.quiet,
+        workers=preset.workers,
+    )
     runs = runner.run(ablations=args.ablations)
     out = Path(args.out)
     if args.ablations:
@@ -89,7 +100,8 @@ def _benchmark(args: argparse.Namespace) -> int:
         source = "\n".join(
             f"| {r['method']} | {r['source_val'].get('val_mean_dice', float('nan')):.3f} | "
             f"{r['source_val'].get('val_denoise_mse', float('nan')):.4f} |"
-            for r in runs if r["kind"] == "pretrain" and r["method"].startswith("ablation_")
+            for r in runs
+            if r["kind"] == "pretrain" and r["method"].startswith("ablation_")
         )
         (out / "ablations.md").write_text(
             "# Ablations of the hybrid defaults\n\nTarget *validation* subjects, mean foreground Dice after "
@@ -103,8 +115,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     title = f"{args.target_datalist or args.target_site}, preset {preset.name}, {len(preset.seeds)} seeds"
     table = markdown_table(runs, budgets)
     per_class = "\n\n".join(
-        f"{name}:\n\n" + markdown_table(runs, budgets, metric=f"dice_{name}") for name in
-        ("csf", "grey_matter", "white_matter")
+        f"{name}:\n\n" + markdown_table(runs, budgets, metric=f"dice_{name}")
+        for name in ("csf", "grey_matter", "white_matter")
     )
     hd95 = markdown_table(runs, budgets, metric="mean_hd95", digits=2)
     (out / "results.md").write_text(
@@ -112,8 +124,9 @@ def _benchmark(args: argparse.Namespace) -> int:
         f"{table}\n\nDice per class:\n\n{per_class}\n\nMean HD95 (mm):\n\n{hd95}\n"
     )
     plot_dice(runs, budgets, out / "dice_vs_budget.png", title=title)
-    sys.stdout.write(f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'}, "
-                     f"{out / 'dice_vs_budget.png'}\n")
+    sys.stdout.write(
+        f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'}, {out / 'dice_vs_budget.png'}\n"
+    )
     return 0
 
 
@@ -152,10 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bundle", default=None, help="bundle folder (default: the one in this checkout)")
     b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
     b.add_argument("--methods", nargs="+", default=None, help="rows to run (default: all)")
-    b.add_argument("--ablations", action="store_true",
-                   help="run the ablations of the hybrid defaults (on validation subjects) instead of the grid")
-    b.add_argument("--workers", type=int, default=None,
-                   help="runs at once, each in its own process (default: the preset's; cpu: 2)")
+    b.add_argument(
+        "--ablations",
+        action="store_true",
+        help="run the ablations of the hybrid defaults (on validation subjects) instead of the grid",
+    )
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="runs at once, each in its own process (default: the preset's; cpu: 2)",
+    )
     b.add_argument("--no-mlflow", action="store_true", help="do not log runs to MLflow")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_benchmark)
@@ -165,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``monai-hybrid`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return int(args.func(args) or 0)
 
 

@@ -31,15 +31,18 @@ def consistency_dice(labels: torch.Tensor, predicted: torch.Tensor, num_classes:
         (N, K - 1) Dice; NaN where a class is absent from both.
     """
     if labels.shape != predicted.shape or labels.ndim < 3 or labels.shape[1] != 1:
-        raise ValueError(f"consistency_dice: 'labels' and 'predicted' must both be (N, 1, *spatial), got "
-                         f"{tuple(labels.shape)} and {tuple(predicted.shape)}.")
+        raise ValueError(
+            f"consistency_dice: 'labels' and 'predicted' must both be (N, 1, *spatial), got "
+            f"{tuple(labels.shape)} and {tuple(predicted.shape)}."
+        )
     y = one_hot(labels.long(), num_classes)
     y_hat = one_hot(predicted.long(), num_classes)
     return compute_dice(y_hat, y, include_background=False, ignore_empty=True)
 
 
-def tissue_statistics(images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
-                      class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+def tissue_statistics(
+    images: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, class_names: Sequence[str]
+) -> dict[str, dict[str, float]]:
     """Intensity mean and standard deviation, and share of the pixels, of each class over a set of images.
 
     Args:
@@ -58,25 +61,29 @@ def tissue_statistics(images: torch.Tensor | np.ndarray, labels: torch.Tensor | 
     out = {}
     for k, name in enumerate(class_names):
         v = x[y == k]
-        out[name] = {"mean": float(v.mean()) if v.size else float("nan"),
-                     "std": float(v.std()) if v.size else float("nan"),
-                     "share": float(v.size) / float(max(y.size, 1))}
+        out[name] = {
+            "mean": float(v.mean()) if v.size else float("nan"),
+            "std": float(v.std()) if v.size else float("nan"),
+            "share": float(v.size) / float(max(y.size, 1)),
+        }
     return out
 
 
 def compare_statistics(sampled: dict[str, dict[str, float]], real: dict[str, dict[str, float]]) -> str:
     """A markdown table of ``tissue_statistics`` of sampled against real images, one row per class."""
-    lines = ["| class | real mean +- std | sampled mean +- std | real share | sampled share |",
-             "|---|---|---|---|---|"]
+    lines = ["| class | real mean +- std | sampled mean +- std | real share | sampled share |", "|---|---|---|---|---|"]
     for name in real:
         r, s = real[name], sampled.get(name, {"mean": float("nan"), "std": float("nan"), "share": 0.0})
-        lines.append(f"| {name} | {r['mean']:.3f} +- {r['std']:.3f} | {s['mean']:.3f} +- {s['std']:.3f} | "
-                     f"{r['share']:.3f} | {s['share']:.3f} |")
+        lines.append(
+            f"| {name} | {r['mean']:.3f} +- {r['std']:.3f} | {s['mean']:.3f} +- {s['std']:.3f} | "
+            f"{r['share']:.3f} | {s['share']:.3f} |"
+        )
     return "\n".join(lines)
 
 
-def save_pairs_montage(rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], path: str, class_names: Sequence[str],
-                       columns: int = 8) -> None:
+def save_pairs_montage(
+    rows: Sequence[tuple[str, torch.Tensor, torch.Tensor]], path: str, class_names: Sequence[str], columns: int = 8
+) -> None:
     """A PNG of 2D image-mask pairs: for each row set, one line of images and one of masks.
 
     Args:

@@ -125,16 +125,30 @@ def generate_pairs(
         torch.manual_seed(int(seed))
         while len(entries) < num_samples:
             n = min(batch_size, num_samples - len(entries))
-            images, labels = sample_pairs(network, scheduler, num_inference_steps, (n, in_channels, *spatial_shape),
-                                          generator=generator, device=device)
+            images, labels = sample_pairs(
+                network,
+                scheduler,
+                num_inference_steps,
+                (n, in_channels, *spatial_shape),
+                generator=generator,
+                device=device,
+            )
             entries += write_pairs(images, labels, out_dir, pixdim, start=len(entries))
             bar.update(n)
     bar.close()
     datalist = Path(out_dir) / "datalist.json"
-    datalist.write_text(json.dumps({
-        "description": f"{num_samples} image-mask pairs sampled from a hybrid model ({num_inference_steps} "
-                       f"{type(scheduler).__name__} steps, seed {seed})",
-        "training": entries, "validation": [], "test": [], "unlabeled": [],
-    }, indent=2))
+    datalist.write_text(
+        json.dumps(
+            {
+                "description": f"{num_samples} image-mask pairs sampled from a hybrid model ({num_inference_steps} "
+                f"{type(scheduler).__name__} steps, seed {seed})",
+                "training": entries,
+                "validation": [],
+                "test": [],
+                "unlabeled": [],
+            },
+            indent=2,
+        )
+    )
     logger.info("Wrote %d sampled pairs and %s", len(entries), datalist)
     return datalist

@@ -24,8 +24,14 @@ class SafeSpacingd(Spacingd):
 
     def __call__(self, data, lazy=None):
         d = dict(data)
-        aside = {k: d.pop(k) for k in list(d) if isinstance(k, str) and not isinstance(d[k], Mapping)
-                 and any(k.startswith(f"{key}_") for key in self.keys) and not isinstance(d[k], torch.Tensor)}
+        aside = {
+            k: d.pop(k)
+            for k in list(d)
+            if isinstance(k, str)
+            and not isinstance(d[k], Mapping)
+            and any(k.startswith(f"{key}_") for key in self.keys)
+            and not isinstance(d[k], torch.Tensor)
+        }
         out = super().__call__(d, lazy=lazy)
         out.update(aside)
         return out

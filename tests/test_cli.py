@@ -9,8 +9,22 @@ from monai_hybrid.cli import main
 
 def test_phantom_command_writes_data_and_prints_summary(tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = main(["phantom", "--out", str(out), "--resolution", "6", "--source-subjects", "2,1,1",
-               "--target-subjects", "1,1,1,1", "--workers", "1", "--quiet"])
+    rc = main(
+        [
+            "phantom",
+            "--out",
+            str(out),
+            "--resolution",
+            "6",
+            "--source-subjects",
+            "2,1,1",
+            "--target-subjects",
+            "1,1,1,1",
+            "--workers",
+            "1",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "site_c_flair" in text and "FLAIR" in text

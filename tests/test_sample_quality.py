@@ -13,15 +13,15 @@ NAMES = ["background", "csf", "grey_matter", "white_matter"]
 
 def test_consistency_dice_by_hand():
     labels = torch.zeros(1, 1, 4, 4, dtype=torch.long)
-    labels[0, 0, :2] = 1          # 8 pixels of class 1
-    labels[0, 0, 2:, :2] = 2      # 4 pixels of class 2
+    labels[0, 0, :2] = 1  # 8 pixels of class 1
+    labels[0, 0, 2:, :2] = 2  # 4 pixels of class 2
     predicted = labels.clone()
-    predicted[0, 0, 0] = 0        # 4 of the class-1 pixels missed
+    predicted[0, 0, 0] = 0  # 4 of the class-1 pixels missed
     dice = consistency_dice(labels, predicted, 4)
     assert dice.shape == (1, 3)
-    assert dice[0, 0].item() == pytest.approx(2 * 4 / (8 + 4))   # 0.667
+    assert dice[0, 0].item() == pytest.approx(2 * 4 / (8 + 4))  # 0.667
     assert dice[0, 1].item() == pytest.approx(1.0)
-    assert math.isnan(dice[0, 2].item())                          # class 3 absent from both
+    assert math.isnan(dice[0, 2].item())  # class 3 absent from both
 
 
 def test_consistency_dice_checks_shapes():
@@ -48,6 +48,7 @@ def test_tissue_statistics_checks_shapes():
 def test_montage_is_written(tmp_path):
     images = torch.rand(3, 1, 16, 16) * 2 - 1
     labels = torch.randint(0, 4, (3, 1, 16, 16))
-    save_pairs_montage([("sampled", images, labels), ("real", images, labels)], str(tmp_path / "m.png"), NAMES,
-                       columns=4)
+    save_pairs_montage(
+        [("sampled", images, labels), ("real", images, labels)], str(tmp_path / "m.png"), NAMES, columns=4
+    )
     assert (tmp_path / "m.png").stat().st_size > 1000

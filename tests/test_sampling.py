@@ -26,8 +26,13 @@ def _net(dims):
 @pytest.mark.parametrize("dims,spatial", [(2, (16, 16)), (3, (16, 16, 16))])
 @pytest.mark.parametrize("scheduler", [DDIMScheduler, DDPMScheduler])
 def test_shapes(dims, spatial, scheduler):
-    images, labels = sample_pairs(_net(dims), scheduler(num_train_timesteps=20, clip_sample=False), 4,
-                                  (2, 1, *spatial), generator=torch.Generator().manual_seed(0))
+    images, labels = sample_pairs(
+        _net(dims),
+        scheduler(num_train_timesteps=20, clip_sample=False),
+        4,
+        (2, 1, *spatial),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert images.shape == (2, 1, *spatial) and labels.shape == (2, 1, *spatial)
     assert images.min() >= -1 and images.max() <= 1 and labels.max() < 3
 
@@ -35,11 +40,24 @@ def test_shapes(dims, spatial, scheduler):
 @pytest.mark.parametrize("scheduler", [DDIMScheduler, DDPMScheduler])
 def test_same_seed_same_pairs_and_datalist(tmp_path, scheduler):
     sched = scheduler(num_train_timesteps=20, clip_sample=False)
-    paths = [generate_pairs(_net(2), sched, tmp_path / f"run{i}", num_samples=3, batch_size=2, spatial_shape=(16, 16),
-                            pixdim=(3.0, 3.0, 3.0), num_inference_steps=4, seed=7, progress=False) for i in range(2)]
+    paths = [
+        generate_pairs(
+            _net(2),
+            sched,
+            tmp_path / f"run{i}",
+            num_samples=3,
+            batch_size=2,
+            spatial_shape=(16, 16),
+            pixdim=(3.0, 3.0, 3.0),
+            num_inference_steps=4,
+            seed=7,
+            progress=False,
+        )
+        for i in range(2)
+    ]
     lists = [json.loads(p.read_text()) for p in paths]
     assert len(lists[0]["training"]) == 3
-    for a, b in zip(lists[0]["training"], lists[1]["training"]):
+    for a, b in zip(lists[0]["training"], lists[1]["training"], strict=False):
         img_a = nib.load(str(paths[0].parent / a["image"]))
         img_b = nib.load(str(paths[1].parent / b["image"]))
         np.testing.assert_array_equal(np.asarray(img_a.dataobj), np.asarray(img_b.dataobj))
@@ -49,5 +67,7 @@ def test_same_seed_same_pairs_and_datalist(tmp_path, scheduler):
         assert lab.dtype == np.uint8 and lab.max() < 3
     other = generate_pairs(_net(2), sched, tmp_path / "other", 1, 1, (16, 16), (3, 3, 3), 4, seed=8, progress=False)
     first = json.loads(other.read_text())["training"][0]["image"]
-    assert not np.array_equal(np.asarray(nib.load(str(other.parent / first)).dataobj),
-                              np.asarray(nib.load(str(paths[0].parent / lists[0]["training"][0]["image"])).dataobj))
+    assert not np.array_equal(
+        np.asarray(nib.load(str(other.parent / first)).dataobj),
+        np.asarray(nib.load(str(paths[0].parent / lists[0]["training"][0]["image"])).dataobj),
+    )

@@ -76,8 +76,9 @@ class BenchmarkPreset:
     oracle_steps: int | None = None
     oracle_seeds: tuple[int, ...] | None = None
     unlabeled_weight: float = 0.5
-    budgets: tuple[Budget, ...] = field(default=(Budget(1, "slices"), Budget(4, "slices"), Budget(16, "slices"),
-                                                 Budget(1, "scans"), Budget(5, "scans")))
+    budgets: tuple[Budget, ...] = field(
+        default=(Budget(1, "slices"), Budget(4, "slices"), Budget(16, "slices"), Budget(1, "scans"), Budget(5, "scans"))
+    )
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = tuple(METHODS)
     learning_rate: float = 1e-3
@@ -90,11 +91,15 @@ class BenchmarkPreset:
             if not getattr(self, arg):
                 raise ValueError(f"BenchmarkPreset '{self.name}': '{arg}' must not be empty.")
         if self.finetune_samples_per_volume is not None and self.finetune_samples_per_volume < 1:
-            raise ValueError(f"BenchmarkPreset '{self.name}': 'finetune_samples_per_volume' must be None or >= 1, got "
-                             f"{self.finetune_samples_per_volume}.")
+            raise ValueError(
+                f"BenchmarkPreset '{self.name}': 'finetune_samples_per_volume' must be None or >= 1, got "
+                f"{self.finetune_samples_per_volume}."
+            )
         if self.oracle_seeds is not None and not self.oracle_seeds:
-            raise ValueError(f"BenchmarkPreset '{self.name}': 'oracle_seeds' must be None (the preset's seeds) or "
-                             "hold at least one seed.")
+            raise ValueError(
+                f"BenchmarkPreset '{self.name}': 'oracle_seeds' must be None (the preset's seeds) or "
+                "hold at least one seed."
+            )
 
 
 PRESETS: dict[str, BenchmarkPreset] = {
@@ -102,13 +107,30 @@ PRESETS: dict[str, BenchmarkPreset] = {
     # one-thread runs at a time, fine-tuning batches of 2 x 2 slices, a one-seed oracle (docs/results.md gives the
     # time measured)
     "cpu": BenchmarkPreset(
-        name="cpu", resolution=3.0, roi=(64, 64), channels=(8, 16, 32, 64), attention_levels=(False, False, False, True),
-        batch_volumes=2, samples_per_volume=4, pretrain_steps=400, finetune_steps=50, finetune_samples_per_volume=2,
-        oracle_seeds=(0,), norm_num_groups=8, workers=2,
+        name="cpu",
+        resolution=3.0,
+        roi=(64, 64),
+        channels=(8, 16, 32, 64),
+        attention_levels=(False, False, False, True),
+        batch_volumes=2,
+        samples_per_volume=4,
+        pretrain_steps=400,
+        finetune_steps=50,
+        finetune_samples_per_volume=2,
+        oracle_seeds=(0,),
+        norm_num_groups=8,
+        workers=2,
     ),
     "full": BenchmarkPreset(
-        name="full", resolution=2.0, roi=(96, 96), channels=(32, 64, 128, 128),
-        attention_levels=(False, False, False, True), batch_volumes=4, samples_per_volume=8, pretrain_steps=5000,
-        finetune_steps=500, seeds=(0, 1, 2, 3, 4),
+        name="full",
+        resolution=2.0,
+        roi=(96, 96),
+        channels=(32, 64, 128, 128),
+        attention_levels=(False, False, False, True),
+        batch_volumes=4,
+        samples_per_volume=8,
+        pretrain_steps=5000,
+        finetune_steps=500,
+        seeds=(0, 1, 2, 3, 4),
     ),
 }

@@ -25,8 +25,11 @@ def summarise(runs: list[dict], metric: str = "mean_fg_dice") -> dict[str, dict[
         out[method] = {}
         for budget, v in budgets.items():
             arr = np.asarray([x for x in v if x == x], dtype=np.float64)
-            out[method][budget] = (float(arr.mean()) if arr.size else math.nan,
-                                   float(arr.std(ddof=1)) if arr.size > 1 else 0.0, int(arr.size))
+            out[method][budget] = (
+                float(arr.mean()) if arr.size else math.nan,
+                float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+                int(arr.size),
+            )
     return out
 
 
@@ -60,8 +63,9 @@ def markdown_table(runs: list[dict], budgets: list[str], metric: str = "mean_fg_
     return "\n".join(lines)
 
 
-def plot_dice(runs: list[dict], budgets: list[str], path: str | os.PathLike, title: str = "",
-              metric: str = "mean_fg_dice") -> None:
+def plot_dice(
+    runs: list[dict], budgets: list[str], path: str | os.PathLike, title: str = "", metric: str = "mean_fg_dice"
+) -> None:
     """Mean foreground Dice against the label budget, one line per method (mean and std over seeds)."""
     import matplotlib
 
@@ -78,8 +82,9 @@ def plot_dice(runs: list[dict], budgets: list[str], path: str | os.PathLike, tit
             continue
         means = [summary[method].get(b, (math.nan, 0, 0))[0] for b in budgets]
         stds = [summary[method].get(b, (math.nan, 0, 0))[1] for b in budgets]
-        ax.errorbar(x, means, yerr=stds, marker="o", capsize=3, label=method,
-                    linewidth=2.5 if method == "hybrid" else 1.2)
+        ax.errorbar(
+            x, means, yerr=stds, marker="o", capsize=3, label=method, linewidth=2.5 if method == "hybrid" else 1.2
+        )
     ax.set_xticks(x, budgets)
     ax.set_xlabel("labelled target data")
     ax.set_ylabel("mean foreground Dice (test)")

@@ -90,14 +90,19 @@ class BenchmarkRunner:
         if self.results_path.is_file():
             saved = json.loads(self.results_path.read_text())
             if saved.get("preset", {}).get("name") not in (None, self.preset.name):
-                raise ValueError(f"'{self.results_path}' holds a '{saved['preset']['name']}' benchmark; use another "
-                                 "output folder.")
+                raise ValueError(
+                    f"'{self.results_path}' holds a '{saved['preset']['name']}' benchmark; use another output folder."
+                )
             self.runs = saved.get("runs", [])
             logger.info("Resuming: %d runs already done in %s", len(self.runs), self.results_path)
 
     def _save(self) -> None:
-        payload = {"preset": _jsonable(asdict(self.preset)), "source_datalist": self.source_datalist,
-                   "target_datalist": self.target_datalist, "runs": self.runs}
+        payload = {
+            "preset": _jsonable(asdict(self.preset)),
+            "source_datalist": self.source_datalist,
+            "target_datalist": self.target_datalist,
+            "runs": self.runs,
+        }
         tmp = self.results_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2))
         os.replace(tmp, self.results_path)
@@ -132,9 +137,13 @@ class BenchmarkRunner:
 
     def _train_overrides(self) -> dict:
         p = self.preset
-        return {"batch_volumes": p.batch_volumes, "samples_per_volume": p.samples_per_volume,
-                "train#dataset#progress": False, "validate#dataset#progress": False,
-                "progress_bar": False}
+        return {
+            "batch_volumes": p.batch_volumes,
+            "samples_per_volume": p.samples_per_volume,
+            "train#dataset#progress": False,
+            "validate#dataset#progress": False,
+            "progress_bar": False,
+        }
 
     def pretrain(self, mode: str, extra: dict | None = None, name: str | None = None) -> Path:
         """Pretrain ``mode`` on the source site (skipped when done); returns its final checkpoint."""
@@ -147,14 +156,35 @@ class BenchmarkRunner:
         p = self.preset
         resume = (root / "models" / "pretrain" / "checkpoint_last.pt").is_file()
         start = time.perf_counter()
-        workflow = self._workflow("pretrain", ["pretrain.yaml"], root, {
-            **self._train_overrides(), "datalist": self.source, "mode": mode, "epochs": _PRETRAIN_EPOCHS,
-            "iterations_per_epoch": max(1, p.pretrain_steps // _PRETRAIN_EPOCHS), "val_interval": _PRETRAIN_EPOCHS,
-            "checkpoint_every": 50, "learning_rate": p.learning_rate, "resume": resume, **(extra or {}),
-        })
+        workflow = self._workflow(
+            "pretrain",
+            ["pretrain.yaml"],
+            root,
+            {
+                **self._train_overrides(),
+                "datalist": self.source,
+                "mode": mode,
+                "epochs": _PRETRAIN_EPOCHS,
+                "iterations_per_epoch": max(1, p.pretrain_steps // _PRETRAIN_EPOCHS),
+                "val_interval": _PRETRAIN_EPOCHS,
+                "checkpoint_every": 50,
+                "learning_rate": p.learning_rate,
+                "resume": resume,
+                **(extra or {}),
+            },
+        )
         metrics = dict(workflow.parser.get_parsed_content("validate#evaluator").state.metrics)
-        self._record({"key": key, "kind": "pretrain", "method": name, "mode": mode, "overrides": extra or {},
-                      "wall_s": time.perf_counter() - start, "source_val": _floats(metrics)})
+        self._record(
+            {
+                "key": key,
+                "kind": "pretrain",
+                "method": name,
+                "mode": mode,
+                "overrides": extra or {},
+                "wall_s": time.perf_counter() - start,
+                "source_val": _floats(metrics),
+            }
+        )
         del workflow
         gc.collect()
         return final
@@ -162,16 +192,33 @@ class BenchmarkRunner:
     def evaluate(self, root: Path, model_path: Path, datalist_key: str = "test") -> dict:
         """Evaluate ``model_path`` on the target's ``datalist_key`` list; returns the summary of metrics.json."""
         out = root / "eval"
-        self._workflow("run", ["inference.yaml", "evaluate.yaml"], root, {
-            "input": self.target, "datalist_key": datalist_key, "model_path": str(model_path),
-            "output_dir": str(out),
-        })
+        self._workflow(
+            "run",
+            ["inference.yaml", "evaluate.yaml"],
+            root,
+            {
+                "input": self.target,
+                "datalist_key": datalist_key,
+                "model_path": str(model_path),
+                "output_dir": str(out),
+            },
+        )
         report = json.loads((out / "metrics.json").read_text())
         gc.collect()
         return {"summary": report["summary"], "cases": report["cases"]}
 
-    def finetune(self, key: str, method: str, budget: Budget | None, seed: int, pretrained: Path | None,
-                 long: bool = False, semi: bool = False, datalist_key: str = "test", extra: dict | None = None) -> dict:
+    def finetune(
+        self,
+        key: str,
+        method: str,
+        budget: Budget | None,
+        seed: int,
+        pretrained: Path | None,
+        long: bool = False,
+        semi: bool = False,
+        datalist_key: str = "test",
+        extra: dict | None = None,
+    ) -> dict:
         """Fine-tune one row of the grid and evaluate it (skipped when done)."""
         done = self._done(key)
         if done:
@@ -183,23 +230,46 @@ class BenchmarkRunner:
         else:
             steps = p.finetune_steps * (p.long_factor if long else 1)
         start = time.perf_counter()
-        self._workflow("finetune", ["pretrain.yaml", "finetune.yaml"], root, {
-            **self._train_overrides(), "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
-            "datalist": self.target, "pretrained_checkpoint": str(pretrained) if pretrained
-            else None, "num_labeled": budget.k if budget else 0, "label_unit": budget.unit if budget else "scans",
-            "selection_seed": seed, "seed": seed, "epochs": 1, "iterations_per_epoch": steps,
-            "val_interval": 10**6, "learning_rate": p.learning_rate / 2,
-            "unlabeled_weight": p.unlabeled_weight if semi else 0.0, "unlabeled#dataset#progress": False,
-            **(extra or {}),
-        })
+        self._workflow(
+            "finetune",
+            ["pretrain.yaml", "finetune.yaml"],
+            root,
+            {
+                **self._train_overrides(),
+                "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
+                "datalist": self.target,
+                "pretrained_checkpoint": str(pretrained) if pretrained else None,
+                "num_labeled": budget.k if budget else 0,
+                "label_unit": budget.unit if budget else "scans",
+                "selection_seed": seed,
+                "seed": seed,
+                "epochs": 1,
+                "iterations_per_epoch": steps,
+                "val_interval": 10**6,
+                "learning_rate": p.learning_rate / 2,
+                "unlabeled_weight": p.unlabeled_weight if semi else 0.0,
+                "unlabeled#dataset#progress": False,
+                **(extra or {}),
+            },
+        )
         train_s = time.perf_counter() - start
         result = self.evaluate(root, root / "models" / "model.pt", datalist_key)
         cases = json.loads((root / "models" / "labelled_cases.json").read_text())["cases"]
-        run = {"key": key, "kind": "finetune", "method": method, "budget": budget.name if budget else "all scans",
-               "seed": seed, "steps": steps, "pretrained": str(pretrained) if pretrained else None,
-               "eval_list": datalist_key, "overrides": extra or {},
-               "chosen": [{k: v for k, v in c.items() if k in ("image", "slice_z_mm")} for c in cases],
-               "train_s": train_s, "wall_s": time.perf_counter() - start, **_flatten(result["summary"])}
+        run = {
+            "key": key,
+            "kind": "finetune",
+            "method": method,
+            "budget": budget.name if budget else "all scans",
+            "seed": seed,
+            "steps": steps,
+            "pretrained": str(pretrained) if pretrained else None,
+            "eval_list": datalist_key,
+            "overrides": extra or {},
+            "chosen": [{k: v for k, v in c.items() if k in ("image", "slice_z_mm")} for c in cases],
+            "train_s": train_s,
+            "wall_s": time.perf_counter() - start,
+            **_flatten(result["summary"]),
+        }
         self._record(run)
         return run
 
@@ -212,12 +282,18 @@ class BenchmarkRunner:
             summary = json.loads((phantom / SUMMARY_FILE).read_text())
             sites = {s["name"]: s for s in summary["sites"]}
             if self.target_site not in sites or sites[self.target_site]["role"] != "target":
-                raise ValueError(f"'{self.target_site}' is not a target site of the phantom; choose one of "
-                                 f"{[n for n, s in sites.items() if s['role'] == 'target']}.")
+                raise ValueError(
+                    f"'{self.target_site}' is not a target site of the phantom; choose one of "
+                    f"{[n for n, s in sites.items() if s['role'] == 'target']}."
+                )
         self.source = self.source_datalist or str(phantom / SOURCE_SITE.name / "datalist.json")
         self.target = self.target_datalist or str(phantom / self.target_site / "datalist.json")
-        prepare_datalist(self.source, num_classes=len(_CLASS_NAMES), require=("training", "validation"),
-                         lists=("training", "validation"))
+        prepare_datalist(
+            self.source,
+            num_classes=len(_CLASS_NAMES),
+            require=("training", "validation"),
+            lists=("training", "validation"),
+        )
         lists = ("training", "validation", "test") + (("unlabeled",) if "hybrid_semi" in self.preset.methods else ())
         prepare_datalist(self.target, num_classes=len(_CLASS_NAMES), require=lists, lists=lists)
 
@@ -232,22 +308,45 @@ class BenchmarkRunner:
             steps.append(Step(f"pretrain/{mode}", "pretrain", {"mode": mode}))
         for seed in p.oracle_seeds or p.seeds:
             key = f"oracle/all/seed{seed}"
-            steps.append(Step(key, "finetune", {"key": key, "method": "oracle", "budget": None, "seed": seed,
-                                                "pretrained": None, "long": True}))
+            steps.append(
+                Step(
+                    key,
+                    "finetune",
+                    {"key": key, "method": "oracle", "budget": None, "seed": seed, "pretrained": None, "long": True},
+                )
+            )
         for mode in ("hybrid", "supervised"):
             if mode in modes:
-                steps.append(Step(f"zero_shot/{mode}", "zero_shot", {"mode": mode, "checkpoint": ckpt[mode]},
-                                  needs=(f"pretrain/{mode}",)))
+                steps.append(
+                    Step(
+                        f"zero_shot/{mode}",
+                        "zero_shot",
+                        {"mode": mode, "checkpoint": ckpt[mode]},
+                        needs=(f"pretrain/{mode}",),
+                    )
+                )
         for budget in p.budgets:
             for seed in p.seeds:
                 for method in p.methods:
                     spec = METHODS[method]
                     key = f"{method}/{budget.key}/seed{seed}"
                     needs = (f"pretrain/{spec['pretrain']}",) if spec["pretrain"] else ()
-                    steps.append(Step(key, "finetune", {
-                        "key": key, "method": method, "budget": budget, "seed": seed,
-                        "pretrained": ckpt[spec["pretrain"]] if spec["pretrain"] else None,
-                        "long": spec.get("long", False), "semi": spec.get("semi", False)}, needs=needs))
+                    steps.append(
+                        Step(
+                            key,
+                            "finetune",
+                            {
+                                "key": key,
+                                "method": method,
+                                "budget": budget,
+                                "seed": seed,
+                                "pretrained": ckpt[spec["pretrain"]] if spec["pretrain"] else None,
+                                "long": spec.get("long", False),
+                                "semi": spec.get("semi", False),
+                            },
+                            needs=needs,
+                        )
+                    )
         return _ready_first(steps)
 
     def _pretrained(self, name: str) -> Path:
@@ -260,8 +359,15 @@ class BenchmarkRunner:
             return self._done(key)
         start = time.perf_counter()
         result = self.evaluate(self.out_dir / "runs" / key.replace("/", "_"), checkpoint)
-        run = {"key": key, "kind": "bound", "method": f"zero-shot ({mode})", "budget": "0", "seed": 0,
-               "wall_s": time.perf_counter() - start, **_flatten(result["summary"])}
+        run = {
+            "key": key,
+            "kind": "bound",
+            "method": f"zero-shot ({mode})",
+            "budget": "0",
+            "seed": 0,
+            "wall_s": time.perf_counter() - start,
+            **_flatten(result["summary"]),
+        }
         self._record(run)
         return run
 
@@ -277,9 +383,23 @@ class BenchmarkRunner:
             for seed in self.preset.seeds:
                 key = f"ablation/{variant}/{budget.key}/seed{seed}"
                 prediction = {"prediction_type": extra["prediction_type"]} if "prediction_type" in extra else {}
-                steps.append(Step(key, "finetune", {
-                    "key": key, "method": variant, "budget": budget, "seed": seed, "pretrained": self._pretrained(name),
-                    "semi": semi, "datalist_key": "validation", "extra": prediction}, needs=(f"pretrain/{name}",)))
+                steps.append(
+                    Step(
+                        key,
+                        "finetune",
+                        {
+                            "key": key,
+                            "method": variant,
+                            "budget": budget,
+                            "seed": seed,
+                            "pretrained": self._pretrained(name),
+                            "semi": semi,
+                            "datalist_key": "validation",
+                            "extra": prediction,
+                        },
+                        needs=(f"pretrain/{name}",),
+                    )
+                )
         return _ready_first(steps)
 
     def run(self, ablations: bool = False) -> list[dict]:
@@ -292,8 +412,9 @@ class BenchmarkRunner:
         steps = self.plan_ablations() if ablations else self.plan()
         todo = [s for s in steps if not self._done(s.key)]
         quiet = _quiet_logs()
-        bar = tqdm(total=len(steps), initial=len(steps) - len(todo), desc="benchmark", unit="run",
-                   disable=not self.progress)
+        bar = tqdm(
+            total=len(steps), initial=len(steps) - len(todo), desc="benchmark", unit="run", disable=not self.progress
+        )
         try:
             if self.workers == 1:
                 for step in todo:
@@ -314,13 +435,20 @@ class BenchmarkRunner:
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        spec = {"out_dir": str(self.out_dir), "preset": self.preset, "bundle_dir": str(self.bundle_dir),
-                "target_site": self.target_site, "source": self.source, "target": self.target}
+        spec = {
+            "out_dir": str(self.out_dir),
+            "preset": self.preset,
+            "bundle_dir": str(self.bundle_dir),
+            "target_site": self.target_site,
+            "source": self.source,
+            "target": self.target,
+        }
         context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
         waiting = list(todo)
         unfinished = {s.key for s in todo}
-        with ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(threads, os.getpid())) as pool:
+        with ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_init_worker, initargs=(threads, os.getpid())
+        ) as pool:
             pending: dict = {}
             while waiting or pending:
                 ready = [s for s in waiting if not unfinished.intersection(s.needs)]
@@ -374,8 +502,14 @@ def _exit_when_orphaned(parent_pid: int, interval: float = 2.0, exit: Callable[[
 
 def _run_step(spec: dict, step: Step) -> dict:
     """Run one step in a worker process; returns its record."""
-    runner = BenchmarkRunner(spec["out_dir"], spec["preset"], bundle_dir=spec["bundle_dir"],
-                             target_site=spec["target_site"], track=False, progress=False)
+    runner = BenchmarkRunner(
+        spec["out_dir"],
+        spec["preset"],
+        bundle_dir=spec["bundle_dir"],
+        target_site=spec["target_site"],
+        track=False,
+        progress=False,
+    )
     runner._in_worker = True
     runner.source, runner.target = spec["source"], spec["target"]
     getattr(runner, step.call)(**step.kwargs)
@@ -404,8 +538,16 @@ def _quiet_logs() -> Callable[[], None]:
 
     A filter, not a level: MONAI's ``StatsHandler`` resets its logger to INFO each time one is made.
     """
-    names = ["ignite", "monai_hybrid", "monai.bundle", "py.warnings", "monai", "monai.handlers.StatsHandler",
-             "monai.inferers.inferer", "root"]
+    names = [
+        "ignite",
+        "monai_hybrid",
+        "monai.bundle",
+        "py.warnings",
+        "monai",
+        "monai.handlers.StatsHandler",
+        "monai.inferers.inferer",
+        "root",
+    ]
     loggers = [logging.getLogger(n) for n in names] + [logging.getLogger()]
     for lg in loggers:
         lg.addFilter(_warnings_only)
@@ -431,8 +573,11 @@ def _log_mlflow(out_dir: Path, preset: str, run: dict) -> None:
         client = mlflow.MlflowClient(f"sqlite:///{out_dir.resolve() / 'mlruns.db'}")
         name = f"monai-hybrid-benchmark-{preset}"
         experiment = client.get_experiment_by_name(name)
-        experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-            name, artifact_location=(out_dir.resolve() / "mlruns").as_uri())
+        experiment_id = (
+            experiment.experiment_id
+            if experiment
+            else client.create_experiment(name, artifact_location=(out_dir.resolve() / "mlruns").as_uri())
+        )
         mlrun = client.create_run(experiment_id, run_name=run["key"])
         for k in ("kind", "method", "budget", "seed", "steps", "pretrained", "eval_list"):
             if run.get(k) is not None:

@@ -22,8 +22,19 @@ from scipy import ndimage
 
 from monai_hybrid.data.template import VENTRICLE_CENTRE_MM, TemplateMaps
 
-__all__ = ["Grid", "Lesion", "SubjectAnatomy", "sample_anatomy", "tissue_fractions", "CLASS_NAMES", "FOV_CENTRE_MM",
-           "FOV_SIZE_MM", "site_grid", "smooth_field", "template_coordinates"]
+__all__ = [
+    "Grid",
+    "Lesion",
+    "SubjectAnatomy",
+    "sample_anatomy",
+    "tissue_fractions",
+    "CLASS_NAMES",
+    "FOV_CENTRE_MM",
+    "FOV_SIZE_MM",
+    "site_grid",
+    "smooth_field",
+    "template_coordinates",
+]
 
 #: Label values of the phantom (lesion only when lesions are switched on).
 CLASS_NAMES: tuple[str, ...] = ("background", "csf", "grey_matter", "white_matter", "lesion")

@@ -31,9 +31,13 @@ def read_datalist(path: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"Datalist '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.")
+        raise ValueError(
+            f"Datalist '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}."
+        ) from None
     if not isinstance(data, dict):
-        raise ValueError(f"Datalist '{path}' must hold a JSON object with lists of entries, found {type(data).__name__}.")
+        raise ValueError(
+            f"Datalist '{path}' must hold a JSON object with lists of entries, found {type(data).__name__}."
+        )
     return data
 
 

@@ -25,8 +25,10 @@ def add_sampled_pairs(labelled: list[dict], sampled: list[dict]) -> list[dict]:
     """
     for i, entry in enumerate(sampled):
         if not isinstance(entry, dict) or not entry.get("image") or not entry.get("label"):
-            raise ValueError(f"add_sampled_pairs: sampled entry {i} needs 'image' and 'label', got {entry!r}; use the "
-                             "datalist.json written by the bundle's 'sample' run.")
+            raise ValueError(
+                f"add_sampled_pairs: sampled entry {i} needs 'image' and 'label', got {entry!r}; use the "
+                "datalist.json written by the bundle's 'sample' run."
+            )
     slices = any("slice_z_mm" in c for c in labelled)
     pairs = [{"image": e["image"], "label": e["label"], **({"slice_z_mm": 0.0} if slices else {})} for e in sampled]
     return list(labelled) + pairs

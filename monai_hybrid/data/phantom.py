@@ -26,8 +26,17 @@ from monai_hybrid.data.render import labels_from_fractions, render_scan
 from monai_hybrid.data.sites import DEFAULT_SITES, ListSizes, Site
 from monai_hybrid.data.template import TemplateMaps, load_template
 
-__all__ = ["PhantomConfig", "generate_phantom", "ensure_phantom", "LIST_KEYS", "SUMMARY_FILE", "DATALIST_FILE",
-           "MONTAGE_FILE", "render_subject", "summary_text"]
+__all__ = [
+    "PhantomConfig",
+    "generate_phantom",
+    "ensure_phantom",
+    "LIST_KEYS",
+    "SUMMARY_FILE",
+    "DATALIST_FILE",
+    "MONTAGE_FILE",
+    "render_subject",
+    "summary_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +83,7 @@ class PhantomConfig:
 
     def with_sizes(self, source: ListSizes | None = None, target: ListSizes | None = None) -> PhantomConfig:
         """A copy whose source and/or target sites have other list sizes (e.g. tiny test phantoms)."""
-        sites = tuple(
-            replace(s, sizes=(source if s.role == "source" else target) or s.sizes) for s in self.sites
-        )
+        sites = tuple(replace(s, sizes=(source if s.role == "source" else target) or s.sizes) for s in self.sites)
         return replace(self, sites=sites)
 
     def to_json(self) -> dict:
@@ -104,9 +111,7 @@ def _site_template(template: TemplateMaps, grid: Grid) -> TemplateMaps:
     return template.smoothed(tuple(np.round(grid.spacing * _PARTIAL_VOLUME_SIGMA, 4)))
 
 
-def render_subject(
-    config: PhantomConfig, site_index: int, subject: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render_subject(config: PhantomConfig, site_index: int, subject: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render one subject at one site.
 
     Args:
@@ -153,8 +158,13 @@ def _render_task(config: PhantomConfig, site_index: int, subject: int, write_lab
         entry["label"] = f"labels/{name}_dseg.nii.gz"
         _write_nifti(label, affine, site_dir / entry["label"])
     counts = np.bincount(label.ravel(), minlength=len(CLASS_NAMES))
-    return {"site": site_index, "subject": subject, "entry": entry, "shape": list(image.shape),
-            "counts": counts.tolist() if write_label else None}
+    return {
+        "site": site_index,
+        "subject": subject,
+        "entry": entry,
+        "shape": list(image.shape),
+        "counts": counts.tolist() if write_label else None,
+    }
 
 
 def _assignments(sizes: ListSizes) -> list[str]:
@@ -203,7 +213,9 @@ def generate_phantom(
                 f"'{out_dir}' exists and does not hold a phantom (no {SUMMARY_FILE}); choose another output folder."
             )
         if not overwrite:
-            raise FileExistsError(f"'{out_dir}' already holds a phantom; pass overwrite=True (--overwrite) to replace it.")
+            raise FileExistsError(
+                f"'{out_dir}' already holds a phantom; pass overwrite=True (--overwrite) to replace it."
+            )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
@@ -253,7 +265,7 @@ def _write_datalists_and_summary(root: Path, config: PhantomConfig, results: lis
             "numTraining": site.sizes.training,
         }
         for key in LIST_KEYS:
-            datalist[key] = [r["entry"] for r, k in zip(mine, keys) if k == key]
+            datalist[key] = [r["entry"] for r, k in zip(mine, keys, strict=False) if k == key]
         (root / site.name / DATALIST_FILE).write_text(json.dumps(datalist, indent=2))
         counts = np.sum([r["counts"] for r in mine if r["counts"] is not None], axis=0)
         info = site.describe(config.resolution)
@@ -328,4 +340,3 @@ def summary_text(summary: dict) -> str:
             f"noise {s['noise_fraction']:.0%}, {s['orientation']}; {sizes}"
         )
     return "\n".join(lines)
-

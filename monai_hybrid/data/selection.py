@@ -89,11 +89,20 @@ def select_labeled(
             z = float(candidates[rng.integers(len(candidates))])
             used.setdefault(entry["image"], set()).add(z)
             chosen.append({**entry, "slice_z_mm": round(z, 3)})
-    record = {"datalist": str(datalist), "key": key, "unit": unit, "num_labeled": num_labeled, "seed": seed,
-              "cases": chosen}
+    record = {
+        "datalist": str(datalist),
+        "key": key,
+        "unit": unit,
+        "num_labeled": num_labeled,
+        "seed": seed,
+        "cases": chosen,
+    }
     if output_path is not None:
         Path(output_path).parent.mkdir(parents=True, exist_ok=True)
         Path(output_path).write_text(json.dumps(record, indent=2))
-    logger.info("Labelled %s: %s", unit, [Path(c["image"]).name + (f"@z={c['slice_z_mm']}" if "slice_z_mm" in c
-                                                                   else "") for c in chosen])
+    logger.info(
+        "Labelled %s: %s",
+        unit,
+        [Path(c["image"]).name + (f"@z={c['slice_z_mm']}" if "slice_z_mm" in c else "") for c in chosen],
+    )
     return chosen

@@ -79,7 +79,9 @@ class Site:
         if self.orientation not in ("RAS", "LPS"):
             raise ValueError(f"Site '{self.name}': 'orientation' must be 'RAS' or 'LPS', got {self.orientation!r}.")
         if len(self.spacing_factor) != 3 or min(self.spacing_factor) <= 0:
-            raise ValueError(f"Site '{self.name}': 'spacing_factor' must be 3 positive numbers, got {self.spacing_factor}.")
+            raise ValueError(
+                f"Site '{self.name}': 'spacing_factor' must be 3 positive numbers, got {self.spacing_factor}."
+            )
         if self.noise < 0 or self.bias < 0 or self.scale <= 0:
             raise ValueError(f"Site '{self.name}': 'noise' and 'bias' must be >= 0 and 'scale' > 0.")
 

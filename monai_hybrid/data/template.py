@@ -89,8 +89,12 @@ def load_template() -> TemplateMaps:
     gm, wm = gm / over, wm / over
     csf = np.clip(brain - gm - wm, 0.0, 1.0)
     logger.debug("Loaded MNI152 2009a template maps of shape %s", gm.shape)
-    return TemplateMaps(csf=csf.astype(np.float32), gm=gm.astype(np.float32), wm=wm.astype(np.float32),
-                        affine=np.asarray(affine, dtype=np.float64))
+    return TemplateMaps(
+        csf=csf.astype(np.float32),
+        gm=gm.astype(np.float32),
+        wm=wm.astype(np.float32),
+        affine=np.asarray(affine, dtype=np.float64),
+    )
 
 
 @functools.lru_cache(maxsize=8)

@@ -91,43 +91,88 @@ class VerifyReport:
         )
 
 
-def _check_file(path: str, where: str, is_label: bool, num_classes: int | None) -> tuple[Volume | None, list[Problem], set]:
+def _check_file(
+    path: str, where: str, is_label: bool, num_classes: int | None
+) -> tuple[Volume | None, list[Problem], set]:
     problems: list[Problem] = []
     try:
         vol = read_volume(path)
     except FileNotFoundError:
-        return None, [Problem(where, "file not found.", "correct the path (relative paths are relative to the "
-                              "datalist's folder) or remove the entry.", path)], set()
+        return (
+            None,
+            [
+                Problem(
+                    where,
+                    "file not found.",
+                    "correct the path (relative paths are relative to the datalist's folder) or remove the entry.",
+                    path,
+                )
+            ],
+            set(),
+        )
     except Exception as err:  # any reader failure is reported, not raised
-        return None, [Problem(where, f"unreadable ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]}).",
-                              "re-export the file as NIfTI (.nii.gz), NRRD or a DICOM series folder.", path)], set()
+        return (
+            None,
+            [
+                Problem(
+                    where,
+                    f"unreadable ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:200]}).",
+                    "re-export the file as NIfTI (.nii.gz), NRRD or a DICOM series folder.",
+                    path,
+                )
+            ],
+            set(),
+        )
     array = vol.array
     values: set = set()
     if np.issubdtype(array.dtype, np.floating):
         bad = ~np.isfinite(array)
         if bad.any():
-            problems.append(Problem(where, f"{int(bad.sum())} voxels are NaN or Inf; expected finite values.",
-                                    "replace them (e.g. with 0) when exporting the file.", path))
+            problems.append(
+                Problem(
+                    where,
+                    f"{int(bad.sum())} voxels are NaN or Inf; expected finite values.",
+                    "replace them (e.g. with 0) when exporting the file.",
+                    path,
+                )
+            )
     if is_label and not problems:
         if np.issubdtype(array.dtype, np.floating) and not np.all(np.mod(array, 1) == 0):
-            problems.append(Problem(where, "label values are not integers; expected an integer label map.",
-                                    "save the label as an integer map (nearest-neighbour resampling only).", path))
+            problems.append(
+                Problem(
+                    where,
+                    "label values are not integers; expected an integer label map.",
+                    "save the label as an integer map (nearest-neighbour resampling only).",
+                    path,
+                )
+            )
         else:
             values = set(np.unique(array).astype(np.int64).tolist())
             bad = sorted(v for v in values if v < 0 or (num_classes is not None and v >= num_classes))
             if bad:
                 expected = f"[0, {num_classes})" if num_classes is not None else ">= 0"
-                problems.append(Problem(where, f"label values {bad[:10]} are outside {expected}.",
-                                        "remap the labels to 0..num_classes-1 or set num_classes to the number of "
-                                        "classes including background.", path))
+                problems.append(
+                    Problem(
+                        where,
+                        f"label values {bad[:10]} are outside {expected}.",
+                        "remap the labels to 0..num_classes-1 or set num_classes to the number of "
+                        "classes including background.",
+                        path,
+                    )
+                )
     return vol, problems, values
 
 
 def _entries(data: dict, key: str, base: Path, problems: list[Problem]) -> list[tuple[int, dict]]:
     items = data.get(key)
     if not isinstance(items, list):
-        problems.append(Problem(f"list '{key}'", f"expected a list of entries, found {type(items).__name__}.",
-                                f"make '{key}' a JSON list of {{\"image\": ..., \"label\": ...}} objects."))
+        problems.append(
+            Problem(
+                f"list '{key}'",
+                f"expected a list of entries, found {type(items).__name__}.",
+                f'make \'{key}\' a JSON list of {{"image": ..., "label": ...}} objects.',
+            )
+        )
         return []
     out = []
     for i, item in enumerate(items):
@@ -135,15 +180,25 @@ def _entries(data: dict, key: str, base: Path, problems: list[Problem]) -> list[
         if isinstance(item, str):
             item = {"image": item}
         if not isinstance(item, dict) or not isinstance(item.get("image"), str):
-            problems.append(Problem(where, f"expected an object with an 'image' path, found {item!r:.80}.",
-                                    "write the entry as {\"image\": \"path\", \"label\": \"path\"}."))
+            problems.append(
+                Problem(
+                    where,
+                    f"expected an object with an 'image' path, found {item!r:.80}.",
+                    'write the entry as {"image": "path", "label": "path"}.',
+                )
+            )
             continue
         entry = {"image": resolve_path(item["image"], base)}
         if key in LABELED_LISTS:
             if not isinstance(item.get("label"), str):
-                problems.append(Problem(f"{where} 'label'", f"the '{key}' list needs labels, but this entry has none.",
-                                        "add its label path, or move the entry to the 'unlabeled' list.",
-                                        entry["image"]))
+                problems.append(
+                    Problem(
+                        f"{where} 'label'",
+                        f"the '{key}' list needs labels, but this entry has none.",
+                        "add its label path, or move the entry to the 'unlabeled' list.",
+                        entry["image"],
+                    )
+                )
                 continue
             entry["label"] = resolve_path(item["label"], base)
         out.append((i, entry))
@@ -192,13 +247,17 @@ def verify_datalist(
     entries: dict[str, list[tuple[int, dict]]] = {}
     for key in keys:
         if key not in data:
-            problems.append(Problem(f"list '{key}'", "is missing; this run needs it.",
-                                    f"add a '{key}' list of entries to the datalist."))
+            problems.append(
+                Problem(
+                    f"list '{key}'", "is missing; this run needs it.", f"add a '{key}' list of entries to the datalist."
+                )
+            )
             continue
         entries[key] = _entries(data, key, base, problems)
         if key in require and not data[key]:
-            problems.append(Problem(f"list '{key}'", "is empty; this run needs at least one entry.",
-                                    f"add entries to '{key}'."))
+            problems.append(
+                Problem(f"list '{key}'", "is empty; this run needs at least one entry.", f"add entries to '{key}'.")
+            )
     seen: dict[str, str] = {}
     jobs = []
     for key, items in entries.items():
@@ -208,12 +267,17 @@ def verify_datalist(
             if image in seen:
                 first = seen[image]
                 same_list = first.split("[")[0] == key
-                problems.append(Problem(
-                    f"{where} 'image'",
-                    f"duplicate of {first}." if same_list else f"the same subject is also in {first}.",
-                    "remove the duplicate entry." if same_list else
-                    "keep each subject in one list only, or results on the held-out lists are not independent.",
-                    entry["image"]))
+                problems.append(
+                    Problem(
+                        f"{where} 'image'",
+                        f"duplicate of {first}." if same_list else f"the same subject is also in {first}.",
+                        "remove the duplicate entry."
+                        if same_list
+                        else "keep each subject in one list only, or results on the held-out lists are not "
+                        "independent.",
+                        entry["image"],
+                    )
+                )
                 continue
             seen[image] = where
             jobs.append((where, key, entry))
@@ -250,17 +314,31 @@ def verify_datalist(
 
 def _compare_geometry(image: Volume, label: Volume, where: str, label_path: str) -> list[Problem]:
     if tuple(image.shape) != tuple(label.shape):
-        return [Problem(f"{where} 'label'", f"shape {list(label.shape)} differs from the image's {list(image.shape)}.",
-                        "export the label on the image's voxel grid (resample it with nearest neighbour).",
-                        label_path)]
+        return [
+            Problem(
+                f"{where} 'label'",
+                f"shape {list(label.shape)} differs from the image's {list(image.shape)}.",
+                "export the label on the image's voxel grid (resample it with nearest neighbour).",
+                label_path,
+            )
+        ]
     if not np.allclose(image.spacing, label.spacing, rtol=_SPACING_RTOL):
-        return [Problem(f"{where} 'label'",
-                        f"spacing {[round(s, 4) for s in label.spacing]} mm differs from the image's "
-                        f"{[round(s, 4) for s in image.spacing]} mm.",
-                        "export the label with the image's header (same spacing, origin and direction).",
-                        label_path)]
+        return [
+            Problem(
+                f"{where} 'label'",
+                f"spacing {[round(s, 4) for s in label.spacing]} mm differs from the image's "
+                f"{[round(s, 4) for s in image.spacing]} mm.",
+                "export the label with the image's header (same spacing, origin and direction).",
+                label_path,
+            )
+        ]
     if not np.allclose(image.affine, label.affine, atol=_ORIGIN_ATOL_MM, rtol=_SPACING_RTOL):
-        return [Problem(f"{where} 'label'", "origin or direction differs from the image's (the affines differ).",
-                        "export the label with the image's header (same spacing, origin and direction).",
-                        label_path)]
+        return [
+            Problem(
+                f"{where} 'label'",
+                "origin or direction differs from the image's (the affines differ).",
+                "export the label with the image's header (same spacing, origin and direction).",
+                label_path,
+            )
+        ]
     return []

@@ -50,8 +50,9 @@ class AtomicCheckpointSaver(CheckpointSaver):
         args, kwargs: those of ``monai.handlers.CheckpointSaver``.
     """
 
-    def __init__(self, *args: Any, interval_filename: str | None = None, engine_key: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, interval_filename: str | None = None, engine_key: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.engine_key = engine_key
         final = self._final_filename
@@ -110,5 +111,9 @@ class VerifiedCheckpointLoader(CheckpointLoader):
             self.load_dict[self.engine_key] = engine
         load_checkpoint(self.load_path, self.map_location)  # clear errors first; ignite then loads it for real
         super().__call__(engine)
-        logger.info("Loaded '%s' (engine at epoch %d, iteration %d).", self.load_path, engine.state.epoch,
-                    engine.state.iteration)
+        logger.info(
+            "Loaded '%s' (engine at epoch %d, iteration %d).",
+            self.load_path,
+            engine.state.epoch,
+            engine.state.iteration,
+        )

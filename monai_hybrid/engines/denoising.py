@@ -117,8 +117,9 @@ class DenoisingErrorHandler:
             idx = torch.linspace(0.3 * (depth - 1), 0.7 * (depth - 1), self.num_slices).round().long().unique()
             x = images[..., idx.to(images.device)].movedim(-1, 1).reshape(-1, *images.shape[1:-1])
         if self.roi_size is not None and self.spatial_dims == 3:
-            starts = [max(0, (s - r) // 2) for s, r in zip(x.shape[2:], self.roi_size)]
-            x = x[(slice(None), slice(None)) + tuple(slice(b, b + r) for b, r in zip(starts, self.roi_size))]
+            starts = [max(0, (s - r) // 2) for s, r in zip(x.shape[2:], self.roi_size, strict=False)]
+            window = tuple(slice(b, b + r) for b, r in zip(starts, self.roi_size, strict=False))
+            x = x[(slice(None), slice(None)) + window]
         return torch.as_tensor(x)
 
     def _iteration(self, engine: Engine) -> None:

@@ -44,8 +44,13 @@ class EvaluationReport:
         hd95_metric: name of the HD95 metric (``None``: no HD95).
     """
 
-    def __init__(self, output_dir: str | os.PathLike, class_names: Sequence[str], dice_metric: str,
-                 hd95_metric: str | None = None) -> None:
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        class_names: Sequence[str],
+        dice_metric: str,
+        hd95_metric: str | None = None,
+    ) -> None:
         if len(class_names) < 2:
             raise ValueError(f"{type(self).__name__}: 'class_names' needs background and at least one class.")
         self.output_dir = Path(output_dir)
@@ -91,8 +96,11 @@ class EvaluationReport:
         for col in columns:
             values = np.asarray([r[col] for r in rows], dtype=np.float64)
             finite = values[np.isfinite(values)]
-            summary[col] = {"mean": float(finite.mean()) if finite.size else math.nan,
-                            "std": float(finite.std()) if finite.size else math.nan, "n": int(finite.size)}
+            summary[col] = {
+                "mean": float(finite.mean()) if finite.size else math.nan,
+                "std": float(finite.std()) if finite.size else math.nan,
+                "n": int(finite.size),
+            }
         self.summary = summary
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output_dir / "metrics.csv", "w", newline="") as f:
@@ -103,5 +111,10 @@ class EvaluationReport:
                 writer.writerow({"case": stat, **{c: summary[c][stat] for c in columns}})
         (self.output_dir / "metrics.json").write_text(json.dumps({"cases": rows, "summary": summary}, indent=2))
         if "mean_fg_dice" in summary:
-            logger.info("Mean foreground Dice over %d cases: %.4f +- %.4f (written to %s)", len(rows),
-                        summary["mean_fg_dice"]["mean"], summary["mean_fg_dice"]["std"], self.output_dir)
+            logger.info(
+                "Mean foreground Dice over %d cases: %.4f +- %.4f (written to %s)",
+                len(rows),
+                summary["mean_fg_dice"]["mean"],
+                summary["mean_fg_dice"]["std"],
+                self.output_dir,
+            )

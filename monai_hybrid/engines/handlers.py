@@ -44,8 +44,9 @@ class LossTermsHandler:
 
     def __init__(self, loss: Any, prefix: str = "epoch_") -> None:
         if not hasattr(loss, "last_terms"):
-            raise ValueError(f"{type(self).__name__}: 'loss' must keep its terms in 'last_terms', "
-                             f"{type(loss).__name__} does not.")
+            raise ValueError(
+                f"{type(self).__name__}: 'loss' must keep its terms in 'last_terms', {type(loss).__name__} does not."
+            )
         self.loss = loss
         self.prefix = prefix
         self._sums: dict[str, float] = {}
@@ -85,8 +86,11 @@ def _guarded(handler: Any, state: dict) -> Any:
             return handler(*args, **kwargs)
         except Exception as err:
             state["failed"] = True
-            logger.warning("MLflow tracking failed (%s: %s); training goes on without tracking.",
-                           type(err).__name__, str(err).splitlines()[0][:200] if str(err) else "")
+            logger.warning(
+                "MLflow tracking failed (%s: %s); training goes on without tracking.",
+                type(err).__name__,
+                str(err).splitlines()[0][:200] if str(err) else "",
+            )
             return None
 
     return call

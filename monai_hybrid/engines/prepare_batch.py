@@ -134,10 +134,17 @@ class SemiSupervisedPrepareBatch(HybridPrepareBatch):
         label_key: batch key of the label.
     """
 
-    def __init__(self, scheduler: Scheduler, unlabeled_loader: Any, prediction_type: str = "sample",
-                 image_key: str = "image", label_key: str = "label") -> None:
-        super().__init__(scheduler, mode="hybrid", prediction_type=prediction_type, image_key=image_key,
-                         label_key=label_key)
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        unlabeled_loader: Any,
+        prediction_type: str = "sample",
+        image_key: str = "image",
+        label_key: str = "label",
+    ) -> None:
+        super().__init__(
+            scheduler, mode="hybrid", prediction_type=prediction_type, image_key=image_key, label_key=label_key
+        )
         if unlabeled_loader is None or not hasattr(unlabeled_loader, "__iter__"):
             raise ValueError(f"{type(self).__name__}: 'unlabeled_loader' must be an iterable of batches.")
         self.unlabeled_loader = unlabeled_loader

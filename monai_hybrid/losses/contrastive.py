@@ -49,7 +49,9 @@ class PixelContrastiveLoss(nn.Module):
                 chosen.append(idx + b * p)
         return torch.cat(chosen)
 
-    def terms(self, embeddings: torch.Tensor, target: dict[str, torch.Tensor] | torch.Tensor) -> dict[str, torch.Tensor]:
+    def terms(
+        self, embeddings: torch.Tensor, target: dict[str, torch.Tensor] | torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """The loss and its one term.
 
         Args:

@@ -99,7 +99,7 @@ class HybridDiffusionUNet(nn.Module):
         heads = (num_head_channels,) * len(channels) if isinstance(num_head_channels, int) else tuple(num_head_channels)
         if len(heads) != len(channels):
             raise ValueError(f"{name}: 'num_head_channels' needs one entry per level, got {len(heads)}.")
-        for level, (c, att, h) in enumerate(zip(channels, attention_levels, heads)):
+        for level, (c, att, h) in enumerate(zip(channels, attention_levels, heads, strict=False)):
             if att and (h <= 0 or c % h):
                 raise ValueError(
                     f"{name}: 'num_head_channels' ({h}) must divide the channels ({c}) of attention level {level}."
@@ -133,16 +133,25 @@ class HybridDiffusionUNet(nn.Module):
         features = channels[0]
 
         def conv(out_channels: int, kernel_size: int) -> Convolution:
-            return Convolution(spatial_dims, features, out_channels, strides=1, kernel_size=kernel_size,
-                               padding=kernel_size // 2, conv_only=True)
+            return Convolution(
+                spatial_dims,
+                features,
+                out_channels,
+                strides=1,
+                kernel_size=kernel_size,
+                padding=kernel_size // 2,
+                conv_only=True,
+            )
 
         self.image_head = zero_module(conv(in_channels, 3))
         self.mask_head = conv(num_classes, 3)
         self.projection_head: nn.Module | None = None
         if projection_dim:
-            self.projection_head = nn.Sequential(conv(features, 1), nn.ReLU(inplace=True),
-                                                 Convolution(spatial_dims, features, projection_dim, kernel_size=1,
-                                                             conv_only=True))
+            self.projection_head = nn.Sequential(
+                conv(features, 1),
+                nn.ReLU(inplace=True),
+                Convolution(spatial_dims, features, projection_dim, kernel_size=1, conv_only=True),
+            )
 
     def _timesteps(self, x: torch.Tensor, timesteps: torch.Tensor | int | float | None) -> torch.Tensor:
         n = x.shape[0]

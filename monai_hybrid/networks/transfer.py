@@ -100,8 +100,9 @@ def transfer_weights(
         WeightTransferError: listing missing keys, unexpected keys and shape mismatches outside ``reinit_prefixes``.
     """
     source = str(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else "<state dict>"
-    loaded_ckpt = load_checkpoint(checkpoint, map_location="cpu") if isinstance(checkpoint, (str, os.PathLike)) \
-        else checkpoint
+    loaded_ckpt = (
+        load_checkpoint(checkpoint, map_location="cpu") if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
+    )
     try:
         state = _state_dict(loaded_ckpt, key)
     except WeightTransferError as err:
@@ -160,8 +161,13 @@ class PretrainedWeightsHandler:
         kwargs: passed to ``transfer_weights`` (``reinit_always`` etc.).
     """
 
-    def __init__(self, load_path: str | os.PathLike, network: nn.Module, report_path: str | os.PathLike | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        load_path: str | os.PathLike,
+        network: nn.Module,
+        report_path: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.load_path = load_path
         self.network = network
         self.report_path = report_path

@@ -58,10 +58,22 @@ def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
     from monai_hybrid.data import ensure_phantom
 
     data = ensure_phantom(phantom_dir, resolution=3.0, progress=False)
-    overrides = {"pixdim": [3.0, 3.0, 3.0], "roi_size_2d": [64, 64], "generate_demo_data": False,
-                 "dataset_dir": str(data)}
-    run_bundle("pretrain", ["pretrain.yaml"], work / "train", mode="supervised", epochs=1,
-               iterations_per_epoch=steps, val_interval=1, **overrides)
+    overrides = {
+        "pixdim": [3.0, 3.0, 3.0],
+        "roi_size_2d": [64, 64],
+        "generate_demo_data": False,
+        "dataset_dir": str(data),
+    }
+    run_bundle(
+        "pretrain",
+        ["pretrain.yaml"],
+        work / "train",
+        mode="supervised",
+        epochs=1,
+        iterations_per_epoch=steps,
+        val_interval=1,
+        **overrides,
+    )
     bundle = work / "app" / "model" / MODEL
     shutil.copytree(BUNDLE, bundle, ignore=shutil.ignore_patterns("demo_data", "eval", "models"))
     (bundle / "models").mkdir()
@@ -73,21 +85,59 @@ def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
 
 
 def start_server(python: str, work: Path, port: int) -> subprocess.Popen:
-    sample_app = Path(subprocess.check_output(
-        [python, "-c", "import monailabel, os; print(os.path.join(os.path.dirname(monailabel.__file__), "
-                       "'..', 'monailabel', 'sample-apps', 'monaibundle'))"], text=True).strip())
+    sample_app = Path(
+        subprocess.check_output(
+            [
+                python,
+                "-c",
+                "import monailabel, os; print(os.path.join(os.path.dirname(monailabel.__file__), "
+                "'..', 'monailabel', 'sample-apps', 'monaibundle'))",
+            ],
+            text=True,
+        ).strip()
+    )
     if not sample_app.is_dir():  # the wheel installs sample-apps beside the package
-        sample_app = Path(subprocess.check_output(
-            [python, "-c", "import sys, os; print(os.path.join(sys.prefix, 'monailabel', 'sample-apps', "
-                           "'monaibundle'))"], text=True).strip())
+        sample_app = Path(
+            subprocess.check_output(
+                [
+                    python,
+                    "-c",
+                    "import sys, os; print(os.path.join(sys.prefix, 'monailabel', 'sample-apps', 'monaibundle'))",
+                ],
+                text=True,
+            ).strip()
+        )
     app = work / "app"
     for item in sample_app.iterdir():
         if item.name != "model":
             (shutil.copytree if item.is_dir() else shutil.copy)(item, app / item.name)
     env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / "sessions"), "PYTHONNOUSERSITE": "1"}
-    cmd = [python, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(work / "studies"),
-           "--conf", "models", MODEL, "--conf", "zoo_source", "ngc", "--conf", "skip_trainers", "true",
-           "--conf", "preload", "false", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        python,
+        "-m",
+        "monailabel.main",
+        "start_server",
+        "--app",
+        str(app),
+        "--studies",
+        str(work / "studies"),
+        "--conf",
+        "models",
+        MODEL,
+        "--conf",
+        "zoo_source",
+        "ngc",
+        "--conf",
+        "skip_trainers",
+        "true",
+        "--conf",
+        "preload",
+        "false",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     log = open(work / "server.log", "w")
     return subprocess.Popen(cmd, cwd=str(work), env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -160,8 +210,10 @@ def main(argv=None) -> int:
         t1 = time.time()
         result = infer(url, "img001", work / "label.nii.gz")
         score = check_label(result, site / entry["image"], site / entry["label"])
-        _log(f"/infer/{MODEL}: label volume checked (shape, affine, values), mean foreground Dice {score:.3f} "
-             f"(floor {DICE_FLOOR}), {time.time() - t1:.1f} s")
+        _log(
+            f"/infer/{MODEL}: label volume checked (shape, affine, values), mean foreground Dice {score:.3f} "
+            f"(floor {DICE_FLOOR}), {time.time() - t1:.1f} s"
+        )
         assert score > DICE_FLOOR, f"Dice {score:.3f} below {DICE_FLOOR}"
         first = np.asarray(nib.load(str(result)).dataobj)
         with concurrent.futures.ThreadPoolExecutor(args.concurrent) as pool:
@@ -178,7 +230,7 @@ def main(argv=None) -> int:
             if log.exists():
                 text = log.read_text()
                 start = text.find("Traceback")
-                sys.stdout.write(f"--- {log}\n" + (text[start:start + 6000] if start >= 0 else text[-3000:]))
+                sys.stdout.write(f"--- {log}\n" + (text[start : start + 6000] if start >= 0 else text[-3000:]))
         return 1
     finally:
         if server is not None and server.poll() is None:

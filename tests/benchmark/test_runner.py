@@ -10,22 +10,42 @@ import pytest
 from monai_hybrid.benchmark import BenchmarkPreset, BenchmarkRunner, Budget, markdown_table, plot_dice
 
 TINY = BenchmarkPreset(
-    name="tiny", resolution=6.0, roi=(32, 32), channels=(8, 16), attention_levels=(False, True), batch_volumes=2,
-    samples_per_volume=2, pretrain_steps=4, finetune_steps=2, finetune_samples_per_volume=1, long_factor=2,
+    name="tiny",
+    resolution=6.0,
+    roi=(32, 32),
+    channels=(8, 16),
+    attention_levels=(False, True),
+    batch_volumes=2,
+    samples_per_volume=2,
+    pretrain_steps=4,
+    finetune_steps=2,
+    finetune_samples_per_volume=1,
+    long_factor=2,
     budgets=(Budget(1, "scans"),),
-    seeds=(0,), methods=("hybrid", "scratch"), num_head_channels=8, norm_num_groups=8,
+    seeds=(0,),
+    methods=("hybrid", "scratch"),
+    num_head_channels=8,
+    norm_num_groups=8,
 )
 
 
 def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path):
     root, _ = tiny_phantom
-    kwargs = dict(source_datalist=root / "site_a_t1w" / "datalist.json",
-                  target_datalist=root / "site_c_flair" / "datalist.json", progress=False)
+    kwargs = dict(
+        source_datalist=root / "site_a_t1w" / "datalist.json",
+        target_datalist=root / "site_c_flair" / "datalist.json",
+        progress=False,
+    )
     runs = BenchmarkRunner(tmp_path, TINY, **kwargs).run()
     keys = [r["key"] for r in runs]
     # pretraining first, then what needs none, then what starts from a pretrained model
-    assert keys == ["pretrain/hybrid", "oracle/all/seed0", "scratch/scans1/seed0", "zero_shot/hybrid",
-                    "hybrid/scans1/seed0"]
+    assert keys == [
+        "pretrain/hybrid",
+        "oracle/all/seed0",
+        "scratch/scans1/seed0",
+        "zero_shot/hybrid",
+        "hybrid/scans1/seed0",
+    ]
     hybrid = next(r for r in runs if r["key"] == "hybrid/scans1/seed0")
     assert 0.0 <= hybrid["mean_fg_dice"] <= 1.0 and len(hybrid["chosen"]) == 1 and hybrid["wall_s"] > 0
     assert {"dice_csf", "dice_grey_matter", "dice_white_matter", "mean_hd95"} <= set(hybrid)
@@ -44,30 +64,44 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path):
     table = markdown_table(runs, ["1 scan"])
     assert table.splitlines()[0] == "| method | 1 scan | bound |" and "| hybrid | " in table
     oracle = next(line for line in table.splitlines() if line.startswith("| oracle"))
-    assert oracle.split("|")[2].strip() == "" and "(1)" in oracle.split("|")[3]   # its value in the bound column
+    assert oracle.split("|")[2].strip() == "" and "(1)" in oracle.split("|")[3]  # its value in the bound column
     plot_dice(runs, ["1 scan"], tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 5000
 
 
 def test_tiny_grid_in_two_worker_processes(tiny_phantom, tmp_path):
     root, _ = tiny_phantom
-    runner = BenchmarkRunner(tmp_path, TINY, source_datalist=root / "site_a_t1w" / "datalist.json",
-                             target_datalist=root / "site_c_flair" / "datalist.json", progress=False, track=False,
-                             workers=2)
+    runner = BenchmarkRunner(
+        tmp_path,
+        TINY,
+        source_datalist=root / "site_a_t1w" / "datalist.json",
+        target_datalist=root / "site_c_flair" / "datalist.json",
+        progress=False,
+        track=False,
+        workers=2,
+    )
     runs = runner.run()
     keys = [r["key"] for r in runs]
     # what starts from the pretrained model ends after it; the oracle and scratch runs need not wait for it
     assert keys.index("pretrain/hybrid") < min(keys.index("zero_shot/hybrid"), keys.index("hybrid/scans1/seed0"))
-    assert sorted(keys) == sorted(["pretrain/hybrid", "zero_shot/hybrid", "oracle/all/seed0", "hybrid/scans1/seed0",
-                                   "scratch/scans1/seed0"])
+    assert sorted(keys) == sorted(
+        ["pretrain/hybrid", "zero_shot/hybrid", "oracle/all/seed0", "hybrid/scans1/seed0", "scratch/scans1/seed0"]
+    )
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["key"] for r in saved["runs"]] == keys
     assert all(0.0 <= r["mean_fg_dice"] <= 1.0 for r in runs if r["kind"] != "pretrain")
 
 
 def test_plan_orders_steps_after_what_they_need(tmp_path):
-    preset = BenchmarkPreset(**{**TINY.__dict__, "name": "plan", "methods": ("hybrid", "supervised", "scratch"),
-                                "seeds": (0, 1), "oracle_seeds": (0,)})
+    preset = BenchmarkPreset(
+        **{
+            **TINY.__dict__,
+            "name": "plan",
+            "methods": ("hybrid", "supervised", "scratch"),
+            "seeds": (0, 1),
+            "oracle_seeds": (0,),
+        }
+    )
     steps = BenchmarkRunner(tmp_path, preset).plan()
     keys = [s.key for s in steps]
     assert [k for k in keys if k.startswith("oracle")] == ["oracle/all/seed0"]  # oracle_seeds, not seeds

@@ -13,8 +13,28 @@ def test_step_time_prints_both_ratios(capsys):
     spec = importlib.util.spec_from_file_location("step_time", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.main(["--size", "16", "--batch", "2", "--channels", "16", "32", "--steps", "1", "--rounds", "2",
-                        "--sample-steps", "2", "--device", "cpu"]) == 0
+    assert (
+        module.main(
+            [
+                "--size",
+                "16",
+                "--batch",
+                "2",
+                "--channels",
+                "16",
+                "32",
+                "--steps",
+                "1",
+                "--rounds",
+                "2",
+                "--sample-steps",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert re.search(r"ratio hybrid / supervised: median \d+\.\d+ \(rounds: [\d., ]+\)", out), out
     assert re.search(r"2-step sampling segmentation median \d+\.\d+ s", out), out

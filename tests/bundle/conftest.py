@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from monai_hybrid.bundle import run_bundle
 
 BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "hybrid_brain_mri_segmentation"

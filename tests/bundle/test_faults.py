@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -23,14 +22,25 @@ def _iteration(path) -> int:
 
 def test_killed_mid_epoch_resumes_and_finishes(bundle_root):
     overrides = {**TINY_OVERRIDES, "epochs": 2, "iterations_per_epoch": 20, "checkpoint_every": 1, "val_interval": 2}
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "pretrain", "--config_file",
-           str(BUNDLE / "configs" / "pretrain.yaml"), "--meta_file", str(BUNDLE / "configs" / "metadata.json"),
-           "--bundle_root", str(bundle_root)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "pretrain",
+        "--config_file",
+        str(BUNDLE / "configs" / "pretrain.yaml"),
+        "--meta_file",
+        str(BUNDLE / "configs" / "metadata.json"),
+        "--bundle_root",
+        str(bundle_root),
+    ]
     for key, value in overrides.items():
         cmd += [f"--{key}", repr(value)]
     last = bundle_root / "models" / "pretrain" / "checkpoint_last.pt"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     try:
         deadline = time.time() + 300
         while _iteration(last) < 3 and time.time() < deadline and proc.poll() is None:
@@ -43,8 +53,13 @@ def test_killed_mid_epoch_resumes_and_finishes(bundle_root):
     killed_at = _iteration(last)
     assert 3 <= killed_at < 40, f"killed at iteration {killed_at}"
     assert not (bundle_root / "models" / "pretrain" / "model_final.pt").exists()
-    wf = run_config("pretrain", ["pretrain.yaml"], bundle_root, resume=True,
-                    **{k: v for k, v in overrides.items() if k not in TINY_OVERRIDES or k == "epochs"})
+    wf = run_config(
+        "pretrain",
+        ["pretrain.yaml"],
+        bundle_root,
+        resume=True,
+        **{k: v for k, v in overrides.items() if k not in TINY_OVERRIDES or k == "epochs"},
+    )
     trainer = wf.parser.get_parsed_content("train#trainer")
     assert trainer.state.iteration == 40 and trainer.state.epoch == 2
     final = torch.load(bundle_root / "models" / "pretrain" / "model_final.pt", weights_only=True)

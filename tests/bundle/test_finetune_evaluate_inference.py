@@ -48,8 +48,9 @@ def test_finetune_from_scratch(bundle_root):
 
 
 def test_finetune_with_another_class_count_reinitialises_the_mask_head(pretrained):
-    run_config("finetune", FINETUNE, pretrained, class_names=["background", "csf", "grey_matter", "white_matter",
-                                                             "lesion"])
+    run_config(
+        "finetune", FINETUNE, pretrained, class_names=["background", "csf", "grey_matter", "white_matter", "lesion"]
+    )
     report = json.loads((pretrained / "models" / "weight_transfer.json").read_text())
     assert sorted(report["reinitialised"]) == ["mask_head.conv.bias", "mask_head.conv.weight"]
 
@@ -78,7 +79,7 @@ def test_evaluate_matches_dice_computed_by_hand(finetuned):
     datalist = json.loads((finetuned / "demo_data" / "site_c_flair" / "datalist.json").read_text())
     assert len(report["cases"]) == len(datalist["test"])
     assert (out / "metrics.csv").read_text().startswith("case,dice_csf,dice_grey_matter,dice_white_matter")
-    for case, entry in zip(report["cases"], datalist["test"]):
+    for case, entry in zip(report["cases"], datalist["test"], strict=False):
         label_img = nib.load(str(finetuned / "demo_data" / "site_c_flair" / entry["label"]))
         pred_img = nib.load(str(out / f"{case['case']}_seg.nii.gz"))
         np.testing.assert_allclose(pred_img.affine, label_img.affine, atol=1e-4)

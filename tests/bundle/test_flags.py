@@ -9,8 +9,20 @@ from monai_hybrid.bundle import flag
 from tests.bundle.conftest import BUNDLE
 
 
-@pytest.mark.parametrize("value, expected", [(True, True), (False, False), (1, True), (0, False), ("true", True),
-                                             ("False", False), ("no", False), (" YES ", True), ("0", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("true", True),
+        ("False", False),
+        ("no", False),
+        (" YES ", True),
+        ("0", False),
+    ],
+)
 def test_flag_reads_bools_and_their_spellings(value, expected):
     assert flag(value, "resume") is expected
 

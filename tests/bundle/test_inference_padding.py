@@ -14,15 +14,18 @@ def logits_small_and_centred(spatial_dims: int, **overrides) -> tuple[torch.Tens
     parser = ConfigParser()
     parser.read_config(str(BUNDLE / "configs" / "inference.yaml"))
     parser.update({**TINY_INFERENCE_OVERRIDES, "spatial_dims": spatial_dims, **overrides})
-    background = next(t for t in parser.get_parsed_content("preprocessing").transforms
-                      if type(t).__name__ == "ScaleIntensityRangePercentilesd").scaler.b_min
+    background = next(
+        t
+        for t in parser.get_parsed_content("preprocessing").transforms
+        if type(t).__name__ == "ScaleIntensityRangePercentilesd"
+    ).scaler.b_min
     torch.manual_seed(0)
     network = parser.get_parsed_content("network_def", instantiate=True).eval()
     inferer = parser.get_parsed_content("inferer")
     small = (24, 20, 4) if spatial_dims == 2 else (24, 20, 16)
-    full = (32, 32, 4) if spatial_dims == 2 else (32, 32, 32)     # the tiny window is 32 (x 32)
+    full = (32, 32, 4) if spatial_dims == 2 else (32, 32, 32)  # the tiny window is 32 (x 32)
     image = torch.rand(1, 1, *small) * 2 - 1
-    region = tuple(slice((f - s) // 2, (f - s) // 2 + s) for f, s in zip(full, small))
+    region = tuple(slice((f - s) // 2, (f - s) // 2 + s) for f, s in zip(full, small, strict=False))
     centred = torch.full((1, 1, *full), background)
     centred[(..., *region)] = image
     with torch.no_grad():

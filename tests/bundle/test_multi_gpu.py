@@ -21,15 +21,32 @@ def _cli(overrides: dict) -> list[str]:
     return args
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(
-    sys.executable), "torchrun")), reason="torchrun not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
+    reason="torchrun not installed",
+)
 def test_pretrain_with_two_processes(bundle_root):
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     configs = [str(BUNDLE / "configs" / c) for c in ("pretrain.yaml", "multi_gpu_train.yaml")]
-    cmd = [torchrun, "--standalone", "--nnodes=1", "--nproc_per_node=2", "-m", "monai.bundle", "run", "pretrain",
-           "--config_file", json.dumps(configs), "--meta_file", str(BUNDLE / "configs" / "metadata.json"),
-           "--logging_file", str(BUNDLE / "configs" / "logging.conf"), "--bundle_root", str(bundle_root),
-           *_cli({**TINY_OVERRIDES, "epochs": 2, "iterations_per_epoch": 3})]
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "pretrain",
+        "--config_file",
+        json.dumps(configs),
+        "--meta_file",
+        str(BUNDLE / "configs" / "metadata.json"),
+        "--logging_file",
+        str(BUNDLE / "configs" / "logging.conf"),
+        "--bundle_root",
+        str(bundle_root),
+        *_cli({**TINY_OVERRIDES, "epochs": 2, "iterations_per_epoch": 3}),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -50,8 +50,9 @@ def test_resume_without_a_checkpoint_says_so(bundle_root):
 
 def test_bad_user_datalist_fails_before_training(bundle_root):
     datalist = bundle_root / "mine.json"
-    datalist.write_text(json.dumps({"training": [{"image": "nope.nii.gz", "label": "nope_seg.nii.gz"}],
-                                    "validation": []}))
+    datalist.write_text(
+        json.dumps({"training": [{"image": "nope.nii.gz", "label": "nope_seg.nii.gz"}], "validation": []})
+    )
     with pytest.raises(Exception) as info:
         run_config("pretrain", ["pretrain.yaml"], bundle_root, datalist=str(datalist))
     err = cause(info.value, DatalistError)

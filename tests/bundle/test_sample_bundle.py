@@ -19,9 +19,13 @@ def test_sample_bundle_run(bundle_root):
 def test_finetune_with_sampled_pairs(bundle_root):
     run_config("pretrain", ["pretrain.yaml"], bundle_root)
     run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=3, num_inference_steps=3)
-    wf = run_config("finetune", ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"], bundle_root,
-                    pretrained_checkpoint=str(bundle_root / "models" / "pretrain" / "model_final.pt"),
-                    sampled_share=0.25)
+    wf = run_config(
+        "finetune",
+        ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"],
+        bundle_root,
+        pretrained_checkpoint=str(bundle_root / "models" / "pretrain" / "model_final.pt"),
+        sampled_share=0.25,
+    )
     cases = wf.parser.get_parsed_content("train_cases")
     assert len(cases) == 1 + 3 and all("eval/samples/images" in c["image"] for c in cases[1:])
     weights = wf.parser.get_parsed_content("train#sampler").weights
@@ -32,8 +36,13 @@ def test_finetune_with_sampled_pairs(bundle_root):
 def test_finetune_with_sampled_pairs_on_slices(bundle_root):
     run_config("pretrain", ["pretrain.yaml"], bundle_root)
     run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=2, num_inference_steps=2)
-    wf = run_config("finetune", ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"], bundle_root,
-                    label_unit="slices", num_labeled=2)
+    wf = run_config(
+        "finetune",
+        ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"],
+        bundle_root,
+        label_unit="slices",
+        num_labeled=2,
+    )
     cases = wf.parser.get_parsed_content("train_cases")
     assert [c["slice_z_mm"] for c in cases[2:]] == [0.0, 0.0]
 
@@ -41,6 +50,10 @@ def test_finetune_with_sampled_pairs_on_slices(bundle_root):
 def test_finetune_with_a_missing_sampled_datalist_names_it(bundle_root):
     run_config("pretrain", ["pretrain.yaml"], bundle_root)
     with pytest.raises(Exception) as info:
-        run_config("finetune", ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"], bundle_root,
-                   sampled_datalist=str(bundle_root / "nowhere.json"))
+        run_config(
+            "finetune",
+            ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"],
+            bundle_root,
+            sampled_datalist=str(bundle_root / "nowhere.json"),
+        )
     assert "nowhere.json" in str(cause(info.value, DatalistError))

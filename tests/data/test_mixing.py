@@ -15,12 +15,15 @@ def test_weights_are_uniform_without_pairs():
     assert mixing_weights(3, 0, 0.5) == [1.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("args,message", [
-    ((0, 4, 0.5), "'num_labelled' must be >= 1"),
-    ((1, -1, 0.5), "'num_sampled' must be >= 0"),
-    ((1, 4, 1.0), "'sampled_share' must be in [0, 1)"),
-    ((1, 4, -0.1), "'sampled_share' must be in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((0, 4, 0.5), "'num_labelled' must be >= 1"),
+        ((1, -1, 0.5), "'num_sampled' must be >= 0"),
+        ((1, 4, 1.0), "'sampled_share' must be in [0, 1)"),
+        ((1, 4, -0.1), "'sampled_share' must be in [0, 1)"),
+    ],
+)
 def test_weight_arguments_are_checked(args, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace(")", r"\)").replace("(", r"\(")):
         mixing_weights(*args)

@@ -122,8 +122,10 @@ def test_flair_csf_is_darker_than_grey_matter_and_contrast_order_differs_from_t1
     assert t1w[1] < t1w[2] < t1w[3]  # CSF < GM < WM
     # Pure-tissue signals: T1w orders CSF < GM < WM, FLAIR CSF < WM < GM, so no monotone intensity mapping
     # turns one contrast into the other.
-    pure = {s.contrast: [s.sequence.signal(TISSUES[t]) for t in ("csf", "grey_matter", "white_matter")]
-            for s in DEFAULT_SITES}
+    pure = {
+        s.contrast: [s.sequence.signal(TISSUES[t]) for t in ("csf", "grey_matter", "white_matter")]
+        for s in DEFAULT_SITES
+    }
     assert np.argsort(pure["T1w"]).tolist() == [0, 1, 2]
     assert np.argsort(pure["FLAIR"]).tolist() == [0, 2, 1]
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 
-import nibabel as nib
 import numpy as np
 import pytest
 import torch
@@ -53,9 +52,14 @@ def test_too_many_scans(tiny_phantom):
 def test_select_sliced_cuts_the_slice_at_the_world_height(tiny_phantom):
     root, _ = tiny_phantom
     case = select_labeled(_datalist(root), 1, "slices", seed=1)[0]
-    load = Compose([LoadImaged(keys=["image", "label"]), EnsureChannelFirstd(keys=["image", "label"]),
-                    Orientationd(keys=["image", "label"], axcodes="RAS"),
-                    Spacingd(keys=["image", "label"], pixdim=(6.0, 6.0, 6.0), mode=("bilinear", "nearest"))])
+    load = Compose(
+        [
+            LoadImaged(keys=["image", "label"]),
+            EnsureChannelFirstd(keys=["image", "label"]),
+            Orientationd(keys=["image", "label"], axcodes="RAS"),
+            Spacingd(keys=["image", "label"], pixdim=(6.0, 6.0, 6.0), mode=("bilinear", "nearest")),
+        ]
+    )
     data = load(case)
     out = SelectSliced(keys=["image", "label"])(data)
     assert out["image"].shape[-1] == 1 and out["label"].shape[1:3] == data["label"].shape[1:3]

@@ -44,8 +44,7 @@ def _problems(path, **kwargs):
 
 
 def test_valid_datalist_reports_counts_and_values(folder):
-    path = _write(folder, training=[_entry(0), _entry(1)], validation=[_entry(2)],
-                  unlabeled=[{"image": "img3.nii.gz"}])
+    path = _write(folder, training=[_entry(0), _entry(1)], validation=[_entry(2)], unlabeled=[{"image": "img3.nii.gz"}])
     report = verify_datalist(path, num_classes=3)
     assert report.counts == {"training": 2, "validation": 1, "unlabeled": 1}
     assert report.label_values == [0, 1, 2]
@@ -160,8 +159,9 @@ def test_subject_in_two_lists(folder):
 
 
 def test_all_problems_in_one_error(folder):
-    err = _problems(_write(folder, training=[_entry(0), {"image": "img1.nii.gz", "label": "gone.nii.gz"}],
-                           validation=[_entry(0)]))
+    err = _problems(
+        _write(folder, training=[_entry(0), {"image": "img1.nii.gz", "label": "gone.nii.gz"}], validation=[_entry(0)])
+    )
     assert len(err.problems) == 2
     assert str(err).startswith(f"Datalist '{folder / 'datalist.json'}' failed verification with 2 problems")
 

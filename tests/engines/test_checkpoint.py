@@ -16,8 +16,14 @@ def _engine(max_epochs=2, epoch_length=3):
 def test_interval_checkpoint_has_a_fixed_name_and_the_engine_state(tmp_path):
     net = torch.nn.Linear(2, 2)
     engine, data = _engine()
-    saver = AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": net}, save_interval=2,
-                                  epoch_level=False, interval_filename="checkpoint_last.pt", engine_key="trainer")
+    saver = AtomicCheckpointSaver(
+        save_dir=str(tmp_path),
+        save_dict={"model": net},
+        save_interval=2,
+        epoch_level=False,
+        interval_filename="checkpoint_last.pt",
+        engine_key="trainer",
+    )
     saver.attach(engine)
     engine.run(data, max_epochs=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_last.pt"]
@@ -29,8 +35,13 @@ def test_interval_checkpoint_has_a_fixed_name_and_the_engine_state(tmp_path):
 def test_a_kill_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     net = torch.nn.Linear(2, 2)
     engine, data = _engine(max_epochs=1, epoch_length=4)
-    saver = AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": net}, save_interval=1,
-                                  epoch_level=False, interval_filename="last.pt")
+    saver = AtomicCheckpointSaver(
+        save_dir=str(tmp_path),
+        save_dict={"model": net},
+        save_interval=1,
+        epoch_level=False,
+        interval_filename="last.pt",
+    )
     saver.attach(engine)
     real_save = torch.save
 
@@ -61,15 +72,22 @@ def test_missing_and_corrupted_checkpoints_name_the_file(tmp_path):
 def test_resume_loader_restores_model_and_engine(tmp_path):
     net = torch.nn.Linear(2, 2)
     engine, data = _engine(max_epochs=3)
-    AtomicCheckpointSaver(save_dir=str(tmp_path), save_dict={"model": net}, save_interval=1, epoch_level=False,
-                          interval_filename="last.pt", engine_key="trainer").attach(engine)
+    AtomicCheckpointSaver(
+        save_dir=str(tmp_path),
+        save_dict={"model": net},
+        save_interval=1,
+        epoch_level=False,
+        interval_filename="last.pt",
+        engine_key="trainer",
+    ).attach(engine)
     engine.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda e: e.terminate())
     engine.run(data)
 
     fresh = torch.nn.Linear(2, 2)
     resumed, data = _engine(max_epochs=3)
-    VerifiedCheckpointLoader(load_path=str(tmp_path / "last.pt"), load_dict={"model": fresh},
-                           engine_key="trainer").attach(resumed)
+    VerifiedCheckpointLoader(
+        load_path=str(tmp_path / "last.pt"), load_dict={"model": fresh}, engine_key="trainer"
+    ).attach(resumed)
     seen = []
     resumed.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(e.state.iteration))
     resumed.run(data)

@@ -11,10 +11,15 @@ def _batch(n=8):
     return {"image": torch.randn(n, 1, 8, 8), "label": torch.randint(0, 3, (n, 1, 8, 8))}
 
 
-@pytest.mark.parametrize("mode,has_image,has_label,noised", [
-    ("hybrid", True, True, True), ("supervised", False, True, False),
-    ("diffusion", True, False, True), ("contrastive", False, True, False),
-])
+@pytest.mark.parametrize(
+    "mode,has_image,has_label,noised",
+    [
+        ("hybrid", True, True, True),
+        ("supervised", False, True, False),
+        ("diffusion", True, False, True),
+        ("contrastive", False, True, False),
+    ],
+)
 def test_targets_and_noise_per_mode(mode, has_image, has_label, noised):
     torch.manual_seed(0)
     pb = HybridPrepareBatch(DDPMScheduler(num_train_timesteps=20), mode=mode)
@@ -32,8 +37,11 @@ def test_image_target_per_prediction_type(prediction_type):
     sched = DDPMScheduler(num_train_timesteps=20)
     pb = HybridPrepareBatch(sched, prediction_type=prediction_type)
     images, targets, _, kw = pb(_batch())
-    expected = {"sample": images, "epsilon": kw["noise"],
-                "v_prediction": sched.get_velocity(images, kw["noise"], kw["timesteps"])}[prediction_type]
+    expected = {
+        "sample": images,
+        "epsilon": kw["noise"],
+        "v_prediction": sched.get_velocity(images, kw["noise"], kw["timesteps"]),
+    }[prediction_type]
     torch.testing.assert_close(targets["image"], expected)
 
 

@@ -10,8 +10,10 @@ from monai_hybrid.losses import HybridLoss, PixelContrastiveLoss, pretraining_lo
 def _batch(n=2, c=1, k=3, size=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     pred = torch.randn(n, c + k, size, size, generator=g)
-    target = {"image": torch.randn(n, c, size, size, generator=g),
-              "label": torch.randint(0, k, (n, 1, size, size), generator=g)}
+    target = {
+        "image": torch.randn(n, c, size, size, generator=g),
+        "label": torch.randint(0, k, (n, 1, size, size), generator=g),
+    }
     return pred, target
 
 
