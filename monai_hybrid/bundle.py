@@ -1,21 +1,62 @@
-"""Running this project's bundle configs from Python (the benchmark, the tests)."""
+"""The bundle shipped inside the package: where it is, writing a ready copy, and running its configs from Python
+(the benchmark, the tests)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_bundle", "default_bundle_dir", "flag"]
+__all__ = ["BUNDLE_NAME", "default_bundle_dir", "flag", "run_bundle", "write_bundle"]
+
+BUNDLE_NAME = "hybrid_brain_mri_segmentation"
+#: What a bundle folder is made of (models/ starts empty).
+_BUNDLE_PARTS = ("configs", "docs", "LICENSE")
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
 def default_bundle_dir() -> Path:
-    """The bundle beside the package in a source checkout."""
-    return Path(__file__).resolve().parents[1] / "bundles" / "hybrid_brain_mri_segmentation"
+    """The bundle shipped as package data (``monai_hybrid/bundles/hybrid_brain_mri_segmentation``), in a wheel
+    install and a source checkout alike. Read its configs from here; train in a copy (``write_bundle``)."""
+    return Path(__file__).resolve().parent / "bundles" / BUNDLE_NAME
+
+
+def write_bundle(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write a ready bundle folder (``configs/``, ``docs/``, ``LICENSE``, an empty ``models/``) to ``out_dir``.
+
+    Args:
+        out_dir: the new bundle folder; run ``python -m monai.bundle run ...`` from inside it.
+        overwrite: replace the configs and docs of a bundle already in ``out_dir`` (its ``models/``, data and outputs
+            are kept).
+
+    Returns:
+        ``out_dir`` as a path.
+
+    Raises:
+        FileExistsError: ``out_dir`` already holds ``configs/`` and ``overwrite`` is false.
+    """
+    out = Path(out_dir)
+    source = default_bundle_dir()
+    if (out / "configs").exists() and not overwrite:
+        raise FileExistsError(
+            f"'{out}' already holds a bundle (configs/); choose another folder, or pass --overwrite to replace its "
+            "configs and docs (models/ and data are kept)."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for part in _BUNDLE_PARTS:
+        src, dst = source / part, out / part
+        if src.is_dir():
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    (out / "models").mkdir(exist_ok=True)
+    return out
 
 
 def flag(value: Any, key: str) -> bool:

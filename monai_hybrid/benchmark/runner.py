@@ -123,17 +123,18 @@ class BenchmarkRunner:
         p = self.preset
         return {
             "pixdim": [p.resolution] * 3,
-            "roi_size_2d": list(p.roi),
-            "network_def#channels": list(p.channels),
-            "network_def#attention_levels": list(p.attention_levels),
-            "network_def#num_head_channels": p.num_head_channels,
-            "network_def#norm_num_groups": p.norm_num_groups,
+            "roi_size": list(p.roi),
+            "network_args#channels": list(p.channels),
+            "network_args#attention_levels": list(p.attention_levels),
+            "network_args#num_head_channels": p.num_head_channels,
+            "network_args#norm_num_groups": p.norm_num_groups,
             "generate_demo_data": False,
             "dataset_dir": str(self.out_dir / "phantom"),
         }
 
     def _workflow(self, run_id: str, configs: Sequence[str], root: Path, overrides: dict) -> Any:
-        return run_bundle(run_id, configs, root, self.bundle_dir, **{**self._common(), **overrides})
+        common = self._common() if configs[0] == "common.yaml" else {"generate_demo_data": False}
+        return run_bundle(run_id, configs, root, self.bundle_dir, **{**common, **overrides})
 
     def _train_overrides(self) -> dict:
         p = self.preset
@@ -158,7 +159,7 @@ class BenchmarkRunner:
         start = time.perf_counter()
         workflow = self._workflow(
             "pretrain",
-            ["pretrain.yaml"],
+            ["common.yaml", "pretrain.yaml"],
             root,
             {
                 **self._train_overrides(),
@@ -232,7 +233,7 @@ class BenchmarkRunner:
         start = time.perf_counter()
         self._workflow(
             "finetune",
-            ["pretrain.yaml", "finetune.yaml"],
+            ["common.yaml", "pretrain.yaml", "finetune.yaml"],
             root,
             {
                 **self._train_overrides(),

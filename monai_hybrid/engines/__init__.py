@@ -1,17 +1,28 @@
 """Extension points for MONAI's stock Ignite engines: prepare-batch, inferers, handlers, checkpoints."""
 
-from monai_hybrid.engines.checkpoint import AtomicCheckpointSaver, VerifiedCheckpointLoader, load_checkpoint
+from monai_hybrid.engines.checkpoint import (
+    AtomicCheckpointSaver,
+    PretrainedWeightsHandler,
+    VerifiedCheckpointLoader,
+    load_checkpoint,
+)
 from monai_hybrid.engines.denoising import DenoisingErrorHandler, predict_x0
 from monai_hybrid.engines.evaluation import EvaluationReport
 from monai_hybrid.engines.handlers import (
     LossTermsHandler,
+    ModelSettingsWriter,
     TrackingParamsHandler,
     TrainingProgressBar,
     every,
     loss_terms,
 )
-from monai_hybrid.engines.inferers import MaskInferer
-from monai_hybrid.engines.prepare_batch import PREDICTION_TYPES, HybridPrepareBatch, SemiSupervisedPrepareBatch
+from monai_hybrid.engines.inferers import MaskInferer, window_inferer
+from monai_hybrid.engines.prepare_batch import (
+    PREDICTION_TYPES,
+    HybridPrepareBatch,
+    SemiSupervisedPrepareBatch,
+    finetuning_prepare_batch,
+)
 
 __all__ = [
     "AtomicCheckpointSaver",
@@ -20,13 +31,17 @@ __all__ = [
     "HybridPrepareBatch",
     "LossTermsHandler",
     "MaskInferer",
+    "ModelSettingsWriter",
     "PREDICTION_TYPES",
+    "PretrainedWeightsHandler",
     "VerifiedCheckpointLoader",
     "SemiSupervisedPrepareBatch",
     "TrackingParamsHandler",
     "TrainingProgressBar",
     "every",
+    "finetuning_prepare_batch",
     "load_checkpoint",
     "loss_terms",
     "predict_x0",
+    "window_inferer",
 ]

@@ -10,7 +10,16 @@ import torch
 from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
 
-__all__ = ["LossTermsHandler", "TrackingParamsHandler", "TrainingProgressBar", "every", "loss_terms"]
+__all__ = [
+    "LossTermsHandler",
+    "ModelSettingsWriter",
+    "TrackingParamsHandler",
+    "TrainingProgressBar",
+    "every",
+    "handler_entries",
+    "loss_terms",
+    "replace_handler",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +111,35 @@ def _origin(handler: Any) -> Any:
     return parent() if callable(parent) else handler
 
 
+def handler_entries(engine: Engine):
+    """Every ``(event, index, handler)`` attached to ``engine``, in the order ignite calls them.
+
+    ignite has no public API to list an engine's handlers (``has_event_handler`` needs the handler already known)
+    or to replace one in place, so this reads ``Engine._event_handlers``: a dict of event -> list of
+    ``(handler, args, kwargs)``. ``tests/engines/test_ignite_assumptions.py`` checks that layout directly, so an
+    ignite upgrade that changes it fails there, by name, rather than in a tracking run.
+    """
+    for event, entries in engine._event_handlers.items():
+        for i, (handler, _args, _kwargs) in enumerate(entries):
+            yield event, i, handler
+
+
+def replace_handler(engine: Engine, event: Any, index: int, handler: Any) -> None:
+    """Put ``handler`` in the place of the ``index``-th handler of ``event`` (same arguments, same order).
+
+    In place rather than ``remove_event_handler`` + ``add_event_handler``: this runs while ignite iterates the
+    STARTED handlers, and moving a handler to the end of the list would change which handlers that loop calls.
+    """
+    _, args, kwargs = engine._event_handlers[event][index]
+    engine._event_handlers[event][index] = (handler, args, kwargs)
+
+
 def _mlflow_entries(engine: Engine):
     from monai.handlers import MLFlowHandler
 
-    for event, entries in engine._event_handlers.items():
-        for i, (handler, args, kwargs) in enumerate(entries):
-            if isinstance(getattr(_origin(handler), "__self__", None), MLFlowHandler):
-                yield event, i, handler
+    for event, i, handler in handler_entries(engine):
+        if isinstance(getattr(_origin(handler), "__self__", None), MLFlowHandler):
+            yield event, i, handler
 
 
 class TrackingParamsHandler:
@@ -142,12 +173,11 @@ class TrackingParamsHandler:
         from monai.handlers import ValidationHandler
 
         engines = [engine]
-        for entries in list(engine._event_handlers.values()):
-            for handler, _, _ in entries:
-                owner = _origin(handler)
-                owner = getattr(owner, "__self__", owner)
-                if isinstance(owner, ValidationHandler) and owner.validator is not None:
-                    engines.append(owner.validator)
+        for _, _, handler in list(handler_entries(engine)):
+            owner = _origin(handler)
+            owner = getattr(owner, "__self__", owner)
+            if isinstance(owner, ValidationHandler) and owner.validator is not None:
+                engines.append(owner.validator)
         found = False
         state = {"failed": False}
         for e in engines:
@@ -162,8 +192,7 @@ class TrackingParamsHandler:
                         return {(tag if k == "loss" else k): v for k, v in loss_terms(output).items()}
 
                     owner.output_transform = terms
-                _, args, kwargs = e._event_handlers[event][i]
-                e._event_handlers[event][i] = (_guarded(handler, state), args, kwargs)
+                replace_handler(e, event, i, _guarded(handler, state))
         if found:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -196,3 +225,33 @@ def every(n: int):
     """Event filter for ``StatsHandler(iteration_log=...)``: log every ``n``-th iteration (and none when n < 1)."""
     n = int(n)
     return lambda engine, iteration: n > 0 and iteration % n == 0
+
+
+class ModelSettingsWriter:
+    """Writes the model-defining settings beside the checkpoints when training starts (``model_settings.json``).
+
+    ``inference.yaml`` and ``evaluate.yaml`` read them from the folder of the model they load, so a model trained
+    with other settings is evaluated and served with its own (``monai_hybrid.model_settings``).
+
+    Args:
+        settings: the resolved ``model_settings`` of the bundle config.
+        folder: the checkpoint folder (``ckpt_dir``).
+
+    Raises:
+        ValueError: a setting is missing or malformed (checked here, before any training step).
+    """
+
+    def __init__(self, settings: Mapping[str, Any], folder: str) -> None:
+        from monai_hybrid.model_settings import check_model_settings
+
+        self.settings = check_model_settings(settings, f"{type(self).__name__} 'settings'")
+        self.folder = folder
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        from monai_hybrid.model_settings import save_model_settings
+
+        path = save_model_settings(self.settings, self.folder)
+        logger.info("Model settings written to '%s'.", path)

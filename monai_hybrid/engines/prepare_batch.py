@@ -17,7 +17,7 @@ from monai.networks.schedulers import Scheduler
 
 from monai_hybrid.modes import get_mode
 
-__all__ = ["HybridPrepareBatch", "SemiSupervisedPrepareBatch", "PREDICTION_TYPES"]
+__all__ = ["HybridPrepareBatch", "SemiSupervisedPrepareBatch", "PREDICTION_TYPES", "finetuning_prepare_batch"]
 
 PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
 
@@ -175,3 +175,19 @@ class SemiSupervisedPrepareBatch(HybridPrepareBatch):
         timesteps = torch.cat([torch.zeros(images.shape[0], dtype=torch.long, device=images.device), t_u])
         targets = {"label": labels, "image": self.get_target(unlabeled, noise_u, t_u)}
         return torch.cat([images, unlabeled]), targets, (), {"noise": noise, "timesteps": timesteps}
+
+
+def finetuning_prepare_batch(
+    scheduler: Scheduler, prediction_type: str = "sample", unlabeled_loader: Any = None
+) -> HybridPrepareBatch:
+    """The prepare-batch of fine-tuning: labelled batches at ``t = 0`` (mask loss), plus noised batches of
+    unlabelled scans from ``unlabeled_loader`` when there is one (semi-supervised hybrid fine-tuning).
+
+    Args:
+        scheduler: the noise scheduler.
+        prediction_type: the image head's target (used with unlabelled scans).
+        unlabeled_loader: batches of unlabelled images, or ``None`` (a disabled loader in the config).
+    """
+    if unlabeled_loader is None:
+        return HybridPrepareBatch(scheduler, mode="supervised", prediction_type=prediction_type)
+    return SemiSupervisedPrepareBatch(scheduler, unlabeled_loader, prediction_type=prediction_type)

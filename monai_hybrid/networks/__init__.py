@@ -1,8 +1,7 @@
 """Networks: the hybrid diffusion U-Net."""
 
-from monai_hybrid.networks.hybrid_unet import OUTPUTS, HybridDiffusionUNet
+from monai_hybrid.networks.hybrid_unet import OUTPUTS, HybridDiffusionUNet, hybrid_unet_from_settings
 from monai_hybrid.networks.transfer import (
-    PretrainedWeightsHandler,
     TransferReport,
     WeightTransferError,
     transfer_weights,
@@ -11,8 +10,8 @@ from monai_hybrid.networks.transfer import (
 __all__ = [
     "HybridDiffusionUNet",
     "OUTPUTS",
-    "PretrainedWeightsHandler",
     "TransferReport",
+    "hybrid_unet_from_settings",
     "WeightTransferError",
     "transfer_weights",
 ]

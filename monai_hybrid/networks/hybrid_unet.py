@@ -8,7 +8,8 @@ segmentation logits. At ``t = 0`` on a clean image it is a plain segmenter: one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,7 @@ from monai.networks.nets import DiffusionModelUNet
 from monai.networks.nets.diffusion_model_unet import zero_module
 from torch import nn
 
-__all__ = ["HybridDiffusionUNet", "OUTPUTS"]
+__all__ = ["HybridDiffusionUNet", "OUTPUTS", "hybrid_unet_from_settings"]
 
 #: What ``forward`` can return: ``all`` = image head then mask head on the channel axis.
 OUTPUTS = ("all", "image", "mask", "features", "projection")
@@ -215,3 +216,30 @@ class HybridDiffusionUNet(nn.Module):
                 raise ValueError(f"{type(self).__name__}: output 'projection' needs 'projection_dim' > 0.")
             return F.normalize(self.projection_head(h), dim=1)
         return torch.cat([self.image_head(h), self.mask_head(h)], dim=1)
+
+
+def hybrid_unet_from_settings(
+    settings: Mapping[str, Any], output_mode: str = "all", projection_dim: int = 0
+) -> HybridDiffusionUNet:
+    """The ``HybridDiffusionUNet`` that model settings describe (``monai_hybrid.model_settings``).
+
+    Args:
+        settings: a mapping with ``spatial_dims``, ``in_channels``, ``class_names`` and ``network_args`` (the other
+            constructor arguments: ``channels``, ``attention_levels``, ...).
+        output_mode: what ``forward`` returns by default (``"mask"`` for inference and MONAI Label).
+        projection_dim: channels of the contrastive projection head (0: none).
+
+    Raises:
+        ValueError: a key is missing, naming it.
+    """
+    missing = [k for k in ("spatial_dims", "in_channels", "class_names", "network_args") if k not in settings]
+    if missing:
+        raise ValueError(f"hybrid_unet_from_settings: 'settings' lacks {missing}.")
+    return HybridDiffusionUNet(
+        spatial_dims=int(settings["spatial_dims"]),
+        in_channels=int(settings["in_channels"]),
+        num_classes=len(settings["class_names"]),
+        **dict(settings["network_args"]),
+        projection_dim=int(projection_dim),
+        output_mode=output_mode,
+    )

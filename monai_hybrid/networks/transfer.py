@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ignite.engine import Engine, Events
 from torch import nn
 
-from monai_hybrid.engines.checkpoint import load_checkpoint
+from monai_hybrid.checkpoint_io import load_checkpoint
 
-__all__ = ["TransferReport", "WeightTransferError", "transfer_weights", "PretrainedWeightsHandler"]
+__all__ = ["TransferReport", "WeightTransferError", "transfer_weights"]
 
 logger = logging.getLogger(__name__)
 
@@ -149,37 +148,3 @@ def transfer_weights(
     logger.info(report.text())
     logger.info("Loaded keys: %s", report.loaded)
     return report
-
-
-class PretrainedWeightsHandler:
-    """Loads pretrained weights into the network when the trainer starts, and writes the transfer report.
-
-    Args:
-        load_path: the pretrained checkpoint.
-        network: the network being trained.
-        report_path: where to write the report as JSON (``None``: log only).
-        kwargs: passed to ``transfer_weights`` (``reinit_always`` etc.).
-    """
-
-    def __init__(
-        self,
-        load_path: str | os.PathLike,
-        network: nn.Module,
-        report_path: str | os.PathLike | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.load_path = load_path
-        self.network = network
-        self.report_path = report_path
-        self.kwargs = kwargs
-        self.report: TransferReport | None = None
-
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self)
-
-    def __call__(self, engine: Engine) -> None:
-        if engine.state.iteration > 0:  # resumed from a fine-tuning checkpoint: its weights win
-            return
-        self.report = transfer_weights(self.network, self.load_path, **self.kwargs)
-        if self.report_path is not None:
-            self.report.save(self.report_path)

@@ -7,19 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from monai_hybrid.bundle import run_bundle
+from monai_hybrid.bundle import default_bundle_dir, run_bundle
 
-BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "hybrid_brain_mri_segmentation"
+BUNDLE = default_bundle_dir()
 
-#: Overrides that make every config tiny: 6 mm phantom, 32 x 32 slices, a 2-level network, 2 iterations.
+#: The config files of each run, in --config_file order.
+PRETRAIN = ["common.yaml", "pretrain.yaml"]
+FINETUNE = [*PRETRAIN, "finetune.yaml"]
+SAMPLE = [*PRETRAIN, "sample.yaml"]
+INFERENCE = ["inference.yaml"]
+EVALUATE = ["inference.yaml", "evaluate.yaml"]
+
+#: Overrides that make every training config tiny: 6 mm phantom, 32 x 32 slices, a 2-level network, 2 iterations.
+#: Inference and evaluation need none: they read the model's settings from the model_settings.json beside it.
 TINY_OVERRIDES = {
-    "network_def#channels": [8, 16],
-    "network_def#attention_levels": [False, True],
-    "network_def#num_head_channels": 8,
-    "network_def#norm_num_groups": 8,
+    "network_args#channels": [8, 16],
+    "network_args#attention_levels": [False, True],
+    "network_args#num_head_channels": 8,
+    "network_args#norm_num_groups": 8,
     "num_train_timesteps": 20,
-    "roi_size_2d": [32, 32],
-    "roi_size_3d": [32, 32, 32],
+    "roi_size": [32, 32],
     "pixdim": [6.0, 6.0, 6.0],
     "batch_volumes": 2,
     "samples_per_volume": 2,
@@ -32,21 +39,38 @@ TINY_OVERRIDES = {
 }
 
 
-#: The same for inference.yaml and its evaluate.yaml overlay.
-TINY_INFERENCE_OVERRIDES = {
-    "network_def#channels": [8, 16],
-    "network_def#attention_levels": [False, True],
-    "network_def#num_head_channels": 8,
-    "network_def#norm_num_groups": 8,
-    "roi_size_2d": [32, 32],
-    "roi_size_3d": [32, 32, 32],
+#: The model settings a tiny training run records (TINY_OVERRIDES on configs/common.yaml), for configs read alone.
+TINY_SETTINGS = {
+    "class_names": ["background", "csf", "grey_matter", "white_matter"],
+    "in_channels": 1,
+    "spatial_dims": 2,
     "pixdim": [6.0, 6.0, 6.0],
+    "roi_size": [32, 32],
+    "divisible_k": [16, 16, 1],
+    "network_args": {
+        "channels": [8, 16],
+        "attention_levels": [False, True],
+        "num_res_blocks": 1,
+        "num_head_channels": 8,
+        "norm_num_groups": 8,
+        "use_flash_attention": True,
+    },
+    "intensity": {"lower": 0.5, "upper": 99.5, "b_min": -1.0, "b_max": 1.0},
 }
 
 
+def handler_index(parser, handlers_id: str, target: str) -> int:
+    """Index in the handler list ``handlers_id`` of the one whose ``_target_`` ends with ``target``."""
+    entries = parser[handlers_id]
+    found = [i for i, h in enumerate(entries) if isinstance(h, dict) and str(h.get("_target_", "")).endswith(target)]
+    assert len(found) == 1, f"{len(found)} handlers of {handlers_id} end with {target!r}"
+    return found[0]
+
+
 def run_config(run_id: str, configs: list[str], bundle_root: Path, **overrides):
-    """Run ``run_id`` of the bundle's ``configs`` with ``bundle_root`` as the run's folder."""
-    tiny = TINY_INFERENCE_OVERRIDES if configs[0] == "inference.yaml" else TINY_OVERRIDES
+    """Run ``run_id`` of the bundle's ``configs`` with ``bundle_root`` as the run's folder (training configs with
+    ``TINY_OVERRIDES``)."""
+    tiny = {} if configs[0] == "inference.yaml" else TINY_OVERRIDES
     return run_bundle(run_id, configs, bundle_root, BUNDLE, **{**tiny, **overrides})
 
 

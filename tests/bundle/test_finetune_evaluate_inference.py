@@ -12,14 +12,12 @@ import torch
 
 from monai_hybrid.engines import loss_terms
 from monai_hybrid.networks import WeightTransferError
-from tests.bundle.conftest import cause, run_config
-
-FINETUNE = ["pretrain.yaml", "finetune.yaml"]
+from tests.bundle.conftest import EVALUATE, FINETUNE, INFERENCE, PRETRAIN, cause, run_config
 
 
 @pytest.fixture
 def pretrained(bundle_root):
-    run_config("pretrain", ["pretrain.yaml"], bundle_root)
+    run_config("pretrain", PRETRAIN, bundle_root)
     return bundle_root
 
 
@@ -57,7 +55,7 @@ def test_finetune_with_another_class_count_reinitialises_the_mask_head(pretraine
 
 def test_finetune_refuses_another_architecture(pretrained):
     with pytest.raises(Exception) as info:
-        run_config("finetune", FINETUNE, pretrained, **{"network_def#channels": [16, 16]})
+        run_config("finetune", FINETUNE, pretrained, **{"network_args#channels": [16, 16]})
     assert "does not fit the network" in str(cause(info.value, WeightTransferError))
 
 
@@ -73,7 +71,7 @@ def _dice(pred, label, k):
 
 
 def test_evaluate_matches_dice_computed_by_hand(finetuned):
-    run_config("run", ["inference.yaml", "evaluate.yaml"], finetuned, generate_demo_data=False)
+    run_config("run", EVALUATE, finetuned, generate_demo_data=False)
     out = finetuned / "eval" / "evaluate"
     report = json.loads((out / "metrics.json").read_text())
     datalist = json.loads((finetuned / "demo_data" / "site_c_flair" / "datalist.json").read_text())
@@ -95,7 +93,7 @@ def test_evaluate_matches_dice_computed_by_hand(finetuned):
 @pytest.mark.parametrize("site", ["site_c_flair", "site_d_pd"])
 def test_inference_keeps_the_input_affine(finetuned, site):
     out = finetuned / "eval" / site
-    run_config("run", ["inference.yaml"], finetuned, target_site=site, output_dir=str(out))
+    run_config("run", INFERENCE, finetuned, target_site=site, output_dir=str(out))
     datalist = json.loads((finetuned / "demo_data" / site / "datalist.json").read_text())
     for entry in datalist["test"]:
         image = nib.load(str(finetuned / "demo_data" / site / entry["image"]))
@@ -113,7 +111,7 @@ def test_inference_reads_nrrd_and_dicom_free_folders(finetuned, tmp_path):
     folder.mkdir()
     sitk.WriteImage(sitk.ReadImage(str(src)), str(folder / "scan.nrrd"))
     out = tmp_path / "out"
-    run_config("run", ["inference.yaml"], finetuned, input=str(folder), output_dir=str(out))
+    run_config("run", INFERENCE, finetuned, input=str(folder), output_dir=str(out))
     seg = sitk.ReadImage(str(out / "scan_seg.nii.gz"))
     ref = sitk.ReadImage(str(src))
     assert seg.GetSize() == ref.GetSize()
@@ -123,17 +121,49 @@ def test_inference_reads_nrrd_and_dicom_free_folders(finetuned, tmp_path):
 
 def test_inference_without_a_model_says_so(bundle_root):
     with pytest.raises(Exception) as info:
-        run_config("run", ["inference.yaml"], bundle_root)
+        run_config("run", INFERENCE, bundle_root)
     assert "model.pt' does not exist" in str(cause(info.value, FileNotFoundError))
 
 
-def test_inference_network_matches_the_training_network():
-    import yaml
+def _three_class_datalist(phantom, site: str, out) -> str:
+    """The phantom site's datalist with grey and white matter merged into one class: background, CSF, tissue."""
+    src = phantom / site
+    datalist = json.loads((src / "datalist.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("training", "validation", "test"):
+        for entry in datalist[name]:
+            label = nib.load(str(src / entry["label"]))
+            merged = np.minimum(np.asarray(label.dataobj), 2).astype(np.uint8)
+            path = out / entry["label"].replace("/", "_")
+            nib.save(nib.Nifti1Image(merged, label.affine), str(path))
+            entry["image"], entry["label"] = str(src / entry["image"]), str(path)
+    datalist.pop("unlabeled", None)
+    datalist["labels"] = {"0": "background", "1": "csf", "2": "tissue"}
+    (out / "datalist.json").write_text(json.dumps(datalist))
+    return str(out / "datalist.json")
 
-    from tests.bundle.conftest import BUNDLE
 
-    train = yaml.safe_load((BUNDLE / "configs" / "pretrain.yaml").read_text())["network_def"]
-    infer = yaml.safe_load((BUNDLE / "configs" / "inference.yaml").read_text())["network_def"]
-    for key in ("channels", "attention_levels", "num_res_blocks", "num_head_channels", "norm_num_groups"):
-        assert train[key] == infer[key], key
-    torch.manual_seed(0)
+def test_3d_three_class_model_is_evaluated_and_served_without_overrides(bundle_root, tmp_path):
+    classes = ["background", "csf", "tissue"]
+    source = _three_class_datalist(bundle_root / "demo_data", "site_a_t1w", tmp_path / "source")
+    target = _three_class_datalist(bundle_root / "demo_data", "site_c_flair", tmp_path / "target")
+    run_config(
+        "pretrain",
+        [*PRETRAIN, "3d.yaml"],
+        bundle_root,
+        datalist=source,
+        class_names=classes,
+        roi_size=[32, 32, 32],
+        samples_per_volume=1,
+    )
+    model = bundle_root / "models" / "pretrain" / "model.pt"
+    # no model-defining override below: 3D, the window and the 3 classes come from model_settings.json
+    wf = run_config("run", EVALUATE, bundle_root, input=target, model_path=str(model))
+    network = wf.parser.get_parsed_content("network_def")
+    assert network.spatial_dims == 3 and network.num_classes == 3
+    report = json.loads((bundle_root / "eval" / "evaluate" / "metrics.json").read_text())
+    assert {"dice_csf", "dice_tissue"} <= set(report["cases"][0]) and "dice_grey_matter" not in report["cases"][0]
+    out = tmp_path / "segmented"
+    run_config("run", INFERENCE, bundle_root, input=target, model_path=str(model), output_dir=str(out))
+    segs = sorted(out.glob("*_seg.nii.gz"))
+    assert segs and all(set(np.unique(np.asarray(nib.load(str(p)).dataobj))) <= {0, 1, 2} for p in segs)

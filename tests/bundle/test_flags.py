@@ -6,7 +6,7 @@ import pytest
 from monai.bundle import ConfigParser
 
 from monai_hybrid.bundle import flag
-from tests.bundle.conftest import BUNDLE
+from tests.bundle.conftest import BUNDLE, handler_index
 
 
 @pytest.mark.parametrize(
@@ -36,11 +36,12 @@ def test_flag_names_the_key_in_its_error(value):
 @pytest.mark.parametrize("given, disabled", [("false", True), ("true", False), (False, True)])
 def test_resume_string_from_the_command_line(given, disabled):
     parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "pretrain.yaml"))
+    parser.read_config([str(BUNDLE / "configs" / c) for c in ("common.yaml", "pretrain.yaml")])
     parser["resume"] = given
     parser["progress_bar"] = given
     parser.parse()
-    for id_ in ("imports", "train#handlers#0#_disabled_"):
-        parser.get_parsed_content(id_)
-    assert parser.get_parsed_content("train#handlers#0#_disabled_") is disabled  # the resume loader
-    assert parser.get_parsed_content("train#handlers#7#disable") is disabled  # the progress bar
+    parser.get_parsed_content("imports")
+    loader = handler_index(parser, "train#handlers", "VerifiedCheckpointLoader")
+    bar = handler_index(parser, "train#handlers", "TrainingProgressBar")
+    assert parser.get_parsed_content(f"train#handlers#{loader}#_disabled_") is disabled
+    assert parser.get_parsed_content(f"train#handlers#{bar}#disable") is disabled

@@ -6,14 +6,17 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 
-from tests.bundle.conftest import BUNDLE, TINY_INFERENCE_OVERRIDES
+from tests.bundle.conftest import BUNDLE, TINY_SETTINGS
 
 
 def logits_small_and_centred(spatial_dims: int, **overrides) -> tuple[torch.Tensor, torch.Tensor]:
     """The inferer's logits on a scan smaller than its window, and on the same scan centred in background."""
     parser = ConfigParser()
     parser.read_config(str(BUNDLE / "configs" / "inference.yaml"))
-    parser.update({**TINY_INFERENCE_OVERRIDES, "spatial_dims": spatial_dims, **overrides})
+    roi = [32] * spatial_dims  # the tiny window is 32 (x 32)
+    divisible = [16, 16, 1] if spatial_dims == 2 else 16
+    settings = {**TINY_SETTINGS, "spatial_dims": spatial_dims, "roi_size": roi, "divisible_k": divisible}
+    parser.update({"model_settings": settings, **overrides})
     background = next(
         t
         for t in parser.get_parsed_content("preprocessing").transforms
@@ -23,7 +26,7 @@ def logits_small_and_centred(spatial_dims: int, **overrides) -> tuple[torch.Tens
     network = parser.get_parsed_content("network_def", instantiate=True).eval()
     inferer = parser.get_parsed_content("inferer")
     small = (24, 20, 4) if spatial_dims == 2 else (24, 20, 16)
-    full = (32, 32, 4) if spatial_dims == 2 else (32, 32, 32)  # the tiny window is 32 (x 32)
+    full = (32, 32, 4) if spatial_dims == 2 else (32, 32, 32)
     image = torch.rand(1, 1, *small) * 2 - 1
     region = tuple(slice((f - s) // 2, (f - s) // 2 + s) for f, s in zip(full, small, strict=False))
     centred = torch.full((1, 1, *full), background)
@@ -39,5 +42,5 @@ def test_inferer_pads_with_the_scaled_background(spatial_dims):
 
 
 def test_padding_with_zero_would_change_the_logits():
-    small, centred = logits_small_and_centred(2, **{"window_inferer_2d#cval": 0.0})
+    small, centred = logits_small_and_centred(2, **{"inferer#background": 0.0})
     assert not torch.allclose(small, centred, atol=1e-3)

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from tests.bundle.conftest import BUNDLE, TINY_OVERRIDES
+from tests.bundle.conftest import BUNDLE, PRETRAIN, TINY_OVERRIDES
 
 
 def _cli(overrides: dict) -> list[str]:
@@ -27,7 +27,7 @@ def _cli(overrides: dict) -> list[str]:
 )
 def test_pretrain_with_two_processes(bundle_root):
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    configs = [str(BUNDLE / "configs" / c) for c in ("pretrain.yaml", "multi_gpu_train.yaml")]
+    configs = [str(BUNDLE / "configs" / c) for c in (*PRETRAIN, "multi_gpu_train.yaml")]
     cmd = [
         torchrun,
         "--standalone",

@@ -6,22 +6,22 @@ import pytest
 import torch
 
 from monai_hybrid.data import DatalistError
-from tests.bundle.conftest import cause, run_config
+from tests.bundle.conftest import FINETUNE, PRETRAIN, SAMPLE, cause, run_config
 
 
 def test_sample_bundle_run(bundle_root):
-    run_config("pretrain", ["pretrain.yaml"], bundle_root)
-    run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=2, num_inference_steps=3)
+    run_config("pretrain", PRETRAIN, bundle_root)
+    run_config("sample", SAMPLE, bundle_root, num_samples=2, num_inference_steps=3)
     datalist = json.loads((bundle_root / "eval" / "samples" / "datalist.json").read_text())
     assert len(datalist["training"]) == 2
 
 
 def test_finetune_with_sampled_pairs(bundle_root):
-    run_config("pretrain", ["pretrain.yaml"], bundle_root)
-    run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=3, num_inference_steps=3)
+    run_config("pretrain", PRETRAIN, bundle_root)
+    run_config("sample", SAMPLE, bundle_root, num_samples=3, num_inference_steps=3)
     wf = run_config(
         "finetune",
-        ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"],
+        [*FINETUNE, "finetune_with_samples.yaml"],
         bundle_root,
         pretrained_checkpoint=str(bundle_root / "models" / "pretrain" / "model_final.pt"),
         sampled_share=0.25,
@@ -34,11 +34,11 @@ def test_finetune_with_sampled_pairs(bundle_root):
 
 
 def test_finetune_with_sampled_pairs_on_slices(bundle_root):
-    run_config("pretrain", ["pretrain.yaml"], bundle_root)
-    run_config("sample", ["pretrain.yaml", "sample.yaml"], bundle_root, num_samples=2, num_inference_steps=2)
+    run_config("pretrain", PRETRAIN, bundle_root)
+    run_config("sample", SAMPLE, bundle_root, num_samples=2, num_inference_steps=2)
     wf = run_config(
         "finetune",
-        ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"],
+        [*FINETUNE, "finetune_with_samples.yaml"],
         bundle_root,
         label_unit="slices",
         num_labeled=2,
@@ -48,11 +48,11 @@ def test_finetune_with_sampled_pairs_on_slices(bundle_root):
 
 
 def test_finetune_with_a_missing_sampled_datalist_names_it(bundle_root):
-    run_config("pretrain", ["pretrain.yaml"], bundle_root)
+    run_config("pretrain", PRETRAIN, bundle_root)
     with pytest.raises(Exception) as info:
         run_config(
             "finetune",
-            ["pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"],
+            [*FINETUNE, "finetune_with_samples.yaml"],
             bundle_root,
             sampled_datalist=str(bundle_root / "nowhere.json"),
         )

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import mlflow
 
-from tests.bundle.conftest import run_config
+from tests.bundle.conftest import PRETRAIN, run_config
 
 
 def test_mlflow_records_params_loss_terms_metrics_and_config(bundle_root):
     uri = f"sqlite:///{bundle_root / 'mlruns.db'}"
     run_config(
         "pretrain",
-        ["pretrain.yaml"],
+        PRETRAIN,
         bundle_root,
         tracking="mlflow",
         tracking_uri=uri,
@@ -44,9 +44,7 @@ def test_unreachable_tracking_server_warns_and_training_goes_on(bundle_root, cap
     import logging
 
     caplog.set_level(logging.WARNING)
-    wf = run_config(
-        "pretrain", ["pretrain.yaml"], bundle_root, tracking="mlflow", tracking_uri="http://127.0.0.1:9", epochs=2
-    )
+    wf = run_config("pretrain", PRETRAIN, bundle_root, tracking="mlflow", tracking_uri="http://127.0.0.1:9", epochs=2)
     trainer = wf.parser.get_parsed_content("train#trainer")
     assert trainer.state.iteration == 4
     assert (bundle_root / "models" / "pretrain" / "model_final.pt").is_file()
