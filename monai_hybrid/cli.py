@@ -1,7 +1,8 @@
-"""The ``monai-hybrid`` command: a thin argparse layer over the package's functions.
+"""monai-hybrid: hybrid diffusion pretraining for label-efficient segmentation, as MONAI bundles.
 
-Training, fine-tuning, evaluation and inference run as MONAI bundles (``python -m monai.bundle run ...``); this
-command covers what is not a bundle workflow.
+Training, fine-tuning, evaluation and inference run as MONAI bundle workflows: write the bundle with
+`monai-hybrid bundle DIR`, then run `python -m monai.bundle run ...` from inside DIR (each config's header gives its
+command). This command covers the rest: the bundle folder, the demo data, checking your data, and the benchmark.
 """
 
 from __future__ import annotations
@@ -64,11 +65,28 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle(args: argparse.Namespace) -> int:
+    from monai_hybrid.bundle import write_bundle
+
+    try:
+        out = write_bundle(args.dir, overwrite=args.overwrite)
+    except FileExistsError as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    sys.stdout.write(
+        f"Bundle written to {out}. Train from inside it, for example:\n"
+        f"  cd {out} && python -m monai.bundle run pretrain \\\n"
+        "      --config_file \"['configs/common.yaml','configs/pretrain.yaml']\"\n"
+        "Every run's command is in the header of its config file and in docs/README.md.\n"
+    )
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from monai_hybrid.benchmark import PRESETS, BenchmarkRunner, markdown_table, plot_dice
+    from monai_hybrid.benchmark import ABLATIONS, PRESETS, BenchmarkRunner, write_ablations_report, write_grid_report
 
     preset = PRESETS[args.preset]
     changes = {}
@@ -86,44 +104,19 @@ def _benchmark(args: argparse.Namespace) -> int:
         target_site=args.target_site,
         source_datalist=args.source_datalist,
         target_datalist=args.target_datalist,
+        class_names=args.class_names,
         track=not args.no_mlflow,
         progress=not args.quiet,
-        workers=preset.workers,
     )
     runs = runner.run(ablations=args.ablations)
     out = Path(args.out)
     if args.ablations:
-        from monai_hybrid.benchmark import ABLATIONS
-
-        rows = [r for r in runs if r["kind"] == "finetune" and r["key"].startswith("ablation/")]
-        table = markdown_table(rows, ["1 scan"])
-        source = "\n".join(
-            f"| {r['method']} | {r['source_val'].get('val_mean_dice', float('nan')):.3f} | "
-            f"{r['source_val'].get('val_denoise_mse', float('nan')):.4f} |"
-            for r in runs
-            if r["kind"] == "pretrain" and r["method"].startswith("ablation_")
-        )
-        (out / "ablations.md").write_text(
-            "# Ablations of the hybrid defaults\n\nTarget *validation* subjects, mean foreground Dice after "
-            f"fine-tuning on 1 labelled scan (mean +- std over seeds, n); variants: {list(ABLATIONS)}\n\n{table}\n\n"
-            "Source validation after pretraining:\n\n| pretraining | val Dice | val denoising MSE |\n|---|---|---|\n"
-            f"{source}\n"
-        )
+        table = write_ablations_report(runs, list(ABLATIONS), out)
         sys.stdout.write(f"{table}\n\nWritten: {out / 'ablations.md'}\n")
         return 0
-    budgets = [b.name for b in preset.budgets]
+    saved = json.loads((out / "results.json").read_text())
     title = f"{args.target_datalist or args.target_site}, preset {preset.name}, {len(preset.seeds)} seeds"
-    table = markdown_table(runs, budgets)
-    per_class = "\n\n".join(
-        f"{name}:\n\n" + markdown_table(runs, budgets, metric=f"dice_{name}")
-        for name in ("csf", "grey_matter", "white_matter")
-    )
-    hd95 = markdown_table(runs, budgets, metric="mean_hd95", digits=2)
-    (out / "results.md").write_text(
-        f"# Benchmark: {title}\n\nMean foreground Dice on the target test subjects (mean +- std over seeds, n):\n\n"
-        f"{table}\n\nDice per class:\n\n{per_class}\n\nMean HD95 (mm):\n\n{hd95}\n"
-    )
-    plot_dice(runs, budgets, out / "dice_vs_budget.png", title=title)
+    table = write_grid_report(runs, [b.name for b in preset.budgets], saved["class_names"], out, title)
     sys.stdout.write(
         f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'}, {out / 'dice_vs_budget.png'}\n"
     )
@@ -131,11 +124,29 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="monai-hybrid", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from monai_hybrid.benchmark.presets import METHODS, PRESETS
 
-    p = sub.add_parser("phantom", help="generate the multi-site brain MRI phantom (NIfTI + datalists)")
+    parser = argparse.ArgumentParser(
+        prog="monai-hybrid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser(
+        "bundle",
+        help="write the MONAI bundle (configs, docs) to a folder, ready for python -m monai.bundle run",
+        description="Write the hybrid_brain_mri_segmentation bundle shipped in this package to DIR: configs/, "
+        "docs/README.md, LICENSE and an empty models/. Then cd DIR and run its workflows with "
+        "python -m monai.bundle run.",
+    )
+    d.add_argument("dir", help="the bundle folder to write")
+    d.add_argument("--overwrite", action="store_true", help="replace the configs and docs of a bundle in DIR")
+    d.set_defaults(func=_bundle)
+
+    p = sub.add_parser(
+        "phantom",
+        help="generate the multi-site brain MRI demo data (NIfTI + datalists); the bundle does it on first use",
+    )
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     p.add_argument("--resolution", type=float, default=2.0, help="base voxel size in mm (2; 3 for fast CPU runs)")
@@ -147,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_phantom)
 
-    v = sub.add_parser("verify", help="check a datalist and its files before training")
+    v = sub.add_parser(
+        "verify", help="check your datalist and its files (shapes, spacing, label values) before training"
+    )
     v.add_argument("datalist", help="MSD-style datalist JSON")
     v.add_argument("--num-classes", type=int, default=None, help="classes including background")
     v.add_argument("--lists", nargs="+", default=None, help="lists to check (default: all present)")
@@ -156,15 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=_verify)
 
-    b = sub.add_parser("benchmark", help="label-efficiency benchmark of every pretraining mode")
-    b.add_argument("--preset", choices=["cpu", "full"], default="cpu", help="cpu: 2 cores, 3 mm; full: GPU, 2 mm")
+    b = sub.add_parser(
+        "benchmark",
+        help="label-efficiency benchmark: every pretraining mode fine-tuned on k target labels, scored on test scans",
+    )
+    b.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="cpu",
+        help="; ".join(
+            f"{name}: {p.resolution:g} mm, {p.pretrain_steps} pretraining steps, {len(p.seeds)} seeds"
+            for name, p in sorted(PRESETS.items())
+        ),
+    )
     b.add_argument("--out", default="benchmark_output", help="output folder (a rerun resumes)")
     b.add_argument("--target-site", default="site_c_flair", help="phantom target site")
     b.add_argument("--source-datalist", default=None, help="your labelled source datalist instead of the phantom")
     b.add_argument("--target-datalist", default=None, help="your target datalist instead of the phantom")
-    b.add_argument("--bundle", default=None, help="bundle folder (default: the one in this checkout)")
+    b.add_argument(
+        "--class-names", nargs="+", default=None, help="classes, background first (default: the datalists' labels)"
+    )
+    b.add_argument("--bundle", default=None, help="bundle folder (default: the one shipped in the package)")
     b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
-    b.add_argument("--methods", nargs="+", default=None, help="rows to run (default: all)")
+    b.add_argument("--methods", nargs="+", choices=list(METHODS), default=None, help="rows to run (default: all)")
     b.add_argument(
         "--ablations",
         action="store_true",

@@ -1,19 +1,41 @@
-"""The label-efficiency benchmark (``monai-hybrid benchmark``)."""
+"""The label-efficiency benchmark (``monai-hybrid benchmark``): presets, plan, runs, executor, result store, report."""
 
-from monai_hybrid.benchmark.presets import METHODS, PRESETS, BenchmarkPreset, Budget
-from monai_hybrid.benchmark.report import markdown_table, plot_dice, summarise
-from monai_hybrid.benchmark.runner import ABLATIONS, RESULTS_FILE, BenchmarkRunner, default_bundle_dir
+from monai_hybrid.benchmark.data import BenchmarkData, prepare_data
+from monai_hybrid.benchmark.plan import ABLATIONS, FinetuneStep, PretrainStep, ZeroShotStep, plan_ablations, plan_grid
+from monai_hybrid.benchmark.presets import METHODS, PRESETS, BenchmarkPreset, Budget, Method
+from monai_hybrid.benchmark.report import (
+    markdown_table,
+    plot_dice,
+    summarise,
+    write_ablations_report,
+    write_grid_report,
+)
+from monai_hybrid.benchmark.runner import BenchmarkRunner
+from monai_hybrid.benchmark.runs import RunContext
+from monai_hybrid.benchmark.store import RESULTS_FILE, MlflowSink, ResultStore
 
 __all__ = [
     "ABLATIONS",
-    "BenchmarkPreset",
-    "BenchmarkRunner",
-    "Budget",
     "METHODS",
     "PRESETS",
     "RESULTS_FILE",
-    "default_bundle_dir",
+    "BenchmarkData",
+    "BenchmarkPreset",
+    "BenchmarkRunner",
+    "Budget",
+    "FinetuneStep",
+    "Method",
+    "MlflowSink",
+    "PretrainStep",
+    "ResultStore",
+    "RunContext",
+    "ZeroShotStep",
     "markdown_table",
+    "plan_ablations",
+    "plan_grid",
     "plot_dice",
+    "prepare_data",
     "summarise",
+    "write_ablations_report",
+    "write_grid_report",
 ]

@@ -1,20 +1,41 @@
-"""Benchmark presets: what is pretrained, fine-tuned and evaluated, and how long each run is."""
+"""Benchmark presets: what is pretrained, fine-tuned and evaluated, and every training setting of each run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Budget", "BenchmarkPreset", "PRESETS", "METHODS"]
+__all__ = ["BenchmarkPreset", "Budget", "METHODS", "Method", "PRESETS"]
 
-#: Rows of the benchmark. ``pretrain`` is the pretraining mode fine-tuned from (``None``: from scratch).
-METHODS: dict[str, dict] = {
-    "hybrid": {"pretrain": "hybrid"},
-    "supervised": {"pretrain": "supervised"},
-    "diffusion": {"pretrain": "diffusion"},
-    "contrastive": {"pretrain": "contrastive"},
-    "scratch": {"pretrain": None},
-    "scratch_long": {"pretrain": None, "long": True},
-    "hybrid_semi": {"pretrain": "hybrid", "semi": True},
+
+@dataclass(frozen=True)
+class Method:
+    """A row of the benchmark.
+
+    Attributes:
+        name: the row's name.
+        pretrain: the pretraining mode it is fine-tuned from; ``None``: from scratch.
+        long: fine-tuned ``long_factor`` times longer (``scratch_long``).
+        semi: semi-supervised fine-tuning (denoising the target's unlabelled scans too).
+    """
+
+    name: str
+    pretrain: str | None
+    long: bool = False
+    semi: bool = False
+
+
+#: Rows of the benchmark, by name.
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("hybrid", "hybrid"),
+        Method("supervised", "supervised"),
+        Method("diffusion", "diffusion"),
+        Method("contrastive", "contrastive"),
+        Method("scratch", None),
+        Method("scratch_long", None, long=True),
+        Method("hybrid_semi", "hybrid", semi=True),
+    )
 }
 
 
@@ -36,7 +57,7 @@ class Budget:
 
 @dataclass(frozen=True)
 class BenchmarkPreset:
-    """Everything a benchmark run needs besides the data.
+    """Everything a benchmark run needs besides the data: each training setting is declared here, nowhere else.
 
     Attributes:
         name: preset name.
@@ -44,10 +65,10 @@ class BenchmarkPreset:
         roi: 2D crop size.
         channels, attention_levels: the network (every method uses the same one).
         batch_volumes, samples_per_volume: volumes per batch and slices drawn from each.
-        finetune_samples_per_volume: slices drawn from each volume when fine-tuning (the oracle too); ``None``:
-            ``samples_per_volume``.
         pretrain_steps: pretraining steps of every mode.
         finetune_steps: fine-tuning steps of every method; ``scratch_long`` gets ``long_factor`` times.
+        finetune_samples_per_volume: slices drawn from each volume when fine-tuning (the oracle too); ``None``:
+            ``samples_per_volume``.
         long_factor: the longer schedule of ``scratch_long``.
         oracle_steps: steps of the oracle (every target label, from scratch); ``None``: ``pretrain_steps``, the
             budget a pretraining run gets, so that the oracle is trained far enough to be an upper bound.
@@ -57,7 +78,11 @@ class BenchmarkPreset:
         budgets: the label budgets.
         seeds: the seeds (each one draws other labelled cases and another initialisation).
         methods: rows of the table.
-        learning_rate: of pretraining; fine-tuning uses half of it.
+        learning_rate: of pretraining.
+        finetune_learning_rate: of fine-tuning (every method, the oracle too).
+        pretrain_epochs: a pretraining run's steps are split into this many epochs; the source validation runs at
+            the end of the last one.
+        checkpoint_every: steps between the resumable checkpoints of a pretraining run.
         num_head_channels, norm_num_groups: of the network.
         workers: runs executed at once (``BenchmarkRunner``'s ``workers``).
     """
@@ -77,29 +102,49 @@ class BenchmarkPreset:
     oracle_seeds: tuple[int, ...] | None = None
     unlabeled_weight: float = 0.5
     budgets: tuple[Budget, ...] = field(
-        default=(Budget(1, "slices"), Budget(4, "slices"), Budget(16, "slices"), Budget(1, "scans"), Budget(5, "scans"))
+        default=(
+            Budget(1, "slices"),
+            Budget(4, "slices"),
+            Budget(16, "slices"),
+            Budget(1, "scans"),
+            Budget(5, "scans"),
+        )
     )
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = tuple(METHODS)
     learning_rate: float = 1e-3
+    finetune_learning_rate: float = 5e-4
+    pretrain_epochs: int = 4
+    checkpoint_every: int = 50
     num_head_channels: int = 32
     norm_num_groups: int = 16
     workers: int = 1
 
     def __post_init__(self) -> None:
+        def fail(arg: str, what: str) -> None:
+            raise ValueError(f"BenchmarkPreset '{self.name}': '{arg}' must be {what}, got {getattr(self, arg)!r}.")
+
         for arg in ("seeds", "budgets", "methods"):
             if not getattr(self, arg):
-                raise ValueError(f"BenchmarkPreset '{self.name}': '{arg}' must not be empty.")
+                fail(arg, "non-empty")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"BenchmarkPreset '{self.name}': unknown methods {unknown}; known: {list(METHODS)}.")
         if self.finetune_samples_per_volume is not None and self.finetune_samples_per_volume < 1:
-            raise ValueError(
-                f"BenchmarkPreset '{self.name}': 'finetune_samples_per_volume' must be None or >= 1, got "
-                f"{self.finetune_samples_per_volume}."
-            )
+            fail("finetune_samples_per_volume", "None or >= 1")
         if self.oracle_seeds is not None and not self.oracle_seeds:
-            raise ValueError(
-                f"BenchmarkPreset '{self.name}': 'oracle_seeds' must be None (the preset's seeds) or "
-                "hold at least one seed."
-            )
+            fail("oracle_seeds", "None (the preset's seeds) or hold at least one seed")
+        for arg in ("pretrain_steps", "finetune_steps", "pretrain_epochs", "checkpoint_every", "workers"):
+            if not isinstance(getattr(self, arg), int) or getattr(self, arg) < 1:
+                fail(arg, "a positive integer")
+        for arg in ("learning_rate", "finetune_learning_rate"):
+            if not getattr(self, arg) > 0:
+                fail(arg, "positive")
+
+    @property
+    def pretrain_iterations_per_epoch(self) -> int:
+        """Steps of each of the ``pretrain_epochs`` epochs of a pretraining run."""
+        return max(1, self.pretrain_steps // self.pretrain_epochs)
 
 
 PRESETS: dict[str, BenchmarkPreset] = {
@@ -121,6 +166,7 @@ PRESETS: dict[str, BenchmarkPreset] = {
         norm_num_groups=8,
         workers=2,
     ),
+    # a GPU: 2 mm slices, the bundle's network width doubled, 5 seeds
     "full": BenchmarkPreset(
         name="full",
         resolution=2.0,

@@ -1,6 +1,13 @@
 """Data: the brain MRI phantom, datalists and their verification."""
 
-from monai_hybrid.data.datalist import ALL_LISTS, LABELED_LISTS, input_images, load_list, read_datalist
+from monai_hybrid.data.datalist import (
+    ALL_LISTS,
+    LABELED_LISTS,
+    datalist_class_names,
+    input_images,
+    load_list,
+    read_datalist,
+)
 from monai_hybrid.data.mixing import add_sampled_pairs, mixing_weights
 from monai_hybrid.data.phantom import PhantomConfig, ensure_phantom, generate_phantom
 from monai_hybrid.data.prepare import prepare_datalist
@@ -13,6 +20,7 @@ __all__ = [
     "LABELED_LISTS",
     "DatalistError",
     "PhantomConfig",
+    "datalist_class_names",
     "ensure_phantom",
     "generate_phantom",
     "input_images",

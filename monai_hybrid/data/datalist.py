@@ -8,7 +8,16 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["LABELED_LISTS", "ALL_LISTS", "read_datalist", "load_list", "resolve_path", "input_images", "IMAGE_SUFFIXES"]
+__all__ = [
+    "ALL_LISTS",
+    "IMAGE_SUFFIXES",
+    "LABELED_LISTS",
+    "datalist_class_names",
+    "input_images",
+    "load_list",
+    "read_datalist",
+    "resolve_path",
+]
 
 #: Lists whose entries must carry a label.
 LABELED_LISTS: tuple[str, ...] = ("training", "validation", "test")
@@ -39,6 +48,33 @@ def read_datalist(path: str | os.PathLike) -> dict:
             f"Datalist '{path}' must hold a JSON object with lists of entries, found {type(data).__name__}."
         )
     return data
+
+
+def datalist_class_names(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """The class names of a datalist's ``labels`` map (the MSD convention: ``{"0": "background", "1": ...}``).
+
+    Returns:
+        The names in label order, or ``None`` when the datalist has no ``labels`` map.
+
+    Raises:
+        ValueError: the map is not label value -> name, or its values are not 0, 1, ..., K - 1 (naming the file).
+    """
+    data = read_datalist(path)
+    labels = data.get("labels")
+    if labels is None:
+        return None
+    fix = 'write it as {"0": "background", "1": "<class 1>", ...}, one entry per label value from 0 to K - 1'
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        raise ValueError(f"Datalist '{path}': 'labels' must map label values to class names; {fix}.")
+    try:
+        values = sorted(int(k) for k in labels)
+    except ValueError:
+        raise ValueError(
+            f"Datalist '{path}': the keys of 'labels' must be label values, got {list(labels)}; {fix}."
+        ) from None
+    if values != list(range(len(values))) or len(values) < 2:
+        raise ValueError(f"Datalist '{path}': 'labels' has the values {values}; {fix}.")
+    return tuple(labels[k] for k in sorted(labels, key=int))
 
 
 def resolve_path(value: str, base_dir: Path) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from collections.abc import Sequence
-
 from monai.inferers import Inferer, SimpleInferer, SliceInferer, SlidingWindowInferer
 
 __all__ = ["MaskInferer", "window_inferer"]

@@ -7,7 +7,8 @@ import json
 import mlflow
 import pytest
 
-from monai_hybrid.benchmark import BenchmarkPreset, BenchmarkRunner, Budget, markdown_table, plot_dice
+from monai_hybrid.benchmark import BenchmarkPreset, BenchmarkRunner, Budget, executor, markdown_table, plot_dice
+from tests.conftest import three_class_datalist
 
 TINY = BenchmarkPreset(
     name="tiny",
@@ -29,7 +30,7 @@ TINY = BenchmarkPreset(
 )
 
 
-def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path):
+def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     root, _ = tiny_phantom
     kwargs = dict(
         source_datalist=root / "site_a_t1w" / "datalist.json",
@@ -53,9 +54,11 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path):
     assert [r["key"] for r in saved["runs"]] == keys
 
     # a second run finds everything done and runs nothing
-    again = BenchmarkRunner(tmp_path, TINY, **kwargs)
-    again.finetune = again.pretrain = None  # would fail if called
-    assert [r["key"] for r in again.run()] == keys
+    def no_run(ctx, step):
+        raise AssertionError(f"{step.key} ran again")
+
+    monkeypatch.setattr(executor, "run_step", no_run)
+    assert [r["key"] for r in BenchmarkRunner(tmp_path, TINY, **kwargs).run()] == keys
 
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     experiment = client.get_experiment_by_name("monai-hybrid-benchmark-tiny")
@@ -117,10 +120,14 @@ def test_preset_rejects_empty_oracle_seeds_and_empty_batches():
         BenchmarkPreset(**{**TINY.__dict__, "oracle_seeds": ()})
     with pytest.raises(ValueError, match="'finetune_samples_per_volume'"):
         BenchmarkPreset(**{**TINY.__dict__, "finetune_samples_per_volume": 0})
+    with pytest.raises(ValueError, match="'pretrain_epochs' must be a positive integer"):
+        BenchmarkPreset(**{**TINY.__dict__, "pretrain_epochs": 0})
+    with pytest.raises(ValueError, match="unknown methods"):
+        BenchmarkPreset(**{**TINY.__dict__, "methods": ("hybrid", "nnunet")})
 
 
 def test_worker_stops_when_the_benchmark_process_is_gone():
-    from monai_hybrid.benchmark.runner import _exit_when_orphaned
+    from monai_hybrid.benchmark.executor import _exit_when_orphaned
 
     codes = []
     _exit_when_orphaned(parent_pid=-1, interval=0.01, exit=codes.append)  # -1 is never this process's parent
@@ -130,3 +137,28 @@ def test_worker_stops_when_the_benchmark_process_is_gone():
 def test_workers_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="'workers' must be a positive integer"):
         BenchmarkRunner(tmp_path, TINY, workers=0)
+
+
+def test_tiny_grid_on_user_datalists_with_three_classes(tiny_phantom, tmp_path):
+    root, _ = tiny_phantom
+    source = three_class_datalist(root, "site_a_t1w", tmp_path / "source")
+    target = three_class_datalist(root, "site_c_flair", tmp_path / "target")
+    preset = BenchmarkPreset(**{**TINY.__dict__, "methods": ("hybrid",), "oracle_seeds": (0,)})
+    runs = BenchmarkRunner(
+        tmp_path / "bench", preset, source_datalist=source, target_datalist=target, progress=False, track=False
+    ).run()
+    hybrid = next(r for r in runs if r["key"] == "hybrid/scans1/seed0")
+    assert {"dice_csf", "dice_tissue"} <= set(hybrid) and "dice_grey_matter" not in hybrid
+    saved = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert saved["class_names"] == ["background", "csf", "tissue"]
+    assert not (tmp_path / "bench" / "phantom").exists()  # user data only
+
+
+def test_datalists_that_label_different_classes_are_refused(tiny_phantom, tmp_path):
+    root, _ = tiny_phantom
+    target = three_class_datalist(root, "site_c_flair", tmp_path / "target")
+    runner = BenchmarkRunner(
+        tmp_path / "bench", TINY, source_datalist=root / "site_a_t1w" / "datalist.json", target_datalist=target
+    )
+    with pytest.raises(ValueError, match="label different classes.*--class-names"):
+        runner.run()

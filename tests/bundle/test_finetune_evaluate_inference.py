@@ -8,11 +8,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 
 from monai_hybrid.engines import loss_terms
 from monai_hybrid.networks import WeightTransferError
 from tests.bundle.conftest import EVALUATE, FINETUNE, INFERENCE, PRETRAIN, cause, run_config
+from tests.conftest import three_class_datalist
 
 
 @pytest.fixture
@@ -125,28 +125,10 @@ def test_inference_without_a_model_says_so(bundle_root):
     assert "model.pt' does not exist" in str(cause(info.value, FileNotFoundError))
 
 
-def _three_class_datalist(phantom, site: str, out) -> str:
-    """The phantom site's datalist with grey and white matter merged into one class: background, CSF, tissue."""
-    src = phantom / site
-    datalist = json.loads((src / "datalist.json").read_text())
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("training", "validation", "test"):
-        for entry in datalist[name]:
-            label = nib.load(str(src / entry["label"]))
-            merged = np.minimum(np.asarray(label.dataobj), 2).astype(np.uint8)
-            path = out / entry["label"].replace("/", "_")
-            nib.save(nib.Nifti1Image(merged, label.affine), str(path))
-            entry["image"], entry["label"] = str(src / entry["image"]), str(path)
-    datalist.pop("unlabeled", None)
-    datalist["labels"] = {"0": "background", "1": "csf", "2": "tissue"}
-    (out / "datalist.json").write_text(json.dumps(datalist))
-    return str(out / "datalist.json")
-
-
 def test_3d_three_class_model_is_evaluated_and_served_without_overrides(bundle_root, tmp_path):
     classes = ["background", "csf", "tissue"]
-    source = _three_class_datalist(bundle_root / "demo_data", "site_a_t1w", tmp_path / "source")
-    target = _three_class_datalist(bundle_root / "demo_data", "site_c_flair", tmp_path / "target")
+    source = three_class_datalist(bundle_root / "demo_data", "site_a_t1w", tmp_path / "source")
+    target = three_class_datalist(bundle_root / "demo_data", "site_c_flair", tmp_path / "target")
     run_config(
         "pretrain",
         [*PRETRAIN, "3d.yaml"],

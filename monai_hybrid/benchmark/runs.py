@@ -1,0 +1,212 @@
+"""The runs of a benchmark: pretraining, fine-tuning and evaluation, each a run of the bundle's own configs.
+
+Every run goes through MONAI's ``ConfigWorkflow`` (``monai_hybrid.bundle.run_bundle``) with overrides, so the
+benchmark measures exactly what a user runs. Each function takes a ``RunContext`` and a step of the plan and returns
+the record of the run.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep
+from monai_hybrid.benchmark.presets import BenchmarkPreset
+from monai_hybrid.bundle import run_bundle
+
+__all__ = ["RunContext", "evaluate", "finetune", "pretrain", "run_step", "zero_shot"]
+
+PRETRAIN_CONFIGS = ("common.yaml", "pretrain.yaml")
+FINETUNE_CONFIGS = (*PRETRAIN_CONFIGS, "finetune.yaml")
+EVALUATE_CONFIGS = ("inference.yaml", "evaluate.yaml")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every run of one benchmark shares.
+
+    Attributes:
+        out_dir: the benchmark's folder.
+        preset: the training settings.
+        bundle_dir: the bundle whose configs are run.
+        source: the labelled source datalist.
+        target: the target datalist.
+        class_names: the classes every model segments.
+    """
+
+    out_dir: Path
+    preset: BenchmarkPreset
+    bundle_dir: Path
+    source: str
+    target: str
+    class_names: tuple[str, ...]
+
+    def pretrained(self, name: str) -> Path:
+        """The final checkpoint of pretraining run ``name``."""
+        return self.out_dir / "pretrain" / name / "models" / "pretrain" / "model_final.pt"
+
+    def run_dir(self, key: str) -> Path:
+        """The bundle root of fine-tuning or evaluation run ``key``."""
+        return self.out_dir / "runs" / key.replace("/", "_")
+
+    def training_overrides(self) -> dict[str, Any]:
+        """The preset's model and batch settings, as bundle config keys of a training run."""
+        p = self.preset
+        return {
+            "class_names": list(self.class_names),
+            "pixdim": [p.resolution] * 3,
+            "roi_size": list(p.roi),
+            "network_args#channels": list(p.channels),
+            "network_args#attention_levels": list(p.attention_levels),
+            "network_args#num_head_channels": p.num_head_channels,
+            "network_args#norm_num_groups": p.norm_num_groups,
+            "batch_volumes": p.batch_volumes,
+            "samples_per_volume": p.samples_per_volume,
+            "generate_demo_data": False,
+            "dataset_dir": str(self.out_dir / "phantom"),
+            "train#dataset#progress": False,
+            "validate#dataset#progress": False,
+            "unlabeled#dataset#progress": False,
+            "progress_bar": False,
+        }
+
+    def run(self, run_id: str, configs: Sequence[str], root: Path, overrides: dict[str, Any]) -> Any:
+        """Run the bundle (training configs get ``training_overrides``)."""
+        common = self.training_overrides() if configs[0] == "common.yaml" else {"generate_demo_data": False}
+        return run_bundle(run_id, configs, root, self.bundle_dir, **{**common, **overrides})
+
+
+def _floats(d: dict) -> dict:
+    return {k: float(v) for k, v in d.items() if isinstance(v, (int, float))}
+
+
+def _means(summary: dict) -> dict:
+    return {k: v["mean"] for k, v in summary.items()}
+
+
+def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
+    """Pretrain on the source site (resuming an interrupted run); the record holds the source validation metrics."""
+    p = ctx.preset
+    root = ctx.out_dir / "pretrain" / step.name
+    resume = (root / "models" / "pretrain" / "checkpoint_last.pt").is_file()
+    start = time.perf_counter()
+    workflow = ctx.run(
+        "pretrain",
+        PRETRAIN_CONFIGS,
+        root,
+        {
+            "datalist": ctx.source,
+            "mode": step.mode,
+            "epochs": p.pretrain_epochs,
+            "iterations_per_epoch": p.pretrain_iterations_per_epoch,
+            "val_interval": p.pretrain_epochs,
+            "checkpoint_every": p.checkpoint_every,
+            "learning_rate": p.learning_rate,
+            "resume": resume,
+            **step.overrides,
+        },
+    )
+    metrics = dict(workflow.parser.get_parsed_content("validate#evaluator").state.metrics)
+    del workflow
+    gc.collect()
+    return {
+        "key": step.key,
+        "kind": "pretrain",
+        "method": step.name,
+        "mode": step.mode,
+        "overrides": dict(step.overrides),
+        "wall_s": time.perf_counter() - start,
+        "source_val": _floats(metrics),
+    }
+
+
+def evaluate(ctx: RunContext, root: Path, model_path: Path, eval_list: str = "test") -> dict:
+    """Evaluate ``model_path`` on the target's ``eval_list``; returns ``metrics.json`` (``summary`` and ``cases``)."""
+    out = root / "eval"
+    ctx.run(
+        "run",
+        EVALUATE_CONFIGS,
+        root,
+        {"input": ctx.target, "datalist_key": eval_list, "model_path": str(model_path), "output_dir": str(out)},
+    )
+    report = json.loads((out / "metrics.json").read_text())
+    gc.collect()
+    return {"summary": report["summary"], "cases": report["cases"]}
+
+
+def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
+    """Fine-tune on the step's budget, then evaluate; the record holds the mean of every metric over the cases."""
+    p = ctx.preset
+    root = ctx.run_dir(step.key)
+    if step.budget is None:  # the oracle
+        steps = p.oracle_steps or p.pretrain_steps
+    else:
+        steps = p.finetune_steps * (p.long_factor if step.long else 1)
+    pretrained = ctx.pretrained(step.pretrained) if step.pretrained else None
+    start = time.perf_counter()
+    ctx.run(
+        "finetune",
+        FINETUNE_CONFIGS,
+        root,
+        {
+            "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
+            "datalist": ctx.target,
+            "pretrained_checkpoint": str(pretrained) if pretrained else None,
+            "num_labeled": step.budget.k if step.budget else 0,
+            "label_unit": step.budget.unit if step.budget else "scans",
+            "selection_seed": step.seed,
+            "seed": step.seed,
+            "epochs": 1,
+            "iterations_per_epoch": steps,
+            "val_interval": 10**6,
+            "learning_rate": p.finetune_learning_rate,
+            "unlabeled_weight": p.unlabeled_weight if step.semi else 0.0,
+            **step.overrides,
+        },
+    )
+    train_s = time.perf_counter() - start
+    result = evaluate(ctx, root, root / "models" / "model.pt", step.eval_list)
+    cases = json.loads((root / "models" / "labelled_cases.json").read_text())["cases"]
+    return {
+        "key": step.key,
+        "kind": "finetune",
+        "method": step.method,
+        "budget": step.budget.name if step.budget else "all scans",
+        "seed": step.seed,
+        "steps": steps,
+        "pretrained": str(pretrained) if pretrained else None,
+        "eval_list": step.eval_list,
+        "overrides": dict(step.overrides),
+        "chosen": [{k: v for k, v in c.items() if k in ("image", "slice_z_mm")} for c in cases],
+        "train_s": train_s,
+        "wall_s": time.perf_counter() - start,
+        **_means(result["summary"]),
+    }
+
+
+def zero_shot(ctx: RunContext, step: ZeroShotStep) -> dict:
+    """The source model, not fine-tuned, on the target's test subjects (a lower bound)."""
+    start = time.perf_counter()
+    result = evaluate(ctx, ctx.run_dir(step.key), ctx.pretrained(step.name))
+    return {
+        "key": step.key,
+        "kind": "bound",
+        "method": f"zero-shot ({step.name})",
+        "budget": "0",
+        "seed": 0,
+        "wall_s": time.perf_counter() - start,
+        **_means(result["summary"]),
+    }
+
+
+_RUNS = {PretrainStep: pretrain, FinetuneStep: finetune, ZeroShotStep: zero_shot}
+
+
+def run_step(ctx: RunContext, step: Step) -> dict:
+    """Run ``step``; returns its record."""
+    return _RUNS[type(step)](ctx, step)
