@@ -30,6 +30,7 @@ TINY = BenchmarkPreset(
 )
 
 
+@pytest.mark.slow
 def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     root, _ = tiny_phantom
     kwargs = dict(
@@ -72,6 +73,7 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     assert (tmp_path / "plot.png").stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_tiny_grid_in_two_worker_processes(tiny_phantom, tmp_path):
     root, _ = tiny_phantom
     runner = BenchmarkRunner(
@@ -139,6 +141,7 @@ def test_workers_must_be_positive(tmp_path):
         BenchmarkRunner(tmp_path, TINY, workers=0)
 
 
+@pytest.mark.slow
 def test_tiny_grid_on_user_datalists_with_three_classes(tiny_phantom, tmp_path):
     root, _ = tiny_phantom
     source = three_class_datalist(root, "site_a_t1w", tmp_path / "source")

@@ -89,3 +89,21 @@ def bundle_root(tmp_path, tiny_phantom):
     root.mkdir()
     shutil.copytree(tiny_phantom[0], root / "demo_data")
     return root
+
+
+@pytest.fixture(scope="module")
+def pretrained_root(tmp_path_factory, tiny_phantom):
+    """A run folder with a tiny pretrained hybrid model (models/pretrain/), made once per test module; copy it
+    (``pretrained``) before writing into it."""
+    root = tmp_path_factory.mktemp("pretrained") / "run"
+    shutil.copytree(tiny_phantom[0], root / "demo_data")
+    run_config("pretrain", PRETRAIN, root)
+    return root
+
+
+@pytest.fixture
+def pretrained(pretrained_root, tmp_path):
+    """A test's own copy of ``pretrained_root``."""
+    root = tmp_path / "pretrained"
+    shutil.copytree(pretrained_root, root)
+    return root

@@ -7,9 +7,12 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.bundle.conftest import BUNDLE, PRETRAIN, TINY_OVERRIDES, run_config
+
+pytestmark = pytest.mark.slow
 
 
 def _iteration(path) -> int:

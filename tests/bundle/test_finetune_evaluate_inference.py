@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -14,11 +15,7 @@ from monai_hybrid.networks import WeightTransferError
 from tests.bundle.conftest import EVALUATE, FINETUNE, INFERENCE, PRETRAIN, cause, run_config
 from tests.conftest import three_class_datalist
 
-
-@pytest.fixture
-def pretrained(bundle_root):
-    run_config("pretrain", PRETRAIN, bundle_root)
-    return bundle_root
+pytestmark = pytest.mark.slow
 
 
 def test_finetune_from_pretrained_on_one_scan(pretrained):
@@ -59,10 +56,13 @@ def test_finetune_refuses_another_architecture(pretrained):
     assert "does not fit the network" in str(cause(info.value, WeightTransferError))
 
 
-@pytest.fixture
-def finetuned(pretrained):
-    run_config("finetune", FINETUNE, pretrained)
-    return pretrained
+@pytest.fixture(scope="module")
+def finetuned(pretrained_root, tmp_path_factory):
+    """A fine-tuned model, made once for the tests that read it (each writes its outputs to its own folder)."""
+    root = tmp_path_factory.mktemp("finetuned") / "run"
+    shutil.copytree(pretrained_root, root)
+    run_config("finetune", FINETUNE, root)
+    return root
 
 
 def _dice(pred, label, k):

@@ -13,6 +13,8 @@ import torch
 
 from tests.bundle.conftest import BUNDLE, PRETRAIN, TINY_OVERRIDES
 
+pytestmark = pytest.mark.slow
+
 
 def _cli(overrides: dict) -> list[str]:
     args = []

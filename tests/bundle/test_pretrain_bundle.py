@@ -8,6 +8,8 @@ import torch
 from monai_hybrid.data import DatalistError
 from tests.bundle.conftest import PRETRAIN, cause, run_config
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("mode", ["hybrid", "supervised", "diffusion", "contrastive"])
 def test_pretrain_one_epoch_per_mode(bundle_root, mode):

@@ -6,18 +6,20 @@ import pytest
 import torch
 
 from monai_hybrid.data import DatalistError
-from tests.bundle.conftest import FINETUNE, PRETRAIN, SAMPLE, cause, run_config
+from tests.bundle.conftest import FINETUNE, SAMPLE, cause, run_config
+
+pytestmark = pytest.mark.slow
 
 
-def test_sample_bundle_run(bundle_root):
-    run_config("pretrain", PRETRAIN, bundle_root)
+def test_sample_bundle_run(pretrained):
+    bundle_root = pretrained
     run_config("sample", SAMPLE, bundle_root, num_samples=2, num_inference_steps=3)
     datalist = json.loads((bundle_root / "eval" / "samples" / "datalist.json").read_text())
     assert len(datalist["training"]) == 2
 
 
-def test_finetune_with_sampled_pairs(bundle_root):
-    run_config("pretrain", PRETRAIN, bundle_root)
+def test_finetune_with_sampled_pairs(pretrained):
+    bundle_root = pretrained
     run_config("sample", SAMPLE, bundle_root, num_samples=3, num_inference_steps=3)
     wf = run_config(
         "finetune",
@@ -33,8 +35,8 @@ def test_finetune_with_sampled_pairs(bundle_root):
     assert (bundle_root / "models" / "model.pt").is_file()
 
 
-def test_finetune_with_sampled_pairs_on_slices(bundle_root):
-    run_config("pretrain", PRETRAIN, bundle_root)
+def test_finetune_with_sampled_pairs_on_slices(pretrained):
+    bundle_root = pretrained
     run_config("sample", SAMPLE, bundle_root, num_samples=2, num_inference_steps=2)
     wf = run_config(
         "finetune",
@@ -47,8 +49,8 @@ def test_finetune_with_sampled_pairs_on_slices(bundle_root):
     assert [c["slice_z_mm"] for c in cases[2:]] == [0.0, 0.0]
 
 
-def test_finetune_with_a_missing_sampled_datalist_names_it(bundle_root):
-    run_config("pretrain", PRETRAIN, bundle_root)
+def test_finetune_with_a_missing_sampled_datalist_names_it(pretrained):
+    bundle_root = pretrained
     with pytest.raises(Exception) as info:
         run_config(
             "finetune",

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import mlflow
+import pytest
 
 from tests.bundle.conftest import PRETRAIN, run_config
+
+pytestmark = pytest.mark.slow
 
 
 def test_mlflow_records_params_loss_terms_metrics_and_config(bundle_root):

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from monai_hybrid.data.datalist import datalist_class_names, read_datalist
 from monai_hybrid.data.io import read_volume
 from monai_hybrid.data.mr_physics import TISSUES
 from monai_hybrid.data.phantom import (
@@ -153,15 +155,27 @@ def test_generate_refuses_to_overwrite_without_flag(tiny_phantom):
         generate_phantom(root, tiny_config(), workers=1, progress=False)
 
 
-def test_ensure_phantom_reuses_an_identical_phantom(tiny_phantom, monkeypatch):
-    root, summary = tiny_phantom
-    # ensure_phantom builds the default list sizes; an identical config must not regenerate.
+def test_ensure_phantom_reuses_an_identical_phantom(tiny_phantom, tmp_path, monkeypatch):
+    # a phantom whose recorded config is the one ensure_phantom would build (default sizes, 6 mm, seed 0)
+    root = tmp_path / "phantom"
+    shutil.copytree(tiny_phantom[0], root)
+    summary = json.loads((root / SUMMARY_FILE).read_text())
+    summary["config"] = PhantomConfig(seed=0, resolution=TINY_RESOLUTION).to_json()
+    (root / SUMMARY_FILE).write_text(json.dumps(summary))
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("an identical phantom was regenerated")
+
+    monkeypatch.setattr("monai_hybrid.data.phantom.generate_phantom", no_generation)
+    assert ensure_phantom(root, seed=0, resolution=TINY_RESOLUTION) == root
+
+
+def test_ensure_phantom_regenerates_a_phantom_made_with_other_settings(tiny_phantom, monkeypatch):
+    root, _ = tiny_phantom  # made with other list sizes than ensure_phantom's defaults
     calls = []
-    monkeypatch.setattr("monai_hybrid.data.phantom.generate_phantom", lambda *a, **k: calls.append(a))
-    cfg = json.loads((root / SUMMARY_FILE).read_text())["config"]
-    assert cfg["resolution"] == TINY_RESOLUTION
+    monkeypatch.setattr("monai_hybrid.data.phantom.generate_phantom", lambda *a, **k: calls.append(k))
     ensure_phantom(root, seed=0, resolution=TINY_RESOLUTION)
-    assert len(calls) == 1, "a phantom with other list sizes must be regenerated"
+    assert len(calls) == 1 and calls[0]["overwrite"] is True
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
@@ -187,6 +201,11 @@ def test_config_and_site_validation_messages():
         site_by_name("nope")
 
 
-def test_datalist_file_name(tiny_phantom):
+def test_each_site_datalist_lists_its_subjects_and_labels_the_classes(tiny_phantom):
     root, summary = tiny_phantom
-    assert all(s["datalist"].endswith(DATALIST_FILE) for s in summary["sites"])
+    for site in summary["sites"]:
+        path = root / site["datalist"]
+        assert path.name == DATALIST_FILE
+        datalist = read_datalist(path)
+        assert {k: len(datalist.get(k, [])) for k in site["subjects"]} == site["subjects"], site["name"]
+        assert datalist_class_names(path) == tuple(summary["class_names"])
