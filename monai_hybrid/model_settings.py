@@ -115,7 +115,8 @@ def save_model_settings(settings: Mapping[str, Any], folder: str | os.PathLike) 
 def read_model_settings(model_path: str | os.PathLike, bundle_root: str | os.PathLike | None = None) -> dict[str, Any]:
     """The settings of the model at ``model_path``: ``model_settings.json`` in its folder.
 
-    A model without recorded settings (weights from elsewhere) gets the bundle's defaults, ``model_settings`` of
+    A model without recorded settings (weights from elsewhere, or no model yet, as for
+    ``python -m monai.bundle verify_net_in_out``) gets the bundle's defaults, ``model_settings`` of
     ``<bundle_root>/configs/common.yaml``, with a warning.
 
     Args:
@@ -123,15 +124,10 @@ def read_model_settings(model_path: str | os.PathLike, bundle_root: str | os.Pat
         bundle_root: the bundle folder, for the defaults.
 
     Raises:
-        FileNotFoundError: the model does not exist, or neither the settings file nor the bundle's
-            ``configs/common.yaml`` does.
+        FileNotFoundError: neither the settings file nor the bundle's ``configs/common.yaml`` exists (the message
+            says the model does not exist when it does not).
         ValueError: the settings file is not valid JSON or lacks a setting (naming the file and the key).
     """
-    if not Path(model_path).is_file():
-        raise FileNotFoundError(
-            f"Model '{model_path}' does not exist; train one first (the finetune run writes models/model.pt), or "
-            "pass --model_path (relative paths are relative to the bundle root)."
-        )
     path = Path(model_path).parent / SETTINGS_FILE
     if path.is_file():
         try:
@@ -142,6 +138,11 @@ def read_model_settings(model_path: str | os.PathLike, bundle_root: str | os.Pat
             ) from None
         return check_model_settings(settings, str(path))
     common = Path(bundle_root if bundle_root is not None else ".") / "configs" / "common.yaml"
+    if not common.is_file() and not Path(model_path).is_file():
+        raise FileNotFoundError(
+            f"Model '{model_path}' does not exist; train one first (the finetune run writes models/model.pt), or "
+            "pass --model_path (relative paths are relative to the bundle root)."
+        )
     if not common.is_file():
         raise FileNotFoundError(
             f"No '{path}' beside the model and no bundle defaults at '{common}'; pass --bundle_root (the bundle "

@@ -33,11 +33,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "bundles" / "hybrid_brain_mri_segmentation"
-MODEL = BUNDLE.name
+MODEL = "hybrid_brain_mri_segmentation"
 DICE_FLOOR = 0.7
 
 
@@ -54,19 +52,20 @@ def _free_port() -> int:
 
 def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
     """A copy of the bundle with models/model.pt from a short training run on the 3 mm phantom."""
-    from monai_hybrid.bundle import run_bundle
+    from monai_hybrid.bundle import run_bundle, write_bundle
     from monai_hybrid.data import ensure_phantom
+    from monai_hybrid.model_settings import SETTINGS_FILE
 
     data = ensure_phantom(phantom_dir, resolution=3.0, progress=False)
     overrides = {
         "pixdim": [3.0, 3.0, 3.0],
-        "roi_size_2d": [64, 64],
+        "roi_size": [64, 64],
         "generate_demo_data": False,
         "dataset_dir": str(data),
     }
     run_bundle(
         "pretrain",
-        ["pretrain.yaml"],
+        ["common.yaml", "pretrain.yaml"],
         work / "train",
         mode="supervised",
         epochs=1,
@@ -74,13 +73,12 @@ def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
         val_interval=1,
         **overrides,
     )
-    bundle = work / "app" / "model" / MODEL
-    shutil.copytree(BUNDLE, bundle, ignore=shutil.ignore_patterns("demo_data", "eval", "models"))
-    (bundle / "models").mkdir()
-    shutil.copy(work / "train" / "models" / "pretrain" / "model_final.pt", bundle / "models" / "model.pt")
-    config = yaml.safe_load((bundle / "configs" / "inference.yaml").read_text())
-    config.update(pixdim=[3.0, 3.0, 3.0], roi_size_2d=[64, 64])
-    (bundle / "configs" / "inference.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    # the bundle as a user gets it, with the trained weights and the settings recorded beside them: its
+    # inference.yaml is served unchanged (3 mm and the 64 x 64 window come from model_settings.json)
+    bundle = write_bundle(work / "app" / "model" / MODEL)
+    trained = work / "train" / "models" / "pretrain"
+    shutil.copy(trained / "model_final.pt", bundle / "models" / "model.pt")
+    shutil.copy(trained / SETTINGS_FILE, bundle / "models" / SETTINGS_FILE)
     return data
 
 
