@@ -62,6 +62,7 @@ def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
         "roi_size": [64, 64],
         "generate_demo_data": False,
         "dataset_dir": str(data),
+        "progress_bar": False,
     }
     run_bundle(
         "pretrain",
