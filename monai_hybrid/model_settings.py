@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monai_hybrid.jsonio import read_json_object
+
 __all__ = ["SETTINGS_FILE", "SETTINGS_KEYS", "check_model_settings", "read_model_settings", "save_model_settings"]
 
 logger = logging.getLogger(__name__)
@@ -130,12 +132,7 @@ def read_model_settings(model_path: str | os.PathLike, bundle_root: str | os.Pat
     """
     path = Path(model_path).parent / SETTINGS_FILE
     if path.is_file():
-        try:
-            settings = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"'{path}' is not valid JSON ({err.msg} at line {err.lineno}); retrain the model or fix the file."
-            ) from None
+        settings = read_json_object(path, "Model settings", "retrain the model, or fix or remove the file.")
         return check_model_settings(settings, str(path))
     common = Path(bundle_root if bundle_root is not None else ".") / "configs" / "common.yaml"
     if not common.is_file() and not Path(model_path).is_file():

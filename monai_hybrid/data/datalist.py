@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from monai_hybrid.jsonio import read_json_object
 
 __all__ = [
     "ALL_LISTS",
@@ -31,23 +32,12 @@ def read_datalist(path: str | os.PathLike) -> dict:
         FileNotFoundError: naming the path when it does not exist.
         ValueError: naming the path and the position when it is not valid JSON or not an object.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Datalist '{path}' does not exist; give the path of an MSD-style JSON with 'training', 'validation', "
-            "'test' and 'unlabeled' lists (see docs/how-to/own-data.md)."
-        )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f"Datalist '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}."
-        ) from None
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"Datalist '{path}' must hold a JSON object with lists of entries, found {type(data).__name__}."
-        )
-    return data
+    return read_json_object(
+        path,
+        "Datalist",
+        "give the path of an MSD-style JSON object with 'training', 'validation', 'test' and 'unlabeled' lists "
+        "(see docs/how-to/own-data.md).",
+    )
 
 
 def datalist_class_names(path: str | os.PathLike) -> tuple[str, ...] | None:

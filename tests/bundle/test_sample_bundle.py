@@ -18,13 +18,17 @@ def test_sample_bundle_run(pretrained):
     assert len(datalist["training"]) == 2
 
 
+def _finetune_with_samples(bundle_root, num_samples: int, **overrides):
+    """Sample ``num_samples`` pairs (3 DDIM steps), then fine-tune with them."""
+    run_config("sample", SAMPLE, bundle_root, num_samples=num_samples, num_inference_steps=3)
+    return run_config("finetune", [*FINETUNE, "finetune_with_samples.yaml"], bundle_root, **overrides)
+
+
 def test_finetune_with_sampled_pairs(pretrained):
     bundle_root = pretrained
-    run_config("sample", SAMPLE, bundle_root, num_samples=3, num_inference_steps=3)
-    wf = run_config(
-        "finetune",
-        [*FINETUNE, "finetune_with_samples.yaml"],
+    wf = _finetune_with_samples(
         bundle_root,
+        3,
         pretrained_checkpoint=str(bundle_root / "models" / "pretrain" / "model_final.pt"),
         sampled_share=0.25,
     )
@@ -37,14 +41,7 @@ def test_finetune_with_sampled_pairs(pretrained):
 
 def test_finetune_with_sampled_pairs_on_slices(pretrained):
     bundle_root = pretrained
-    run_config("sample", SAMPLE, bundle_root, num_samples=2, num_inference_steps=2)
-    wf = run_config(
-        "finetune",
-        [*FINETUNE, "finetune_with_samples.yaml"],
-        bundle_root,
-        label_unit="slices",
-        num_labeled=2,
-    )
+    wf = _finetune_with_samples(bundle_root, 2, label_unit="slices", num_labeled=2)
     cases = wf.parser.get_parsed_content("train_cases")
     assert [c["slice_z_mm"] for c in cases[2:]] == [0.0, 0.0]
 

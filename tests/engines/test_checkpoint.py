@@ -13,18 +13,22 @@ def _engine(max_epochs=2, epoch_length=3):
     return engine, list(range(epoch_length))
 
 
+def _interval_saver(folder, net, every: int, filename: str, engine_key: str | None = None) -> AtomicCheckpointSaver:
+    """An interval checkpoint of ``net`` every ``every`` iterations under a fixed ``filename``."""
+    return AtomicCheckpointSaver(
+        save_dir=str(folder),
+        save_dict={"model": net},
+        save_interval=every,
+        epoch_level=False,
+        interval_filename=filename,
+        engine_key=engine_key,
+    )
+
+
 def test_interval_checkpoint_has_a_fixed_name_and_the_engine_state(tmp_path):
     net = torch.nn.Linear(2, 2)
     engine, data = _engine()
-    saver = AtomicCheckpointSaver(
-        save_dir=str(tmp_path),
-        save_dict={"model": net},
-        save_interval=2,
-        epoch_level=False,
-        interval_filename="checkpoint_last.pt",
-        engine_key="trainer",
-    )
-    saver.attach(engine)
+    _interval_saver(tmp_path, net, 2, "checkpoint_last.pt", engine_key="trainer").attach(engine)
     engine.run(data, max_epochs=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_last.pt"]
     ckpt = torch.load(tmp_path / "checkpoint_last.pt", weights_only=True)
@@ -35,14 +39,7 @@ def test_interval_checkpoint_has_a_fixed_name_and_the_engine_state(tmp_path):
 def test_a_kill_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     net = torch.nn.Linear(2, 2)
     engine, data = _engine(max_epochs=1, epoch_length=4)
-    saver = AtomicCheckpointSaver(
-        save_dir=str(tmp_path),
-        save_dict={"model": net},
-        save_interval=1,
-        epoch_level=False,
-        interval_filename="last.pt",
-    )
-    saver.attach(engine)
+    _interval_saver(tmp_path, net, 1, "last.pt").attach(engine)
     real_save = torch.save
 
     def dying_save(obj, f, *args, **kwargs):
@@ -72,14 +69,7 @@ def test_missing_and_corrupted_checkpoints_name_the_file(tmp_path):
 def test_resume_loader_restores_model_and_engine(tmp_path):
     net = torch.nn.Linear(2, 2)
     engine, data = _engine(max_epochs=3)
-    AtomicCheckpointSaver(
-        save_dir=str(tmp_path),
-        save_dict={"model": net},
-        save_interval=1,
-        epoch_level=False,
-        interval_filename="last.pt",
-        engine_key="trainer",
-    ).attach(engine)
+    _interval_saver(tmp_path, net, 1, "last.pt", engine_key="trainer").attach(engine)
     engine.add_event_handler(Events.ITERATION_COMPLETED(once=4), lambda e: e.terminate())
     engine.run(data)
 
