@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from ignite.engine import Engine, Events
 
+from monai_hybrid.metrics import missed_classes
+
 __all__ = ["EvaluationReport"]
 
 logger = logging.getLogger(__name__)
@@ -30,18 +32,22 @@ def _name(item: dict) -> str:
 
 
 class EvaluationReport:
-    """Writes ``metrics.csv`` and ``metrics.json``: Dice per class, mean foreground Dice and HD95 per case, and the
-    mean and standard deviation over cases.
+    """Writes ``metrics.csv`` and ``metrics.json``: Dice per class, mean foreground Dice, HD95 (mm) per class and
+    their mean, and the classes missed, per case; and the mean and standard deviation over cases.
 
-    The evaluator's ``MeanDice`` and ``HausdorffDistance`` metrics (``include_background=False``) keep their
-    per-case, per-class values in ``engine.state.metric_details`` (``save_details=True``, MONAI's default); this
-    handler pairs them with the case names.
+    The evaluator's Dice and HD95 metrics (``include_background=False``) keep their per-case, per-class values in
+    ``engine.state.metric_details`` (``save_details=True``, MONAI's default); this handler pairs them with the case
+    names. A class empty in exactly one of prediction and reference is *missed*: ``missed_<class>`` is 1 and
+    ``n_missed`` counts them (``monai_hybrid.metrics``; its HD95 is the volume's diagonal, never dropped). A class
+    empty in both has no HD95 (``nan``), and the means over cases leave it out (``n`` says how many were scored).
 
     Args:
         output_dir: folder of the reports.
         class_names: all class names, background first.
         dice_metric: name of the Dice metric in the evaluator.
         hd95_metric: name of the HD95 metric (``None``: no HD95).
+        pred_key, reference_key: one-hot prediction and reference in the engine's output, for the missed classes
+            (``None``: not counted).
     """
 
     def __init__(
@@ -50,6 +56,8 @@ class EvaluationReport:
         class_names: Sequence[str],
         dice_metric: str,
         hd95_metric: str | None = None,
+        pred_key: str | None = "pred",
+        reference_key: str | None = "reference",
     ) -> None:
         if len(class_names) < 2:
             raise ValueError(f"{type(self).__name__}: 'class_names' needs background and at least one class.")
@@ -57,17 +65,30 @@ class EvaluationReport:
         self.classes = list(class_names)[1:]
         self.dice_metric = dice_metric
         self.hd95_metric = hd95_metric
+        self.pred_key = pred_key
+        self.reference_key = reference_key
         self._names: list[str] = []
+        self._missed: list[np.ndarray] = []
         self.summary: dict = {}
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_STARTED, lambda e: self._names.clear())
+        engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._write)
+
+    def _reset(self, engine: Engine) -> None:
+        self._names.clear()
+        self._missed.clear()
 
     def _collect(self, engine: Engine) -> None:
         batch = engine.state.batch
         self._names += [_name(item) for item in (batch if isinstance(batch, list) else [batch])]
+        if self.pred_key is None or self.reference_key is None:
+            return
+        output = engine.state.output
+        for item in output if isinstance(output, list) else [output]:
+            pred, ref = item[self.pred_key], item[self.reference_key]
+            self._missed.append(missed_classes(pred[None], ref[None])[0].cpu().numpy())
 
     def _details(self, engine: Engine, name: str | None) -> np.ndarray | None:
         if name is None:
@@ -90,6 +111,10 @@ class EvaluationReport:
                 for c, cls in enumerate(self.classes):
                     row[f"hd95_{cls}"] = float(hd95[i, c])
                 row["mean_hd95"] = float(np.nanmean(hd95[i]))
+            if self._missed:
+                for c, cls in enumerate(self.classes):
+                    row[f"missed_{cls}"] = float(self._missed[i][c])
+                row["n_missed"] = float(self._missed[i].sum())
             rows.append(row)
         columns = [k for k in rows[0] if k != "case"] if rows else []
         summary = {}

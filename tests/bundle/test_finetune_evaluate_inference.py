@@ -86,7 +86,9 @@ def test_evaluate_matches_dice_computed_by_hand(finetuned):
         for k, name in enumerate(["csf", "grey_matter", "white_matter"], start=1):
             assert case[f"dice_{name}"] == pytest.approx(_dice(pred, label, k), abs=1e-5)
         assert case["mean_fg_dice"] == pytest.approx(np.mean([_dice(pred, label, k) for k in (1, 2, 3)]), abs=1e-5)
-        assert "hd95_csf" in case
+        assert "hd95_csf" in case and case["n_missed"] == sum(
+            case[f"missed_{n}"] for n in ("csf", "grey_matter", "white_matter")
+        )
     assert report["summary"]["mean_fg_dice"]["n"] == len(datalist["test"])
 
 
