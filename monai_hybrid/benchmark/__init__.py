@@ -2,7 +2,7 @@
 
 from monai_hybrid.benchmark.data import BenchmarkData, prepare_data
 from monai_hybrid.benchmark.plan import ABLATIONS, FinetuneStep, PretrainStep, ZeroShotStep, plan_ablations, plan_grid
-from monai_hybrid.benchmark.presets import METHODS, PRESETS, BenchmarkPreset, Budget, Method
+from monai_hybrid.benchmark.presets import METHODS, PRESETS, PRETRAININGS, BenchmarkPreset, Budget, Method, Pretraining
 from monai_hybrid.benchmark.report import (
     markdown_table,
     plot_dice,
@@ -18,6 +18,7 @@ __all__ = [
     "ABLATIONS",
     "METHODS",
     "PRESETS",
+    "PRETRAININGS",
     "RESULTS_FILE",
     "BenchmarkData",
     "BenchmarkPreset",
@@ -27,6 +28,7 @@ __all__ = [
     "Method",
     "MlflowSink",
     "PretrainStep",
+    "Pretraining",
     "ResultStore",
     "RunContext",
     "ZeroShotStep",

@@ -6,19 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from monai_hybrid.benchmark.presets import METHODS, BenchmarkPreset, Budget
+from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset, Budget
 
 __all__ = ["ABLATIONS", "FinetuneStep", "PretrainStep", "Step", "ZeroShotStep", "plan_ablations", "plan_grid"]
 
 
 @dataclass(frozen=True)
 class PretrainStep:
-    """Pretrain ``mode`` on the source site into ``pretrain/<name>`` (``overrides``: bundle config keys)."""
+    """Pretrain ``mode`` on the source site into ``pretrain/<name>`` with ``seed``.
+
+    Attributes:
+        overrides: bundle config keys.
+        target_unlabeled: also denoise the target site's unlabelled scans.
+    """
 
     key: str
     name: str
     mode: str
+    seed: int = 0
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    target_unlabeled: bool = False
     needs: tuple[str, ...] = ()
 
 
@@ -57,16 +64,41 @@ class ZeroShotStep:
 
 Step = PretrainStep | FinetuneStep | ZeroShotStep
 
-#: Ablations of the hybrid method's defaults: pretraining overrides (and semi-supervised fine-tuning on or off).
+_LOW_NOISE = {"timestep_distribution": "truncated", "t_max": 250}
+
+#: Ablations of the hybrid method's noise-level design and task balance, and of the supervised baseline's
+#: augmentation (tuned as much): pretraining overrides (``mode`` defaults to hybrid). Scored on the target's
+#: validation subjects.
 ABLATIONS: dict[str, dict] = {
-    "defaults": {},
-    "mask_weight=0.1": {"mask_weight": 0.1},
-    "mask_weight=1.0": {"mask_weight": 1.0},
-    "prediction_type=epsilon": {"prediction_type": "epsilon"},
-    "prediction_type=v_prediction": {"prediction_type": "v_prediction"},
-    "t0_fraction=0.0": {"t0_fraction": 0.0},
-    "t0_fraction=0.2": {"t0_fraction": 0.2},
-    "semi-supervised fine-tuning": {},
+    "hybrid, bundle 0.2 defaults (uniform t, mask_weight 0.5)": {
+        "mask_weight": 0.5,
+        "timestep_distribution": "uniform",
+        "mask_weighting": "none",
+    },
+    "mask_weight 1.0": {"mask_weight": 1.0, "timestep_distribution": "uniform", "mask_weighting": "none"},
+    "t < 250": {"mask_weight": 0.5, **_LOW_NOISE, "mask_weighting": "none"},
+    "mask_weight 1.0, t < 250": {"mask_weight": 1.0, **_LOW_NOISE, "mask_weighting": "none"},
+    "mask_weight 1.0, lognormal": {"mask_weight": 1.0, "timestep_distribution": "lognormal", "mask_weighting": "none"},
+    "mask_weight 1.0, uniform, alpha_bar weighting": {
+        "mask_weight": 1.0,
+        "timestep_distribution": "uniform",
+        "mask_weighting": "alpha_bar",
+    },
+    "mask_weight 1.0, t < 250, alpha_bar weighting": {"mask_weight": 1.0, **_LOW_NOISE, "mask_weighting": "alpha_bar"},
+    "mask_weight 1.0, t < 250, epsilon": {
+        "mask_weight": 1.0,
+        **_LOW_NOISE,
+        "mask_weighting": "none",
+        "prediction_type": "epsilon",
+    },
+    "mask_weight 1.0, t < 250, intensity augmentation": {
+        "mask_weight": 1.0,
+        **_LOW_NOISE,
+        "mask_weighting": "none",
+        "augment_intensity": True,
+    },
+    "supervised": {"mode": "supervised"},
+    "supervised, intensity augmentation": {"mode": "supervised", "augment_intensity": True},
 }
 
 
@@ -75,55 +107,82 @@ def ready_first(steps: list[Step]) -> list[Step]:
     return sorted(steps, key=lambda s: bool(s.needs))
 
 
+def _pretrain_run(name: str, seed: int) -> str:
+    return f"{name}_seed{seed}"
+
+
 def plan_grid(preset: BenchmarkPreset) -> list[Step]:
-    """Every run of the grid: the pretraining runs first, then the runs that need none (scratch, the oracle), then
-    the runs that start from a pretrained model."""
-    modes = sorted({METHODS[m].pretrain for m in preset.methods if METHODS[m].pretrain})
-    steps: list[Step] = [PretrainStep(f"pretrain/{mode}", name=mode, mode=mode) for mode in modes]
+    """Every run of the grid: the pretraining runs first (each pretraining of a row, for each pretraining seed),
+    then the runs that need none (scratch, the oracle), then the runs that start from a pretrained model."""
+    names = sorted({METHODS[m].pretrain for m in (*preset.methods, *preset.long_control) if METHODS[m].pretrain})
+    names += [p for p in preset.zero_shot if p not in names and any(METHODS[m].pretrain == p for m in preset.methods)]
+    steps: list[Step] = []
+    for name in names:
+        spec = PRETRAININGS[name]
+        for p in preset.pretrain_seeds:
+            steps.append(
+                PretrainStep(
+                    f"pretrain/{name}/seed{p}",
+                    name=_pretrain_run(name, p),
+                    mode=spec.mode,
+                    seed=p,
+                    overrides=spec.overrides,
+                    target_unlabeled=spec.target_unlabeled,
+                )
+            )
     for seed in preset.oracle_seeds or preset.seeds:
         steps.append(FinetuneStep(f"oracle/all/seed{seed}", "oracle", None, seed, pretrained=None, long=True))
-    for mode in ("hybrid", "supervised"):
-        if mode in modes:
-            steps.append(ZeroShotStep(f"zero_shot/{mode}", mode, needs=(f"pretrain/{mode}",)))
-    for budget in preset.budgets:
-        for seed in preset.seeds:
-            for name in preset.methods:
-                method = METHODS[name]
+    for name in preset.zero_shot:
+        if name in names:
+            for p in preset.pretrain_seeds:
                 steps.append(
-                    FinetuneStep(
-                        f"{name}/{budget.key}/seed{seed}",
-                        name,
-                        budget,
-                        seed,
-                        pretrained=method.pretrain,
-                        long=method.long,
-                        semi=method.semi,
-                        needs=(f"pretrain/{method.pretrain}",) if method.pretrain else (),
+                    ZeroShotStep(
+                        f"zero_shot/{name}/seed{p}", _pretrain_run(name, p), needs=(f"pretrain/{name}/seed{p}",)
                     )
                 )
+    rows = [(budget, name, False) for budget in preset.budgets for name in preset.methods]
+    rows += [(preset.control_budget, name, True) for name in preset.long_control]
+    for budget, name, control in rows:
+        method = METHODS[name]
+        for seed in preset.seeds:
+            p = preset.pretrain_seeds[seed % len(preset.pretrain_seeds)]
+            row = f"{name}_long" if control else name
+            steps.append(
+                FinetuneStep(
+                    f"{row}/{budget.key}/seed{seed}",
+                    row,
+                    budget,
+                    seed,
+                    pretrained=_pretrain_run(method.pretrain, p) if method.pretrain else None,
+                    long=method.long or control,
+                    semi=method.semi,
+                    needs=(f"pretrain/{method.pretrain}/seed{p}",) if method.pretrain else (),
+                )
+            )
     return ready_first(steps)
 
 
 def plan_ablations(preset: BenchmarkPreset, budget: Budget | None = None) -> list[Step]:
-    """The ablations of the hybrid defaults, scored on the target's *validation* subjects (never the test ones):
-    each variant is pretrained, fine-tuned on ``budget`` (default: 1 scan) for every seed and evaluated."""
+    """The ablations (``ABLATIONS``), scored on the target's *validation* subjects (never the test ones): each
+    variant is pretrained once (the first pretraining seed), fine-tuned on ``budget`` (default: 1 scan) for every
+    seed and evaluated."""
     budget = budget or Budget(1, "scans")
     steps: list[Step] = []
-    for variant, extra in ABLATIONS.items():
-        semi = variant.startswith("semi")
-        name = "ablation_defaults" if semi or not extra else "ablation_" + variant.replace("=", "_")
-        if not any(s.key == f"pretrain/{name}" for s in steps):
-            steps.append(PretrainStep(f"pretrain/{name}", name=name, mode="hybrid", overrides=extra))
+    for i, (variant, extra) in enumerate(ABLATIONS.items()):
+        overrides = dict(extra)
+        mode = overrides.pop("mode", "hybrid")
+        name = f"ablation_{i:02d}"
+        seed = preset.pretrain_seeds[0]
+        steps.append(PretrainStep(f"pretrain/{name}", name=name, mode=mode, seed=seed, overrides=overrides))
         prediction = {"prediction_type": extra["prediction_type"]} if "prediction_type" in extra else {}
-        for seed in preset.seeds:
+        for s in preset.seeds:
             steps.append(
                 FinetuneStep(
-                    f"ablation/{variant}/{budget.key}/seed{seed}",
+                    f"ablation/{variant}/{budget.key}/seed{s}",
                     variant,
                     budget,
-                    seed,
+                    s,
                     pretrained=name,
-                    semi=semi,
                     eval_list="validation",
                     overrides=prediction,
                     needs=(f"pretrain/{name}",),

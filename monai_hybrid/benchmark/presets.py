@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["BenchmarkPreset", "Budget", "METHODS", "Method", "PRESETS"]
+__all__ = ["METHODS", "PRESETS", "PRETRAININGS", "BenchmarkPreset", "Budget", "Method", "Pretraining"]
+
+
+@dataclass(frozen=True)
+class Pretraining:
+    """A pretraining run of the benchmark (one per pretraining seed).
+
+    Attributes:
+        name: the run's name.
+        mode: the bundle's ``mode``.
+        overrides: more bundle config keys (``augment_intensity``, ``synthesize_images``, ...).
+        target_unlabeled: also denoise the target site's ``unlabeled`` scans (never its test subjects), with the
+            preset's ``unlabeled_weight``.
+    """
+
+    name: str
+    mode: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    target_unlabeled: bool = False
+
+
+#: Pretraining runs, by name.
+PRETRAININGS: dict[str, Pretraining] = {
+    p.name: p
+    for p in (
+        Pretraining("hybrid", "hybrid"),
+        Pretraining("hybrid_target", "hybrid", target_unlabeled=True),
+        Pretraining("supervised", "supervised"),
+        Pretraining("supervised_aug", "supervised", {"augment_intensity": True}),
+        Pretraining("synth", "supervised", {"synthesize_images": True}),
+        Pretraining("diffusion", "diffusion"),
+        Pretraining("contrastive", "contrastive"),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -13,7 +48,7 @@ class Method:
 
     Attributes:
         name: the row's name.
-        pretrain: the pretraining mode it is fine-tuned from; ``None``: from scratch.
+        pretrain: the pretraining (a key of ``PRETRAININGS``) it is fine-tuned from; ``None``: from scratch.
         long: fine-tuned ``long_factor`` times longer (``scratch_long``).
         semi: semi-supervised fine-tuning (denoising the target's unlabelled scans too).
     """
@@ -29,7 +64,10 @@ METHODS: dict[str, Method] = {
     m.name: m
     for m in (
         Method("hybrid", "hybrid"),
+        Method("hybrid_target", "hybrid_target"),
         Method("supervised", "supervised"),
+        Method("supervised_aug", "supervised_aug"),
+        Method("synth", "synth"),
         Method("diffusion", "diffusion"),
         Method("contrastive", "contrastive"),
         Method("scratch", None),
@@ -76,7 +114,14 @@ class BenchmarkPreset:
             enough where time is short.
         unlabeled_weight: weight of the denoising loss of ``hybrid_semi``.
         budgets: the label budgets.
-        seeds: the seeds (each one draws other labelled cases and another initialisation).
+        seeds: the fine-tuning seeds (each one draws other labelled cases and another initialisation).
+        pretrain_seeds: the seeds of the pretraining runs; fine-tuning seed ``s`` starts from pretraining seed
+            ``pretrain_seeds[s % len(pretrain_seeds)]``, so the spread over seeds includes pretraining.
+        long_control: methods also fine-tuned ``long_factor`` times longer on ``control_budget`` (rows
+            ``<method>_long``): a fine-tuning schedule that has converged gains nothing there.
+        control_budget: the budget of ``long_control``.
+        zero_shot: pretrainings evaluated on the target without fine-tuning (a bound; for ``synth``, a row of its own:
+            contrast-agnostic segmentation needs no target labels).
         methods: rows of the table.
         learning_rate: of pretraining.
         finetune_learning_rate: of fine-tuning (every method, the oracle too).
@@ -111,7 +156,11 @@ class BenchmarkPreset:
         )
     )
     seeds: tuple[int, ...] = (0, 1, 2)
+    pretrain_seeds: tuple[int, ...] = (0,)
     methods: tuple[str, ...] = tuple(METHODS)
+    long_control: tuple[str, ...] = ()
+    control_budget: Budget = Budget(1, "scans")
+    zero_shot: tuple[str, ...] = ("hybrid", "supervised", "synth")
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 5e-4
     pretrain_epochs: int = 4
@@ -124,12 +173,16 @@ class BenchmarkPreset:
         def fail(arg: str, what: str) -> None:
             raise ValueError(f"BenchmarkPreset '{self.name}': '{arg}' must be {what}, got {getattr(self, arg)!r}.")
 
-        for arg in ("seeds", "budgets", "methods"):
+        for arg in ("seeds", "budgets", "methods", "pretrain_seeds"):
             if not getattr(self, arg):
                 fail(arg, "non-empty")
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in (*self.methods, *self.long_control) if m not in METHODS]
+        unknown += [p for p in self.zero_shot if p not in PRETRAININGS]
         if unknown:
-            raise ValueError(f"BenchmarkPreset '{self.name}': unknown methods {unknown}; known: {list(METHODS)}.")
+            raise ValueError(
+                f"BenchmarkPreset '{self.name}': unknown methods or pretrainings {unknown}; methods: {list(METHODS)}, "
+                f"pretrainings: {list(PRETRAININGS)}."
+            )
         if self.finetune_samples_per_volume is not None and self.finetune_samples_per_volume < 1:
             fail("finetune_samples_per_volume", "None or >= 1")
         if self.oracle_seeds is not None and not self.oracle_seeds:

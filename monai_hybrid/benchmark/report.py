@@ -9,9 +9,27 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["markdown_table", "plot_dice", "summarise", "write_ablations_report", "write_grid_report"]
+__all__ = [
+    "markdown_table",
+    "paired_table",
+    "plot_dice",
+    "summarise",
+    "write_ablations_report",
+    "write_grid_report",
+]
 
-_ORDER = ["hybrid", "hybrid_semi", "supervised", "diffusion", "contrastive", "scratch", "scratch_long"]
+_ORDER = [
+    "hybrid",
+    "hybrid_target",
+    "hybrid_semi",
+    "supervised",
+    "supervised_aug",
+    "synth",
+    "diffusion",
+    "contrastive",
+    "scratch",
+    "scratch_long",
+]
 
 
 def summarise(runs: list[dict], metric: str = "mean_fg_dice") -> dict[str, dict[str, tuple[float, float, int]]]:
@@ -63,6 +81,38 @@ def markdown_table(runs: list[dict], budgets: list[str], metric: str = "mean_fg_
     return "\n".join(lines)
 
 
+def paired_differences(
+    runs: list[dict], reference: str, other: str, budget: str, metric: str = "mean_fg_dice"
+) -> list[float]:
+    """``reference`` minus ``other`` on ``metric``, fine-tuning seed by seed (the same labelled cases) at ``budget``."""
+    by_seed: dict[str, dict[int, float]] = {reference: {}, other: {}}
+    for run in runs:
+        if run.get("kind") == "finetune" and run.get("budget") == budget and run.get("method") in by_seed:
+            by_seed[run["method"]][run["seed"]] = float(run[metric])
+    seeds = sorted(set(by_seed[reference]) & set(by_seed[other]))
+    return [by_seed[reference][s] - by_seed[other][s] for s in seeds]
+
+
+def paired_table(
+    runs: list[dict], reference: str, others: list[str], budgets: list[str], metric: str = "mean_fg_dice"
+) -> str:
+    """A markdown table of ``reference`` minus each of ``others``, paired by seed: ``mean +- std (wins/n)``, where
+    wins counts the seeds at which ``reference`` is higher."""
+    lines = [f"| {reference} minus | " + " | ".join(budgets) + " |", "|---|" + "---|" * len(budgets)]
+    for other in others:
+        cells = []
+        for budget in budgets:
+            d = np.asarray(paired_differences(runs, reference, other, budget, metric), dtype=np.float64)
+            d = d[np.isfinite(d)]
+            if not d.size:
+                cells.append("")
+                continue
+            std = float(d.std(ddof=1)) if d.size > 1 else 0.0
+            cells.append(f"{d.mean():+.3f} +- {std:.3f} ({int((d > 0).sum())}/{d.size})")
+        lines.append(f"| {other} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot_dice(
     runs: list[dict], budgets: list[str], path: str | os.PathLike, title: str = "", metric: str = "mean_fg_dice"
 ) -> None:
@@ -99,20 +149,44 @@ def plot_dice(
 def write_grid_report(
     runs: list[dict], budgets: list[str], class_names: list[str], out_dir: str | os.PathLike, title: str
 ) -> str:
-    """Write ``results.md`` (mean foreground Dice, Dice per class, HD95) and ``dice_vs_budget.png`` to ``out_dir``.
+    """Write ``results.md`` (mean foreground Dice, the paired differences of the hybrid rows against every other row,
+    Dice per class, HD95 in mm, classes missed, the fine-tuning convergence control) and ``dice_vs_budget.png``.
 
     Returns:
         The main table (mean foreground Dice).
     """
     out = Path(out_dir)
     table = markdown_table(runs, budgets)
+    methods = _methods(summarise(runs))
+    grid = [m for m in methods if any(r.get("method") == m and r.get("budget") in budgets for r in runs)]
+    long_rows = [m for m in grid if m.endswith("_long") and m[: -len("_long")] in grid and m != "scratch_long"]
+    rows = [m for m in grid if m not in long_rows]
+    paired = "\n\n".join(
+        paired_table(runs, ref, [m for m in rows if m != ref], budgets)
+        for ref in ("hybrid", "hybrid_target")
+        if ref in rows
+    )
     per_class = "\n\n".join(
         f"{name}:\n\n" + markdown_table(runs, budgets, metric=f"dice_{name}") for name in class_names[1:]
     )
     hd95 = markdown_table(runs, budgets, metric="mean_hd95", digits=2)
+    missed = markdown_table(runs, budgets, metric="n_missed", digits=2)
+    control = "\n\n".join(
+        paired_table(
+            runs,
+            m,
+            [m[: -len("_long")]],
+            [b for b in budgets if any(r.get("method") == m and r.get("budget") == b for r in runs)],
+        )
+        for m in long_rows
+    )
     (out / "results.md").write_text(
         f"# Benchmark: {title}\n\nMean foreground Dice on the target test subjects (mean +- std over seeds, n):\n\n"
-        f"{table}\n\nDice per class:\n\n{per_class}\n\nMean HD95 (mm):\n\n{hd95}\n"
+        f"{table}\n\nPaired differences (same seed, same labelled cases; mean +- std, wins/n):\n\n{paired}\n\n"
+        f"Dice per class:\n\n{per_class}\n\nMean HD95 (mm; a missed class scores the volume's diagonal):\n\n{hd95}"
+        f"\n\nClasses missed per case (empty in the prediction or in the reference, not both):\n\n{missed}\n\n"
+        f"Fine-tuning convergence control (the same rows fine-tuned longer, minus the standard schedule):\n\n"
+        f"{control or 'none run'}\n"
     )
     plot_dice(runs, budgets, out / "dice_vs_budget.png", title=title)
     return table

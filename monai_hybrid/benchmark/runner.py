@@ -14,7 +14,7 @@ from pathlib import Path
 from monai_hybrid.benchmark.data import prepare_data
 from monai_hybrid.benchmark.executor import execute, quiet_logs
 from monai_hybrid.benchmark.plan import PretrainStep, Step, plan_ablations, plan_grid
-from monai_hybrid.benchmark.presets import METHODS, BenchmarkPreset
+from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset
 from monai_hybrid.benchmark.runs import RunContext
 from monai_hybrid.benchmark.store import MlflowSink, ResultStore
 from monai_hybrid.bundle import default_bundle_dir
@@ -84,7 +84,9 @@ class BenchmarkRunner:
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         steps = self.plan(ablations)
-        semi = ablations or any(METHODS[m].semi for m in self.preset.methods)
+        semi = any(METHODS[m].semi for m in self.preset.methods) or any(
+            PRETRAININGS[METHODS[m].pretrain].target_unlabeled for m in self.preset.methods if METHODS[m].pretrain
+        )
         data = prepare_data(
             self.out_dir,
             self.preset.resolution,

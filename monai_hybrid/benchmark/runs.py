@@ -102,12 +102,18 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         {
             "datalist": ctx.source,
             "mode": step.mode,
+            "seed": step.seed,
             "epochs": p.pretrain_epochs,
             "iterations_per_epoch": p.pretrain_iterations_per_epoch,
             "val_interval": p.pretrain_epochs,
             "checkpoint_every": p.checkpoint_every,
             "learning_rate": p.learning_rate,
             "resume": resume,
+            **(
+                {"unlabeled_datalist": ctx.target, "unlabeled_weight": p.unlabeled_weight}
+                if step.target_unlabeled
+                else {}
+            ),
             **step.overrides,
         },
     )
@@ -119,6 +125,8 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         "kind": "pretrain",
         "method": step.name,
         "mode": step.mode,
+        "seed": step.seed,
+        "target_unlabeled": step.target_unlabeled,
         "overrides": dict(step.overrides),
         "wall_s": time.perf_counter() - start,
         "source_val": _floats(metrics),
@@ -196,9 +204,9 @@ def zero_shot(ctx: RunContext, step: ZeroShotStep) -> dict:
     return {
         "key": step.key,
         "kind": "bound",
-        "method": f"zero-shot ({step.name})",
+        "method": f"zero-shot ({step.name.rsplit('_seed', 1)[0]})",
         "budget": "0",
-        "seed": 0,
+        "seed": int(step.name.rsplit("_seed", 1)[1]) if "_seed" in step.name else 0,
         "wall_s": time.perf_counter() - start,
         **_means(result["summary"]),
     }

@@ -17,10 +17,10 @@ from monai_hybrid.engines.handlers import (
     loss_terms,
 )
 from monai_hybrid.engines.inferers import MaskInferer, window_inferer
+from monai_hybrid.engines.noise_levels import MASK_WEIGHTINGS, TIMESTEP_DISTRIBUTIONS, TimestepSampler, mask_weights
 from monai_hybrid.engines.prepare_batch import (
     PREDICTION_TYPES,
     HybridPrepareBatch,
-    SemiSupervisedPrepareBatch,
     finetuning_prepare_batch,
 )
 
@@ -30,18 +30,21 @@ __all__ = [
     "EvaluationReport",
     "HybridPrepareBatch",
     "LossTermsHandler",
+    "MASK_WEIGHTINGS",
     "MaskInferer",
     "ModelSettingsWriter",
     "PREDICTION_TYPES",
     "PretrainedWeightsHandler",
     "VerifiedCheckpointLoader",
-    "SemiSupervisedPrepareBatch",
+    "TIMESTEP_DISTRIBUTIONS",
+    "TimestepSampler",
     "TrackingParamsHandler",
     "TrainingProgressBar",
     "every",
     "finetuning_prepare_batch",
     "load_checkpoint",
     "loss_terms",
+    "mask_weights",
     "predict_x0",
     "window_inferer",
 ]

@@ -15,27 +15,41 @@ import torch
 from monai.engines.utils import DiffusionPrepareBatch, default_prepare_batch
 from monai.networks.schedulers import Scheduler
 
+from monai_hybrid.engines.noise_levels import MASK_WEIGHTINGS, TimestepSampler, mask_weights
 from monai_hybrid.modes import get_mode
 
-__all__ = ["HybridPrepareBatch", "SemiSupervisedPrepareBatch", "PREDICTION_TYPES", "finetuning_prepare_batch"]
+__all__ = ["PREDICTION_TYPES", "HybridPrepareBatch", "finetuning_prepare_batch"]
 
 PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
 
 
 class HybridPrepareBatch(DiffusionPrepareBatch):
-    """Noising and targets for hybrid, supervised, diffusion and contrastive pretraining.
+    """Noising and targets for hybrid, supervised, diffusion and contrastive training, optionally with a batch of
+    unlabelled images appended for the denoising loss.
 
-    * noised modes (``hybrid``, ``diffusion``): ``eps ~ N(0, I)``, ``t`` uniform in ``[0, T)``; a share
-      ``t0_fraction`` of the batch gets ``t = 0``, the timestep of fine-tuning and inference;
-    * clean modes (``supervised``, ``contrastive``): no noise, ``t = 0``.
+    * noised modes (``hybrid``, ``diffusion``): ``eps ~ N(0, I)``, timesteps from a ``TimestepSampler``
+      (``timestep_distribution``, ``t_max``, ``t0_fraction``);
+    * clean modes (``supervised``, ``contrastive``): no noise, ``t = 0``;
+    * with ``unlabeled_loader``: a batch of unlabelled images follows the labelled one, always noised, with the
+      denoising target only (hybrid pretraining on the target site's unlabelled scans; semi-supervised fine-tuning
+      with ``mode="supervised"``). Its samples weigh ``unlabeled_weight`` in the image loss against the labelled
+      ones' 1 (``targets["image_weights"]``).
+
+    With ``mask_weighting="alpha_bar"`` the mask loss of each labelled sample is weighted by ``alpha_bar_t``
+    (``targets["mask_weights"]``, see ``noise_levels``).
 
     Args:
-        scheduler: the MONAI noise scheduler (its ``num_train_timesteps`` is ``T``; ``get_velocity`` gives the
-            v-prediction target).
+        scheduler: the MONAI noise scheduler (``num_train_timesteps``, ``alphas_cumprod``, ``get_velocity``).
         mode: ``hybrid``, ``supervised``, ``diffusion`` or ``contrastive``.
         prediction_type: the image head's target: ``sample`` (the clean image, the paper's ``E[x | x_t]``),
             ``epsilon`` (the noise) or ``v_prediction``.
-        t0_fraction: share of each batch drawn at ``t = 0`` in noised modes, in ``[0, 1]``.
+        t0_fraction: share of each noised batch drawn at ``t = 0``, in ``[0, 1]``.
+        timestep_distribution: ``uniform``, ``truncated`` or ``lognormal``.
+        t_max: upper bound (exclusive) of ``truncated``.
+        mask_weighting: ``none`` or ``alpha_bar``.
+        unlabeled_loader: an iterable of batches of unlabelled images (dicts with ``image_key``), cycled; ``None``:
+            labelled batches only.
+        unlabeled_weight: weight of an unlabelled sample in the image loss against a labelled one's 1 (>= 0).
         image_key: batch key of the image.
         label_key: batch key of the label.
     """
@@ -46,6 +60,11 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
         mode: str = "hybrid",
         prediction_type: str = "sample",
         t0_fraction: float = 0.0,
+        timestep_distribution: str = "uniform",
+        t_max: int | None = None,
+        mask_weighting: str = "none",
+        unlabeled_loader: Any = None,
+        unlabeled_weight: float = 1.0,
         image_key: str = "image",
         label_key: str = "label",
     ) -> None:
@@ -57,26 +76,35 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
             raise ValueError(f"{name}: 'prediction_type' must be one of {PREDICTION_TYPES}, got {prediction_type!r}.")
         if not 0.0 <= float(t0_fraction) <= 1.0:
             raise ValueError(f"{name}: 't0_fraction' must be in [0, 1], got {t0_fraction!r}.")
+        if mask_weighting not in MASK_WEIGHTINGS:
+            raise ValueError(f"{name}: 'mask_weighting' must be one of {MASK_WEIGHTINGS}, got {mask_weighting!r}.")
+        if unlabeled_loader is not None and not hasattr(unlabeled_loader, "__iter__"):
+            raise ValueError(f"{name}: 'unlabeled_loader' must be an iterable of batches or None.")
+        if not float(unlabeled_weight) >= 0:
+            raise ValueError(f"{name}: 'unlabeled_weight' must be >= 0, got {unlabeled_weight!r}.")
         super().__init__(num_train_timesteps=int(scheduler.num_train_timesteps))
         self.scheduler = scheduler
         self.prediction_type = prediction_type
         self.t0_fraction = float(t0_fraction)
+        self.sampler = TimestepSampler(scheduler, timestep_distribution, t_max=t_max, t0_fraction=t0_fraction)
+        # the unlabelled part is never put at t = 0: there is nothing to denoise there
+        self.unlabeled_sampler = TimestepSampler(scheduler, timestep_distribution, t_max=t_max)
+        self.mask_weighting = mask_weighting
+        self.unlabeled_loader = unlabeled_loader
+        self.unlabeled_weight = float(unlabeled_weight)
         self.image_key = image_key
         self.label_key = label_key
+        self._iterator = None
 
     def get_noise(self, images: torch.Tensor) -> torch.Tensor:
         """``eps ~ N(0, I)`` in noised modes, zeros otherwise (so ``x_t`` is the clean image)."""
         return torch.randn_like(images) if self.mode.noised else torch.zeros_like(images)
 
     def get_timesteps(self, images: torch.Tensor) -> torch.Tensor:
-        """Uniform timesteps with a share ``t0_fraction`` at 0 in noised modes, all 0 otherwise."""
-        n = images.shape[0]
+        """Timesteps from the sampler in noised modes, all 0 otherwise."""
         if not self.mode.noised:
-            return torch.zeros(n, dtype=torch.long, device=images.device)
-        t = torch.randint(0, self.num_train_timesteps, (n,), device=images.device).long()
-        if self.t0_fraction > 0:
-            t = torch.where(torch.rand(n, device=images.device) < self.t0_fraction, torch.zeros_like(t), t)
-        return t
+            return torch.zeros(images.shape[0], dtype=torch.long, device=images.device)
+        return self.sampler(images.shape[0], images.device)
 
     def get_target(self, images: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """The image head's target for ``prediction_type``."""
@@ -86,6 +114,16 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
             return noise
         return self.scheduler.get_velocity(images, noise, timesteps)
 
+    def _next_unlabeled(self) -> Mapping[str, torch.Tensor]:
+        for _ in range(2):
+            if self._iterator is None:
+                self._iterator = iter(self.unlabeled_loader)
+            try:
+                return next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+        raise ValueError(f"{type(self).__name__}: 'unlabeled_loader' yields no batch; is the unlabeled list empty?")
+
     def __call__(
         self,
         batchdata: Mapping[str, torch.Tensor],
@@ -93,9 +131,12 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
         non_blocking: bool = False,
         **kwargs: Any,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple, dict[str, torch.Tensor]]:
-        """Returns ``(images, targets, (), {"noise": noise, "timesteps": t})``.
+        """Returns ``(images, targets, (), {"noise": noise, "timesteps": t})``, labelled samples first.
 
-        ``images`` (N, C, *spatial); ``targets["image"]`` (N, C, *spatial); ``targets["label"]`` (N, 1, *spatial).
+        ``images`` (N, C, *spatial) with N = N_l (+ N_u unlabelled); ``targets["label"]`` (N_l, 1, *spatial);
+        ``targets["image"]`` (N_l + N_u or N_u, C, *spatial), the last samples of the batch; ``targets["mask_weights"]``
+        (N_l,) with ``mask_weighting="alpha_bar"``; ``targets["image_weights"]`` (N_l + N_u,) when both parts are
+        denoised.
 
         Raises:
             KeyError: the batch has no image, or the mode needs labels and the batch has none.
@@ -114,71 +155,35 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
             targets["label"] = batchdata[self.label_key].to(device=device, non_blocking=non_blocking, **kwargs)
         noise = self.get_noise(images)
         timesteps = self.get_timesteps(images)
+        if self.mode.uses_labels and self.mask_weighting != "none":
+            targets["mask_weights"] = mask_weights(self.scheduler, timesteps, self.mask_weighting)
         if self.mode.image_loss:
             targets["image"] = self.get_target(images, noise, timesteps)
-        return images, targets, (), {"noise": noise, "timesteps": timesteps}
+        if self.unlabeled_loader is None:
+            return images, targets, (), {"noise": noise, "timesteps": timesteps}
 
-
-class SemiSupervisedPrepareBatch(HybridPrepareBatch):
-    """Hybrid fine-tuning that also uses the target site's unlabelled scans.
-
-    Each batch is the labelled batch, clean at ``t = 0`` (mask loss), followed by a batch drawn from
-    ``unlabeled_loader``, noised at random timesteps (denoising loss). One forward pass serves both; ``HybridLoss``
-    scores the mask logits of the first part and the image prediction of the last.
-
-    Args:
-        scheduler: the noise scheduler.
-        unlabeled_loader: an iterable of batches of unlabelled images (dicts with ``image_key``); cycled.
-        prediction_type: the image head's target.
-        image_key: batch key of the image.
-        label_key: batch key of the label.
-    """
-
-    def __init__(
-        self,
-        scheduler: Scheduler,
-        unlabeled_loader: Any,
-        prediction_type: str = "sample",
-        image_key: str = "image",
-        label_key: str = "label",
-    ) -> None:
-        super().__init__(
-            scheduler, mode="hybrid", prediction_type=prediction_type, image_key=image_key, label_key=label_key
-        )
-        if unlabeled_loader is None or not hasattr(unlabeled_loader, "__iter__"):
-            raise ValueError(f"{type(self).__name__}: 'unlabeled_loader' must be an iterable of batches.")
-        self.unlabeled_loader = unlabeled_loader
-        self._iterator = None
-
-    def _next_unlabeled(self) -> Mapping[str, torch.Tensor]:
-        for _ in range(2):
-            if self._iterator is None:
-                self._iterator = iter(self.unlabeled_loader)
-            try:
-                return next(self._iterator)
-            except StopIteration:
-                self._iterator = None
-        raise ValueError(f"{type(self).__name__}: 'unlabeled_loader' yields no batch; is the unlabeled list empty?")
-
-    def __call__(self, batchdata, device=None, non_blocking=False, **kwargs):
-        """Returns ``(images, targets, (), {"noise", "timesteps"})`` with labelled samples first."""
-        name = type(self).__name__
-        if self.label_key not in batchdata:
-            raise KeyError(f"{name}: the labelled batch has no '{self.label_key}'.")
-        images, labels = default_prepare_batch(
-            {"image": batchdata[self.image_key], "label": batchdata[self.label_key]}, device, non_blocking, **kwargs
-        )
         unlabeled = self._next_unlabeled()[self.image_key].to(device=device, non_blocking=non_blocking, **kwargs)
         noise_u = torch.randn_like(unlabeled)
-        t_u = torch.randint(0, self.num_train_timesteps, (unlabeled.shape[0],), device=unlabeled.device).long()
-        noise = torch.cat([torch.zeros_like(images), noise_u])
-        timesteps = torch.cat([torch.zeros(images.shape[0], dtype=torch.long, device=images.device), t_u])
-        targets = {"label": labels, "image": self.get_target(unlabeled, noise_u, t_u)}
-        return torch.cat([images, unlabeled]), targets, (), {"noise": noise, "timesteps": timesteps}
+        t_u = self.unlabeled_sampler(unlabeled.shape[0], unlabeled.device)
+        target_u = self.get_target(unlabeled, noise_u, t_u)
+        if "image" in targets:  # both parts are denoised: weigh them
+            n_l, n_u = images.shape[0], unlabeled.shape[0]
+            targets["image"] = torch.cat([targets["image"], target_u])
+            targets["image_weights"] = torch.cat(
+                [torch.ones(n_l, device=images.device), torch.full((n_u,), self.unlabeled_weight, device=images.device)]
+            )
+        else:
+            targets["image"] = target_u
+        return (
+            torch.cat([images, unlabeled]),
+            targets,
+            (),
+            {"noise": torch.cat([noise, noise_u]), "timesteps": torch.cat([timesteps, t_u])},
+        )
 
 
 def finetuning_prepare_batch(
-    scheduler: Scheduler, prediction_type: str = "sample", unlabeled_loader: Any = None
+    scheduler: Scheduler, prediction_type: str = "sample", unlabeled_loader: Any = None, **sampling: Any
 ) -> HybridPrepareBatch:
     """The prepare-batch of fine-tuning: labelled batches at ``t = 0`` (mask loss), plus noised batches of
     unlabelled scans from ``unlabeled_loader`` when there is one (semi-supervised hybrid fine-tuning).
@@ -187,7 +192,8 @@ def finetuning_prepare_batch(
         scheduler: the noise scheduler.
         prediction_type: the image head's target (used with unlabelled scans).
         unlabeled_loader: batches of unlabelled images, or ``None`` (a disabled loader in the config).
+        sampling: ``timestep_distribution`` and ``t_max`` of the unlabelled scans' noise levels.
     """
-    if unlabeled_loader is None:
-        return HybridPrepareBatch(scheduler, mode="supervised", prediction_type=prediction_type)
-    return SemiSupervisedPrepareBatch(scheduler, unlabeled_loader, prediction_type=prediction_type)
+    return HybridPrepareBatch(
+        scheduler, mode="supervised", prediction_type=prediction_type, unlabeled_loader=unlabeled_loader, **sampling
+    )

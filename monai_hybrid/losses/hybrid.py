@@ -11,10 +11,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from monai.losses import DiceCELoss
+from monai.losses import DiceCELoss, DiceLoss
 from torch import nn
 
 __all__ = ["HybridLoss"]
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum_i w_i v_i / sum_i w_i`` of (N,) ``values`` and ``weights`` (0 when every weight is 0)."""
+    weights = weights.to(values)
+    return (weights * values).sum() / weights.sum().clamp_min(1e-8)
 
 
 class HybridLoss(nn.Module):
@@ -27,6 +33,11 @@ class HybridLoss(nn.Module):
     A target may cover only part of the batch (semi-supervised fine-tuning puts labelled images first and
     unlabelled ones last): a ``label`` of ``N_l`` samples scores ``pred[:N_l]``, an ``image`` of ``N_u`` samples
     scores ``pred[-N_u:]``.
+
+    Per-sample weights (``target["mask_weights"]`` (N_l,), ``target["image_weights"]`` (N_u,)) make a term the
+    weighted mean of its per-sample values, ``sum_i w_i l_i / sum_i w_i``: they change how much each sample counts,
+    not the size of the term against the other (that is ``image_weight`` and ``mask_weight``). Hybrid pretraining
+    weights the mask loss by ``alpha_bar_t`` this way (``engines.noise_levels``).
 
     Args:
         image_channels: ``C``, the number of image channels at the front of the prediction.
@@ -54,7 +65,11 @@ class HybridLoss(nn.Module):
         self.image_channels = image_channels
         self.image_weight = float(image_weight)
         self.mask_weight = float(mask_weight)
-        self.dice_ce = DiceCELoss(**({"to_onehot_y": True, "softmax": True} | (dice_ce_kwargs or {})))
+        kwargs = {"to_onehot_y": True, "softmax": True} | (dice_ce_kwargs or {})
+        self.dice_ce = DiceCELoss(**kwargs)
+        self.dice = DiceLoss(
+            to_onehot_y=kwargs["to_onehot_y"], softmax=kwargs["softmax"], reduction="none"
+        )  # per sample, for weights
         self.last_terms: dict[str, torch.Tensor] = {}
 
     def terms(self, pred: torch.Tensor, target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -80,11 +95,22 @@ class HybridLoss(nn.Module):
         total = pred.new_zeros(())
         if "image" in target:
             n_u = target["image"].shape[0]
-            out["loss_image"] = F.mse_loss(pred[pred.shape[0] - n_u :, :c].float(), target["image"].float())
+            x_hat = pred[pred.shape[0] - n_u :, :c].float()
+            if "image_weights" in target:
+                per_sample = ((x_hat - target["image"].float()) ** 2).flatten(1).mean(dim=1)
+                out["loss_image"] = _weighted_mean(per_sample, target["image_weights"])
+            else:
+                out["loss_image"] = F.mse_loss(x_hat, target["image"].float())
             if self.image_weight:
                 total = total + self.image_weight * out["loss_image"]
         if "label" in target:
-            out["loss_mask"] = self.dice_ce(pred[: target["label"].shape[0], c:].float(), target["label"])
+            logits = pred[: target["label"].shape[0], c:].float()
+            if "mask_weights" in target:
+                dice = self.dice(logits, target["label"]).flatten(1).mean(dim=1)
+                ce = F.cross_entropy(logits, target["label"][:, 0].long(), reduction="none").flatten(1).mean(dim=1)
+                out["loss_mask"] = _weighted_mean(dice + ce, target["mask_weights"])
+            else:
+                out["loss_mask"] = self.dice_ce(logits, target["label"])
             if self.mask_weight:
                 total = total + self.mask_weight * out["loss_mask"]
         out["loss"] = total

@@ -42,15 +42,15 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     keys = [r["key"] for r in runs]
     # pretraining first, then what needs none, then what starts from a pretrained model
     assert keys == [
-        "pretrain/hybrid",
+        "pretrain/hybrid/seed0",
         "oracle/all/seed0",
         "scratch/scans1/seed0",
-        "zero_shot/hybrid",
+        "zero_shot/hybrid/seed0",
         "hybrid/scans1/seed0",
     ]
     hybrid = next(r for r in runs if r["key"] == "hybrid/scans1/seed0")
     assert 0.0 <= hybrid["mean_fg_dice"] <= 1.0 and len(hybrid["chosen"]) == 1 and hybrid["wall_s"] > 0
-    assert {"dice_csf", "dice_grey_matter", "dice_white_matter", "mean_hd95"} <= set(hybrid)
+    assert {"dice_csf", "dice_grey_matter", "dice_white_matter", "mean_hd95", "n_missed"} <= set(hybrid)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["key"] for r in saved["runs"]] == keys
 
@@ -88,9 +88,16 @@ def test_tiny_grid_in_two_worker_processes(tiny_phantom, tmp_path):
     runs = runner.run()
     keys = [r["key"] for r in runs]
     # what starts from the pretrained model ends after it; the oracle and scratch runs need not wait for it
-    assert keys.index("pretrain/hybrid") < min(keys.index("zero_shot/hybrid"), keys.index("hybrid/scans1/seed0"))
+    first = keys.index("pretrain/hybrid/seed0")
+    assert first < min(keys.index("zero_shot/hybrid/seed0"), keys.index("hybrid/scans1/seed0"))
     assert sorted(keys) == sorted(
-        ["pretrain/hybrid", "zero_shot/hybrid", "oracle/all/seed0", "hybrid/scans1/seed0", "scratch/scans1/seed0"]
+        [
+            "pretrain/hybrid/seed0",
+            "zero_shot/hybrid/seed0",
+            "oracle/all/seed0",
+            "hybrid/scans1/seed0",
+            "scratch/scans1/seed0",
+        ]
     )
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["key"] for r in saved["runs"]] == keys
@@ -103,18 +110,29 @@ def test_plan_orders_steps_after_what_they_need(tmp_path):
             **TINY.__dict__,
             "name": "plan",
             "methods": ("hybrid", "supervised", "scratch"),
-            "seeds": (0, 1),
+            "seeds": (0, 1, 2),
+            "pretrain_seeds": (0, 1),
             "oracle_seeds": (0,),
+            "long_control": ("hybrid",),
         }
     )
     steps = BenchmarkRunner(tmp_path, preset).plan()
     keys = [s.key for s in steps]
     assert [k for k in keys if k.startswith("oracle")] == ["oracle/all/seed0"]  # oracle_seeds, not seeds
-    assert keys[:2] == ["pretrain/hybrid", "pretrain/supervised"]
+    assert keys[:4] == [
+        "pretrain/hybrid/seed0",
+        "pretrain/hybrid/seed1",
+        "pretrain/supervised/seed0",
+        "pretrain/supervised/seed1",
+    ]
     for i, step in enumerate(steps):
         assert all(keys.index(need) < i for need in step.needs), step.key
-    assert next(s for s in steps if s.key == "supervised/scans1/seed1").needs == ("pretrain/supervised",)
+    # fine-tuning seed s starts from pretraining seed s % 2: the spread includes pretraining
+    assert next(s for s in steps if s.key == "supervised/scans1/seed1").needs == ("pretrain/supervised/seed1",)
+    assert next(s for s in steps if s.key == "supervised/scans1/seed2").needs == ("pretrain/supervised/seed0",)
     assert next(s for s in steps if s.key == "scratch/scans1/seed1").needs == ()
+    control = next(s for s in steps if s.key == "hybrid_long/scans1/seed0")
+    assert control.long and control.method == "hybrid_long"
 
 
 def test_preset_rejects_empty_oracle_seeds_and_empty_batches():
