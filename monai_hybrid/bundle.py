@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUNDLE_NAME", "default_bundle_dir", "flag", "run_bundle", "write_bundle"]
+__all__ = ["BUNDLE_NAME", "default_bundle_dir", "flag", "optional_path", "run_bundle", "write_bundle"]
 
 BUNDLE_NAME = "hybrid_brain_mri_segmentation"
 #: What a bundle folder is made of (models/ starts empty).
@@ -82,6 +82,27 @@ def flag(value: Any, key: str) -> bool:
     raise ValueError(
         f"Config key '{key}' must be true or false, got {value!r}; pass e.g. --{key} true or --{key} false."
     )
+
+
+_NONE = ("", "none", "null", "false", "no")
+
+
+def optional_path(value: Any) -> str | None:
+    """A path setting that may be switched off, as a string or ``None``.
+
+    ``python -m monai.bundle run ... --pretrained_checkpoint None`` never reaches the config: MONAI's command line
+    drops every override whose value is ``None`` (it means "not given"), so the default applies. The configs read
+    such keys through this function, and ``none`` (any case), ``null``, ``false``, ``no`` or an empty string mean no
+    path: ``--pretrained_checkpoint none``.
+
+    Args:
+        value: ``None``, one of those words, or a path.
+    """
+    if value is None or value is False:
+        return None
+    if isinstance(value, str) and value.strip().lower() in _NONE:
+        return None
+    return str(value)
 
 
 def run_bundle(

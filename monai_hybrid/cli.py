@@ -49,13 +49,18 @@ def _sizes(text: str, flag: str):
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from monai_hybrid.data.datalist import datalist_class_names
     from monai_hybrid.data.verify import DatalistError, verify_datalist
 
+    num_classes = args.num_classes
     try:
+        if num_classes is None:  # the datalist's own labels map, when it has one, defines the classes
+            names = datalist_class_names(args.datalist)
+            num_classes = len(names) if names else None
         report = verify_datalist(
-            args.datalist, num_classes=args.num_classes, lists=args.lists, require=args.require, workers=args.workers
+            args.datalist, num_classes=num_classes, lists=args.lists, require=args.require, workers=args.workers
         )
-    except DatalistError as err:
+    except (DatalistError, FileNotFoundError, ValueError) as err:
         sys.stderr.write(f"{err}\n")
         return 1
     if args.json:
@@ -162,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check your datalist and its files (shapes, spacing, label values) before training"
     )
     v.add_argument("datalist", help="MSD-style datalist JSON")
-    v.add_argument("--num-classes", type=int, default=None, help="classes including background")
+    v.add_argument(
+        "--num-classes",
+        type=int,
+        default=None,
+        help="classes including background (default: from the datalist's 'labels' map, when it has one)",
+    )
     v.add_argument("--lists", nargs="+", default=None, help="lists to check (default: all present)")
     v.add_argument("--require", nargs="+", default=["training"], help="lists that must be present and non-empty")
     v.add_argument("--workers", type=int, default=4, help="threads reading files")

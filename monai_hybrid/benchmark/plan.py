@@ -75,8 +75,6 @@ ABLATIONS: dict[str, dict] = {
         "timestep_distribution": "uniform",
         "mask_weighting": "none",
     },
-    "mask_weight 1.0": {"mask_weight": 1.0, "timestep_distribution": "uniform", "mask_weighting": "none"},
-    "t < 250": {"mask_weight": 0.5, **_LOW_NOISE, "mask_weighting": "none"},
     "mask_weight 1.0, t < 250": {"mask_weight": 1.0, **_LOW_NOISE, "mask_weighting": "none"},
     "mask_weight 1.0, lognormal": {"mask_weight": 1.0, "timestep_distribution": "lognormal", "mask_weighting": "none"},
     "mask_weight 1.0, uniform, alpha_bar weighting": {

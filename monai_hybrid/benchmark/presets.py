@@ -125,8 +125,9 @@ class BenchmarkPreset:
         methods: rows of the table.
         learning_rate: of pretraining.
         finetune_learning_rate: of fine-tuning (every method, the oracle too).
-        pretrain_epochs: a pretraining run's steps are split into this many epochs; the source validation runs at
-            the end of the last one.
+        pretrain_epochs: a pretraining run's steps are split into this many epochs.
+        pretrain_val_interval: epochs between source validations of a pretraining run (the validation curve in
+            the results shows whether pretraining has levelled off).
         checkpoint_every: steps between the resumable checkpoints of a pretraining run.
         num_head_channels, norm_num_groups: of the network.
         workers: runs executed at once (``BenchmarkRunner``'s ``workers``).
@@ -164,6 +165,7 @@ class BenchmarkPreset:
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 5e-4
     pretrain_epochs: int = 4
+    pretrain_val_interval: int = 4
     checkpoint_every: int = 50
     num_head_channels: int = 32
     norm_num_groups: int = 16
@@ -187,7 +189,14 @@ class BenchmarkPreset:
             fail("finetune_samples_per_volume", "None or >= 1")
         if self.oracle_seeds is not None and not self.oracle_seeds:
             fail("oracle_seeds", "None (the preset's seeds) or hold at least one seed")
-        for arg in ("pretrain_steps", "finetune_steps", "pretrain_epochs", "checkpoint_every", "workers"):
+        for arg in (
+            "pretrain_steps",
+            "finetune_steps",
+            "pretrain_epochs",
+            "pretrain_val_interval",
+            "checkpoint_every",
+            "workers",
+        ):
             if not isinstance(getattr(self, arg), int) or getattr(self, arg) < 1:
                 fail(arg, "a positive integer")
         for arg in ("learning_rate", "finetune_learning_rate"):
@@ -200,10 +209,13 @@ class BenchmarkPreset:
         return max(1, self.pretrain_steps // self.pretrain_epochs)
 
 
+_SCANS_AND_SLICES = (Budget(1, "slices"), Budget(4, "slices"), Budget(1, "scans"), Budget(5, "scans"))
+_ROWS = ("hybrid", "hybrid_target", "supervised", "supervised_aug", "synth", "scratch")
+
 PRESETS: dict[str, BenchmarkPreset] = {
-    # 2 cores, under 30 minutes: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
-    # one-thread runs at a time, fine-tuning batches of 2 x 2 slices, a one-seed oracle (docs/results.md gives the
-    # time measured)
+    # 2 cores, about an hour: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
+    # one-thread runs at a time; two pretraining seeds, validated every 100 steps; fine-tuning 150 steps, with a 3x
+    # longer control for hybrid and supervised (docs/results.md gives the time measured)
     "cpu": BenchmarkPreset(
         name="cpu",
         resolution=3.0,
@@ -212,14 +224,45 @@ PRESETS: dict[str, BenchmarkPreset] = {
         attention_levels=(False, False, False, True),
         batch_volumes=2,
         samples_per_volume=4,
-        pretrain_steps=400,
-        finetune_steps=50,
+        pretrain_steps=600,
+        pretrain_epochs=6,
+        pretrain_val_interval=1,
+        finetune_steps=150,
         finetune_samples_per_volume=2,
         oracle_seeds=(0,),
+        budgets=_SCANS_AND_SLICES,
+        seeds=(0, 1, 2),
+        pretrain_seeds=(0, 1),
+        methods=_ROWS,
+        long_control=("hybrid", "supervised"),
+        zero_shot=("hybrid", "supervised", "supervised_aug", "synth"),
         norm_num_groups=8,
         workers=2,
     ),
-    # a GPU: 2 mm slices, the bundle's network width doubled, 5 seeds
+    # a smoke run of every kind of step in about 10 minutes on 2 cores; its numbers mean nothing
+    "quick": BenchmarkPreset(
+        name="quick",
+        resolution=3.0,
+        roi=(64, 64),
+        channels=(8, 16, 32, 64),
+        attention_levels=(False, False, False, True),
+        batch_volumes=2,
+        samples_per_volume=2,
+        pretrain_steps=60,
+        pretrain_epochs=2,
+        pretrain_val_interval=1,
+        finetune_steps=20,
+        finetune_samples_per_volume=2,
+        oracle_seeds=(0,),
+        budgets=(Budget(1, "slices"), Budget(1, "scans")),
+        seeds=(0,),
+        methods=("hybrid", "hybrid_target", "supervised", "synth", "scratch"),
+        long_control=("hybrid",),
+        zero_shot=("hybrid", "synth"),
+        norm_num_groups=8,
+        workers=2,
+    ),
+    # a GPU: 2 mm slices, the bundle's network width doubled, 3 pretraining and 6 fine-tuning seeds, every row
     "full": BenchmarkPreset(
         name="full",
         resolution=2.0,
@@ -229,7 +272,20 @@ PRESETS: dict[str, BenchmarkPreset] = {
         batch_volumes=4,
         samples_per_volume=8,
         pretrain_steps=5000,
+        pretrain_epochs=10,
+        pretrain_val_interval=1,
         finetune_steps=500,
-        seeds=(0, 1, 2, 3, 4),
+        budgets=(
+            Budget(1, "slices"),
+            Budget(4, "slices"),
+            Budget(16, "slices"),
+            Budget(1, "scans"),
+            Budget(5, "scans"),
+        ),
+        seeds=(0, 1, 2, 3, 4, 5),
+        pretrain_seeds=(0, 1, 2),
+        methods=(*_ROWS, "diffusion", "contrastive", "scratch_long", "hybrid_semi"),
+        long_control=("hybrid", "supervised"),
+        zero_shot=("hybrid", "supervised", "supervised_aug", "synth"),
     ),
 }

@@ -105,7 +105,7 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
             "seed": step.seed,
             "epochs": p.pretrain_epochs,
             "iterations_per_epoch": p.pretrain_iterations_per_epoch,
-            "val_interval": p.pretrain_epochs,
+            "val_interval": p.pretrain_val_interval,
             "checkpoint_every": p.checkpoint_every,
             "learning_rate": p.learning_rate,
             "resume": resume,
@@ -118,6 +118,7 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         },
     )
     metrics = dict(workflow.parser.get_parsed_content("validate#evaluator").state.metrics)
+    history = root / "models" / "pretrain" / "validation_history.json"
     del workflow
     gc.collect()
     return {
@@ -130,6 +131,8 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         "overrides": dict(step.overrides),
         "wall_s": time.perf_counter() - start,
         "source_val": _floats(metrics),
+        "source_val_curve": json.loads(history.read_text()) if history.is_file() else [],
+        "steps_per_epoch": p.pretrain_iterations_per_epoch,
     }
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "LABELED_LISTS",
     "datalist_class_names",
+    "has_list",
     "input_images",
     "load_list",
     "read_datalist",
@@ -65,6 +67,14 @@ def datalist_class_names(path: str | os.PathLike) -> tuple[str, ...] | None:
     if values != list(range(len(values))) or len(values) < 2:
         raise ValueError(f"Datalist '{path}': 'labels' has the values {values}; {fix}.")
     return tuple(labels[k] for k in sorted(labels, key=int))
+
+
+def has_list(path: str | os.PathLike, key: str, when_absent: str | None = None) -> bool:
+    """Whether the datalist at ``path`` has a non-empty ``key`` list; logs ``when_absent`` (a warning) when not."""
+    present = bool(read_datalist(path).get(key))
+    if not present and when_absent:
+        logging.getLogger("monai_hybrid").warning("'%s' has no '%s' list: %s", path, key, when_absent)
+    return present
 
 
 def resolve_path(value: str, base_dir: Path) -> str:

@@ -10,6 +10,7 @@ from monai_hybrid.engines.denoising import DenoisingErrorHandler, predict_x0
 from monai_hybrid.engines.evaluation import EvaluationReport
 from monai_hybrid.engines.handlers import (
     LossTermsHandler,
+    MetricsHistory,
     ModelSettingsWriter,
     TrackingParamsHandler,
     TrainingProgressBar,
@@ -32,6 +33,7 @@ __all__ = [
     "LossTermsHandler",
     "MASK_WEIGHTINGS",
     "MaskInferer",
+    "MetricsHistory",
     "ModelSettingsWriter",
     "PREDICTION_TYPES",
     "PretrainedWeightsHandler",

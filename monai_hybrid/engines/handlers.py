@@ -12,6 +12,7 @@ from monai.engines.utils import IterationEvents
 
 __all__ = [
     "LossTermsHandler",
+    "MetricsHistory",
     "ModelSettingsWriter",
     "TrackingParamsHandler",
     "TrainingProgressBar",
@@ -255,3 +256,34 @@ class ModelSettingsWriter:
 
         path = save_model_settings(self.settings, self.folder)
         logger.info("Model settings written to '%s'.", path)
+
+
+class MetricsHistory:
+    """Appends an evaluator's metrics to a JSON list after each of its runs: the validation curve of a training run.
+
+    Each entry is ``{"epoch": <the trainer's epoch>, <metric>: <value>, ...}``; the file is rewritten atomically.
+
+    Args:
+        path: the JSON file (``<ckpt_dir>/validation_history.json``); an existing one is continued (resume).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        import json
+        import os
+        from pathlib import Path
+
+        path = Path(self.path)
+        history = json.loads(path.read_text()) if path.is_file() else []
+        entry = {"epoch": int(engine.state.epoch)}
+        entry.update({k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float))})
+        history = [h for h in history if h.get("epoch") != entry["epoch"]] + [entry]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(history, indent=1))
+        os.replace(tmp, path)
