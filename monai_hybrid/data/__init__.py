@@ -3,8 +3,8 @@
 from monai_hybrid.data.datalist import (
     ALL_LISTS,
     LABELED_LISTS,
+    announce_validation,
     datalist_class_names,
-    has_list,
     input_images,
     load_list,
     read_datalist,
@@ -22,7 +22,7 @@ __all__ = [
     "DatalistError",
     "PhantomConfig",
     "datalist_class_names",
-    "has_list",
+    "announce_validation",
     "ensure_phantom",
     "generate_phantom",
     "input_images",

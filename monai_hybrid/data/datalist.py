@@ -15,7 +15,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "LABELED_LISTS",
     "datalist_class_names",
-    "has_list",
+    "announce_validation",
     "input_images",
     "load_list",
     "read_datalist",
@@ -69,12 +69,16 @@ def datalist_class_names(path: str | os.PathLike) -> tuple[str, ...] | None:
     return tuple(labels[k] for k in sorted(labels, key=int))
 
 
-def has_list(path: str | os.PathLike, key: str, when_absent: str | None = None) -> bool:
-    """Whether the datalist at ``path`` has a non-empty ``key`` list; logs ``when_absent`` (a warning) when not."""
-    present = bool(read_datalist(path).get(key))
-    if not present and when_absent:
-        logging.getLogger("monai_hybrid").warning("'%s' has no '%s' list: %s", path, key, when_absent)
-    return present
+def announce_validation(cases: list) -> bool:
+    """Whether there are validation ``cases``; logs a warning that the run goes without validation when there are
+    none (a site with one labelled scan has none to spare)."""
+    if cases:
+        return True
+    logging.getLogger("monai_hybrid").warning(
+        "No validation cases: fine-tuning runs without validation; models/model.pt, the last model, is deployed as "
+        "always."
+    )
+    return False
 
 
 def resolve_path(value: str, base_dir: Path) -> str:

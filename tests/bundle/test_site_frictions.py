@@ -38,7 +38,7 @@ def test_finetune_without_a_validation_list_runs_and_says_so(bundle_root, caplog
     assert wf.parser.get_parsed_content("train#trainer").state.iteration == 2
     assert (bundle_root / "models" / "model.pt").is_file()
     assert not (bundle_root / "models" / "model_best.pt").exists()  # no validation, no best model
-    assert "has no 'validation' list: fine-tuning runs without validation" in caplog.text
+    assert "No validation cases: fine-tuning runs without validation" in caplog.text
 
 
 def test_pretrained_checkpoint_none_on_the_command_line_trains_from_scratch(bundle_root):
