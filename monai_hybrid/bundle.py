@@ -17,6 +17,7 @@ __all__ = [
     "optional_path",
     "run_bundle",
     "write_bundle",
+    "write_monailabel_app",
     "write_train_config",
 ]
 
@@ -67,6 +68,32 @@ def write_bundle(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     (out / "models").mkdir(exist_ok=True)
     write_train_config(out / "configs")
     return out
+
+
+def write_monailabel_app(app_dir: str | os.PathLike, models_from: str | os.PathLike | None = None) -> Path:
+    """Write a MONAI Label app that serves, fine-tunes and ranks scans with this project's bundle.
+
+    Args:
+        app_dir: the app folder: ``main.py`` and the bundle in ``model/hybrid_brain_mri_segmentation``.
+        models_from: a ``models/`` folder of a trained bundle (``model.pt``, ``model_settings.json``,
+            ``pretrain/model_final.pt``) to copy into the app's bundle.
+
+    Returns:
+        ``app_dir`` as a path.
+
+    Raises:
+        FileNotFoundError: ``models_from`` is given but does not exist.
+    """
+    app = Path(app_dir)
+    app.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(Path(__file__).resolve().parent / "monailabel_app" / "main.py", app / "main.py")
+    bundle = write_bundle(app / "model" / BUNDLE_NAME, overwrite=True)
+    if models_from is not None:
+        source = Path(models_from)
+        if not source.is_dir():
+            raise FileNotFoundError(f"'{source}' is not a folder; pass the models/ folder of a trained bundle.")
+        shutil.copytree(source, bundle / "models", dirs_exist_ok=True)
+    return app
 
 
 #: The config files merged into configs/train.yaml: the fine-tuning run.

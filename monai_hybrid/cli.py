@@ -87,6 +87,22 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monailabel_app(args: argparse.Namespace) -> int:
+    from monai_hybrid.bundle import write_monailabel_app
+
+    try:
+        app = write_monailabel_app(args.dir, models_from=args.models)
+    except FileNotFoundError as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    sys.stdout.write(
+        f"MONAI Label app written to {app}. In MONAI Label's environment (docs/how-to/monai-label.md):\n"
+        f"  python -m monailabel.main start_server --app {app} --studies STUDIES "
+        "--conf models hybrid_brain_mri_segmentation\n"
+    )
+    return 0
+
+
 def _benchmark(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
@@ -147,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("dir", help="the bundle folder to write")
     d.add_argument("--overwrite", action="store_true", help="replace the configs and docs of a bundle in DIR")
     d.set_defaults(func=_bundle)
+
+    m = sub.add_parser(
+        "monailabel-app",
+        help="write a MONAI Label app: serve the bundle, fine-tune it from the server, choose the next scan",
+    )
+    m.add_argument("dir", help="the app folder to write")
+    m.add_argument("--models", default=None, help="models/ folder of a trained bundle to copy into the app's bundle")
+    m.set_defaults(func=_monailabel_app)
 
     p = sub.add_parser(
         "phantom",

@@ -1,0 +1,214 @@
+"""The hospital's loop in a real MONAI Label 0.8.5 server on 127.0.0.1: annotate, fine-tune from the server, serve
+the new model, ask for the next scan.
+
+1. pretrains a small hybrid model on the source site of a 3 mm phantom (the site's bundle: 3 mm, 64 x 64 windows,
+   set in its configs/common.yaml, configs/train.yaml written again from it);
+2. writes the project's MONAI Label app (``monai-hybrid monailabel-app``) with that model, and 6 FLAIR scans of the
+   target site as the studies;
+3. starts the server, and scores ``/infer/`` on a held-out study (Dice against its ground truth);
+4. saves the labels of two studies through the datastore API (``PUT /datastore/label``, tag final);
+5. trains (``POST /train/<model>``, synchronous): the bundle's fine-tuning run from the pretrained model on the two
+   labelled studies; checks that ``models/model.pt`` was replaced;
+6. scores ``/infer/`` on the held-out study again: it must reach at least the pretrained model's Dice;
+7. asks ``POST /activelearning/hybrid_disagreement`` (and ``random``) for the next study: an unlabelled one;
+8. stops the server by its process id.
+
+    bash scripts/monailabel/setup_env.sh                       # once: .monailabel-venv
+    python scripts/monailabel/check_loop.py --monailabel-python .monailabel-venv/bin/python
+
+Run from this project's own environment (it pretrains with it). Exit code 0 when every check passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_server import _free_port, _log, dice, wait_ready  # noqa: E402
+
+MODEL = "hybrid_brain_mri_segmentation"
+SITE_SETTINGS = {"pixdim": [3.0, 3.0, 3.0], "roi_size": [64, 64]}
+
+
+def pretrain(work: Path, steps: int, phantom_dir: Path) -> tuple[Path, Path]:
+    """A pretrained hybrid model (3 mm, 64 x 64) on the phantom's source site; returns (models dir, phantom)."""
+    from monai_hybrid.bundle import run_bundle
+    from monai_hybrid.data import ensure_phantom
+
+    data = ensure_phantom(phantom_dir, resolution=3.0, progress=False)
+    run_bundle(
+        "pretrain",
+        ["common.yaml", "pretrain.yaml"],
+        work / "pretrain",
+        epochs=1,
+        iterations_per_epoch=steps,
+        val_interval=1,
+        generate_demo_data=False,
+        dataset_dir=str(data),
+        progress_bar=False,
+        **SITE_SETTINGS,
+    )
+    return work / "pretrain" / "models" / "pretrain", data
+
+
+def write_app(work: Path, pretrained: Path) -> Path:
+    """The MONAI Label app with the site's bundle: pretrained weights in models/pretrain, served as models/model.pt
+    until the first training."""
+    import yaml
+
+    from monai_hybrid.bundle import write_monailabel_app, write_train_config
+
+    app = write_monailabel_app(work / "app")
+    bundle = app / "model" / MODEL
+    shutil.copytree(pretrained, bundle / "models" / "pretrain")
+    shutil.copy(pretrained / "model_final.pt", bundle / "models" / "model.pt")
+    shutil.copy(pretrained / "model_settings.json", bundle / "models" / "model_settings.json")
+    common = yaml.safe_load((bundle / "configs" / "common.yaml").read_text())
+    common.update(SITE_SETTINGS)  # the site's settings, as a user edits them
+    (bundle / "configs" / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
+    write_train_config(bundle / "configs")
+    return app
+
+
+def start_server(python: str, work: Path, app: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / "sessions"), "PYTHONNOUSERSITE": "1"}
+    cmd = [python, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(work / "studies")]
+    cmd += ["--conf", "models", MODEL, "--host", "127.0.0.1", "--port", str(port)]
+    log = open(work / "server.log", "w")
+    return subprocess.Popen(cmd, cwd=str(work), env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _request(url: str, method: str = "POST", body: bytes = b"", headers: dict | None = None, timeout=1800) -> bytes:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.read()
+
+
+def save_label(url: str, image_id: str, label: Path) -> None:
+    """``PUT /datastore/label?image=<id>&tag=final`` with the label file (multipart)."""
+    boundary = uuid.uuid4().hex
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="label"; filename="{label.name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + label.read_bytes()
+    body += (
+        f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="params"\r\n\r\n{{}}\r\n--{boundary}--\r\n'.encode()
+    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    _request(f"{url}/datastore/label?image={image_id}&tag=final", "PUT", body, headers)
+
+
+def infer_dice(url: str, image_id: str, reference: Path, out: Path) -> float:
+    out.write_bytes(_request(f"{url}/infer/{MODEL}?image={image_id}&output=image"))
+    pred = np.asarray(nib.load(str(out)).dataobj).astype(np.int64)
+    gt = np.asarray(nib.load(str(reference)).dataobj)
+    assert pred.shape == gt.shape, f"shape {pred.shape} != {gt.shape}"
+    return float(np.mean([dice(pred, gt, k) for k in (1, 2, 3)]))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--monailabel-python", default=".monailabel-venv/bin/python")
+    p.add_argument("--steps", type=int, default=150, help="pretraining steps of the served model")
+    p.add_argument("--max-epochs", type=int, default=4, help="epochs (of 25 steps) of the server's fine-tuning")
+    p.add_argument("--phantom-dir", default=None, help="3 mm phantom to use or create (default: in the work folder)")
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = p.parse_args(argv)
+    python = os.path.abspath(args.monailabel_python)
+    if not Path(python).exists():
+        _log(f"{python} not found; run scripts/monailabel/setup_env.sh first")
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="monailabel-loop-"))
+    server = None
+    try:
+        t0 = time.time()
+        pretrained, data = pretrain(work, args.steps, Path(args.phantom_dir) if args.phantom_dir else work / "phantom")
+        _log(f"pretrained the hybrid model in {time.time() - t0:.0f} s")
+        app = write_app(work, pretrained)
+        site = data / "site_c_flair"
+        entries = json.loads((site / "datalist.json").read_text())["training"][:6]
+        (work / "studies").mkdir()
+        ids = [f"flair_{i}" for i in range(len(entries))]
+        for image_id, entry in zip(ids, entries, strict=True):
+            shutil.copy(site / entry["image"], work / "studies" / f"{image_id}.nii.gz")
+        labelled, held_out = ids[:2], ids[2]
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(python, work, app, port)
+        info = wait_ready(url, server)
+        _log(
+            f"server {server.pid} ready; trainers {list(info.get('trainers', {}))}, strategies "
+            f"{list(info.get('strategies', {}))}"
+        )
+        reference = site / entries[2]["label"]
+        before = infer_dice(url, held_out, reference, work / "before.nii.gz")
+        _log(f"/infer/ on {held_out} with the pretrained model: mean foreground Dice {before:.3f}")
+        for image_id, entry in zip(labelled, entries[:2], strict=True):
+            save_label(url, image_id, site / entry["label"])
+        _log(f"saved final labels of {labelled} through PUT /datastore/label")
+        served = app / "model" / MODEL / "models" / "model.pt"
+        stamp = os.stat(served).st_mtime_ns
+        t1 = time.time()
+        params = {"max_epochs": args.max_epochs, "val_split": 0.0, "device": "cpu"}
+        _request(
+            f"{url}/train/{MODEL}?run_sync=true",
+            body=json.dumps(params).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert os.stat(served).st_mtime_ns > stamp, "training did not replace models/model.pt"
+        report = json.loads((app / "model" / MODEL / "models" / "weight_transfer.json").read_text())
+        _log(
+            f"POST /train/{MODEL}: fine-tuned in {time.time() - t1:.0f} s from {Path(report['source']).name} "
+            f"({len(report['loaded'])} keys loaded); models/model.pt replaced"
+        )
+        after = infer_dice(url, held_out, reference, work / "after.nii.gz")
+        _log(f"/infer/ on {held_out} with the fine-tuned model: mean foreground Dice {after:.3f} (before {before:.3f})")
+        assert after >= before, f"the fine-tuned model scores {after:.3f} < {before:.3f}"
+        for strategy in ("hybrid_disagreement", "random"):
+            t2 = time.time()
+            choice = json.loads(
+                _request(f"{url}/activelearning/{strategy}", body=b"{}", headers={"Content-Type": "application/json"})
+            )
+            assert choice.get("id") in ids[2:], f"/activelearning/{strategy} chose {choice.get('id')!r}"
+            _log(
+                f"/activelearning/{strategy}: next study {choice['id']} (weight {choice.get('weight')}), "
+                f"{time.time() - t2:.1f} s"
+            )
+        _log("PASSED")
+        return 0
+    except Exception as err:
+        _log(f"FAILED: {type(err).__name__}: {err}")
+        for log in (work / "server.log", work / "app" / "logs" / "app.log"):
+            if log.exists():
+                text = log.read_text()
+                start = text.find("Traceback")
+                sys.stdout.write(f"--- {log}\n" + (text[start : start + 6000] if start >= 0 else text[-3000:]))
+        return 1
+    finally:
+        if server is not None and server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(server.pid, signal.SIGKILL)
+            _log(f"server {server.pid} stopped")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
