@@ -39,6 +39,8 @@ class FinetuneStep:
         long: ``long_factor`` times the fine-tuning steps.
         semi: denoise the target's unlabelled scans too.
         overrides: bundle config keys of the fine-tuning run.
+        cases: the labelled scans (image paths of the target's ``training`` list) chosen by the caller (an active
+            learning strategy); ``None``: ``budget`` scans or slices drawn with ``seed``.
     """
 
     key: str
@@ -50,6 +52,7 @@ class FinetuneStep:
     semi: bool = False
     eval_list: str = "test"
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    cases: tuple[str, ...] | None = None
     needs: tuple[str, ...] = ()
 
 

@@ -8,6 +8,7 @@ executor (``executor``) and the result store (``store``). A killed benchmark res
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,7 +98,11 @@ class BenchmarkRunner:
             unlabeled=semi,
             progress=self.progress,
         )
-        ctx = RunContext(self.out_dir, self.preset, self.bundle_dir, data.source, data.target, data.class_names)
+        # the runs read a copy of the bundle's configs made now: configs edited while the benchmark runs (or between
+        # a kill and the resume) cannot mix into it, and the copy documents what ran
+        snapshot = self.out_dir / "bundle"
+        shutil.copytree(self.bundle_dir / "configs", snapshot / "configs", dirs_exist_ok=True)
+        ctx = RunContext(self.out_dir, self.preset, snapshot, data.source, data.target, data.class_names)
         header = {
             "source_datalist": self.source_datalist,
             "target_datalist": self.target_datalist,

@@ -18,6 +18,7 @@ from typing import Any
 from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.bundle import run_bundle
+from monai_hybrid.data.datalist import load_list
 
 __all__ = ["RunContext", "evaluate", "finetune", "pretrain", "run_step", "zero_shot"]
 
@@ -159,6 +160,13 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
     else:
         steps = p.finetune_steps * (p.long_factor if step.long else 1)
     pretrained = ctx.pretrained(step.pretrained) if step.pretrained else None
+    chosen = {}
+    if step.cases is not None:  # scans chosen by the caller, not drawn
+        training = {e["image"]: e for e in load_list(ctx.target, "training")}
+        missing = [c for c in step.cases if c not in training]
+        if missing:
+            raise ValueError(f"{step.key}: {missing} are not in the 'training' list of '{ctx.target}'.")
+        chosen = {"train_cases": [training[c] for c in step.cases]}
     start = time.perf_counter()
     ctx.run(
         "finetune",
@@ -177,12 +185,14 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
             "val_interval": 10**6,
             "learning_rate": p.finetune_learning_rate,
             "unlabeled_weight": p.unlabeled_weight if step.semi else 0.0,
+            **chosen,
             **step.overrides,
         },
     )
     train_s = time.perf_counter() - start
     result = evaluate(ctx, root, root / "models" / "model.pt", step.eval_list)
-    cases = json.loads((root / "models" / "labelled_cases.json").read_text())["cases"]
+    drawn = root / "models" / "labelled_cases.json"
+    cases = chosen["train_cases"] if chosen else json.loads(drawn.read_text())["cases"]
     return {
         "key": step.key,
         "kind": "finetune",
