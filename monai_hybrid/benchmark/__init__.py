@@ -5,6 +5,7 @@ from monai_hybrid.benchmark.plan import ABLATIONS, FinetuneStep, PretrainStep, Z
 from monai_hybrid.benchmark.presets import METHODS, PRESETS, PRETRAININGS, BenchmarkPreset, Budget, Method, Pretraining
 from monai_hybrid.benchmark.report import (
     markdown_table,
+    paired_table,
     plot_dice,
     summarise,
     write_ablations_report,
@@ -33,6 +34,7 @@ __all__ = [
     "RunContext",
     "ZeroShotStep",
     "markdown_table",
+    "paired_table",
     "plan_ablations",
     "plan_grid",
     "plot_dice",

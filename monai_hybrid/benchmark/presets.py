@@ -203,6 +203,18 @@ class BenchmarkPreset:
             if not getattr(self, arg) > 0:
                 fail(arg, "positive")
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BenchmarkPreset:
+        """The preset saved in a ``results.json`` (its ``preset`` entry)."""
+        fields = dict(data)
+        fields["budgets"] = tuple(Budget(**b) for b in fields["budgets"])
+        if isinstance(fields.get("control_budget"), Mapping):
+            fields["control_budget"] = Budget(**fields["control_budget"])
+        for name, value in list(fields.items()):
+            if isinstance(value, list):
+                fields[name] = tuple(value)
+        return cls(**fields)
+
     @property
     def pretrain_iterations_per_epoch(self) -> int:
         """Steps of each of the ``pretrain_epochs`` epochs of a pretraining run."""
