@@ -36,3 +36,32 @@ def test_phantom_command_writes_data_and_prints_summary(tmp_path, capsys):
 def test_phantom_command_rejects_bad_sizes(tmp_path):
     with pytest.raises(SystemExit, match="training,validation,test"):
         main(["phantom", "--out", str(tmp_path / "x"), "--source-subjects", "2,1"])
+
+
+def test_bundle_and_monailabel_app_commands_write_ready_folders(tmp_path, capsys):
+    import py_compile
+
+    assert main(["bundle", str(tmp_path / "b")]) == 0
+    configs = tmp_path / "b" / "configs"
+    assert {"common.yaml", "pretrain.yaml", "finetune.yaml", "inference.yaml", "train.yaml"} <= {
+        p.name for p in configs.iterdir()
+    }
+    assert main(["bundle", str(tmp_path / "b")]) == 1  # an existing bundle is not overwritten without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["monailabel-app", str(tmp_path / "app")]) == 0
+    py_compile.compile(str(tmp_path / "app" / "main.py"), doraise=True)
+    assert (tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation" / "configs" / "train.yaml").is_file()
+    assert main(["monailabel-app", str(tmp_path / "app2"), "--models", str(tmp_path / "nowhere")]) == 1
+
+
+def test_the_written_train_yaml_is_the_fine_tuning_run_in_one_file(tmp_path):
+    from monai.bundle import ConfigParser
+
+    from monai_hybrid.bundle import TRAIN_CONFIGS, write_bundle
+
+    bundle = write_bundle(tmp_path / "b")
+    merged, composed = ConfigParser(), ConfigParser()
+    merged.read_config(str(bundle / "configs" / "train.yaml"))
+    composed.read_config([str(bundle / "configs" / c) for c in TRAIN_CONFIGS])
+    for key in ("ckpt_dir", "mode", "learning_rate", "network_def", "train#prepare_batch", "run", "validation"):
+        assert merged[key] == composed[key], key

@@ -38,9 +38,16 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_server import _free_port, _log, dice, wait_ready  # noqa: E402
+from check_server import _free_port, dice, wait_ready  # noqa: E402
 
 MODEL = "hybrid_brain_mri_segmentation"
+
+
+def _log(msg: str) -> None:
+    sys.stdout.write(f"[check_loop] {msg}\n")
+    sys.stdout.flush()
+
+
 SITE_SETTINGS = {"pixdim": [3.0, 3.0, 3.0], "roi_size": [64, 64]}
 
 
