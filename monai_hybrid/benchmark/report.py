@@ -6,6 +6,7 @@ import math
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ __all__ = [
     "markdown_table",
     "paired_table",
     "plot_dice",
+    "plot_validation_curves",
     "summarise",
     "write_ablations_report",
     "write_grid_report",
@@ -126,6 +128,8 @@ def plot_dice(
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     x = np.arange(len(budgets))
     for method in _methods(summary):
+        if method.endswith("_long") and method != "scratch_long":  # the convergence control: in its own table
+            continue
         if not any(b in summary[method] for b in budgets):
             mean = next(iter(summary[method].values()))[0]
             ax.axhline(mean, linestyle=":", linewidth=1, label=method, color="grey" if "zero" in method else "black")
@@ -189,6 +193,7 @@ def write_grid_report(
         f"{control or 'none run'}\n"
     )
     plot_dice(runs, budgets, out / "dice_vs_budget.png", title=title)
+    plot_validation_curves(runs, out / "pretraining_curves.png", title=title)
     return table
 
 
@@ -214,3 +219,36 @@ def write_ablations_report(runs: list[dict], variants: list[str], out_dir: str |
         f"{source}\n"
     )
     return table
+
+
+def plot_validation_curves(runs: list[dict], path: str | os.PathLike, title: str = "") -> bool:
+    """Source validation Dice against pretraining steps, one line per pretraining run (``source_val_curve``).
+
+    Returns:
+        Whether there was a curve to plot.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    curves = [r for r in runs if r.get("kind") == "pretrain" and r.get("source_val_curve")]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colours: dict[str, Any] = {}
+    for run in curves:
+        name = run["method"].rsplit("_seed", 1)[0]
+        steps = [h["epoch"] * run["steps_per_epoch"] for h in run["source_val_curve"]]
+        dice = [h.get("val_mean_dice", math.nan) for h in run["source_val_curve"]]
+        (line,) = ax.plot(steps, dice, marker="o", color=colours.get(name), label=None if name in colours else name)
+        colours.setdefault(name, line.get_color())
+    ax.set_xlabel("pretraining steps")
+    ax.set_ylabel("mean foreground Dice (source validation, t = 0)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(str(Path(path)), dpi=110)
+    plt.close(fig)
+    return True
