@@ -96,16 +96,15 @@ class HausdorffDistance95mm(CumulativeIterationMetric):
         pred, ref = torch.as_tensor(y_pred).float(), torch.as_tensor(y).float()
         start = 0 if self.include_background else 1
         dims = tuple(range(2, ref.ndim))
-        pred_empty = pred[:, start:].sum(dim=dims) == 0
-        ref_empty = ref[:, start:].sum(dim=dims) == 0
-        hd = torch.full(pred_empty.shape, float("nan"), dtype=torch.float32, device=pred.device)
-        both = ~pred_empty & ~ref_empty
+        missed = missed_classes(pred, ref, self.include_background).bool()
+        hd = torch.full(missed.shape, float("nan"), dtype=torch.float32, device=pred.device)
+        both = (pred[:, start:].sum(dim=dims) > 0) & (ref[:, start:].sum(dim=dims) > 0)
         if both.any():
             values = compute_hausdorff_distance(
                 pred, ref, include_background=self.include_background, percentile=95, spacing=spacing
             ).to(hd.device)
             hd[both] = values[both]
-        hd[pred_empty ^ ref_empty] = volume_diagonal_mm(tuple(ref.shape[2:]), spacing)
+        hd[missed] = volume_diagonal_mm(tuple(ref.shape[2:]), spacing)
         return hd
 
     def aggregate(self, reduction: MetricReduction | str | None = None) -> Any:

@@ -69,7 +69,12 @@ def execute(
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 step = pending.pop(future)
-                record(future.result())  # a failed run raises here and stops the benchmark
+                try:
+                    result = future.result()
+                except BaseException:  # a failed run stops the benchmark: the steps not started yet never start
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+                record(result)
                 unfinished.discard(step.key)
                 if on_done:
                     on_done(step)

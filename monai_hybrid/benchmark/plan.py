@@ -114,9 +114,9 @@ def _pretrain_run(name: str, seed: int) -> str:
 
 def plan_grid(preset: BenchmarkPreset) -> list[Step]:
     """Every run of the grid: the pretraining runs first (each pretraining of a row, for each pretraining seed),
-    then the runs that need none (scratch, the oracle), then the runs that start from a pretrained model."""
+    then the runs that need none (scratch, the oracle), then the runs that start from a pretrained model. The
+    zero-shot bounds are evaluated for the pretrainings of ``zero_shot`` that some row uses."""
     names = sorted({METHODS[m].pretrain for m in (*preset.methods, *preset.long_control) if METHODS[m].pretrain})
-    names += [p for p in preset.zero_shot if p not in names and any(METHODS[m].pretrain == p for m in preset.methods)]
     steps: list[Step] = []
     for name in names:
         spec = PRETRAININGS[name]

@@ -221,13 +221,20 @@ class BenchmarkPreset:
         return max(1, self.pretrain_steps // self.pretrain_epochs)
 
 
-_SCANS_AND_SLICES = (Budget(1, "slices"), Budget(4, "slices"), Budget(1, "scans"), Budget(5, "scans"))
+_SCANS_AND_SLICES = (
+    Budget(1, "slices"),
+    Budget(4, "slices"),
+    Budget(16, "slices"),
+    Budget(1, "scans"),
+    Budget(5, "scans"),
+)
 _ROWS = ("hybrid", "hybrid_target", "supervised", "supervised_aug", "synth", "scratch")
 
 PRESETS: dict[str, BenchmarkPreset] = {
-    # 2 cores, about an hour: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
-    # one-thread runs at a time; two pretraining seeds, validated every 100 steps; fine-tuning 150 steps, with a 3x
-    # longer control for hybrid and supervised (docs/results.md gives the time measured)
+    # 2 cores, under an hour: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
+    # one-thread runs at a time; two pretraining seeds, validated every 100 steps; four fine-tuning seeds (two per
+    # pretraining seed); fine-tuning 150 steps, with a 3x longer control for hybrid and supervised
+    # (docs/results.md gives the time measured)
     "cpu": BenchmarkPreset(
         name="cpu",
         resolution=3.0,
@@ -243,7 +250,7 @@ PRESETS: dict[str, BenchmarkPreset] = {
         finetune_samples_per_volume=2,
         oracle_seeds=(0,),
         budgets=_SCANS_AND_SLICES,
-        seeds=(0, 1, 2),
+        seeds=(0, 1, 2, 3),
         pretrain_seeds=(0, 1),
         methods=_ROWS,
         long_control=("hybrid", "supervised"),

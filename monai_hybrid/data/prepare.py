@@ -32,6 +32,7 @@ def prepare_datalist(
     phantom_resolution: float = 2.0,
     phantom_seed: int = 0,
     progress: bool = True,
+    optional: Sequence[str] = (),
 ) -> str:
     """Return ``datalist`` once it is known to be sound.
 
@@ -48,6 +49,7 @@ def prepare_datalist(
         phantom_resolution: base resolution of the phantom in mm.
         phantom_seed: seed of the phantom.
         progress: show the phantom's progress bar.
+        optional: lists also checked when the datalist has them (a fine-tuning run's ``validation``).
 
     Returns:
         ``datalist`` as a string.
@@ -58,6 +60,11 @@ def prepare_datalist(
     path = Path(datalist)
     if phantom_dir is not None and _inside(path, Path(phantom_dir)):
         ensure_phantom(phantom_dir, seed=phantom_seed, resolution=phantom_resolution, progress=progress)
+    if optional:
+        from monai_hybrid.data.datalist import read_datalist
+
+        present = read_datalist(path)
+        lists = [*(lists or require), *(k for k in optional if k in present and k not in (lists or require))]
     report = verify_datalist(path, num_classes=num_classes, lists=lists, require=require)
     logger.info(report.text())
     return str(path)

@@ -80,6 +80,11 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
             raise ValueError(f"{name}: 'mask_weighting' must be one of {MASK_WEIGHTINGS}, got {mask_weighting!r}.")
         if unlabeled_loader is not None and not hasattr(unlabeled_loader, "__iter__"):
             raise ValueError(f"{name}: 'unlabeled_loader' must be an iterable of batches or None.")
+        if unlabeled_loader is not None and self_mode_contrastive(mode):
+            raise ValueError(
+                f"{name}: mode 'contrastive' cannot use unlabelled scans (its loss pairs every sample with a label); "
+                "set unlabeled_weight to 0."
+            )
         if not float(unlabeled_weight) >= 0:
             raise ValueError(f"{name}: 'unlabeled_weight' must be >= 0, got {unlabeled_weight!r}.")
         super().__init__(num_train_timesteps=int(scheduler.num_train_timesteps))
@@ -180,6 +185,11 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
             (),
             {"noise": torch.cat([noise, noise_u]), "timesteps": torch.cat([timesteps, t_u])},
         )
+
+
+def self_mode_contrastive(mode: str) -> bool:
+    """Whether ``mode`` is the contrastive one (its batches must all be labelled)."""
+    return get_mode(mode).contrastive
 
 
 def finetuning_prepare_batch(

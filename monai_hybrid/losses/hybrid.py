@@ -34,7 +34,8 @@ class HybridLoss(nn.Module):
     unlabelled ones last): a ``label`` of ``N_l`` samples scores ``pred[:N_l]``, an ``image`` of ``N_u`` samples
     scores ``pred[-N_u:]``.
 
-    Per-sample weights (``target["mask_weights"]`` (N_l,), ``target["image_weights"]`` (N_u,)) make a term the
+    Per-sample weights (``target["mask_weights"]`` (N_l,), ``target["image_weights"]`` with one weight per sample
+    of ``target["image"]``) make a term the
     weighted mean of its per-sample values, ``sum_i w_i l_i / sum_i w_i``: they change how much each sample counts,
     not the size of the term against the other (that is ``image_weight`` and ``mask_weight``). Hybrid pretraining
     weights the mask loss by ``alpha_bar_t`` this way (``engines.noise_levels``).

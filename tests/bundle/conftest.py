@@ -26,6 +26,7 @@ TINY_OVERRIDES = {
     "network_args#num_head_channels": 8,
     "network_args#norm_num_groups": 8,
     "num_train_timesteps": 20,
+    "t_max": 5,
     "roi_size": [32, 32],
     "pixdim": [6.0, 6.0, 6.0],
     "batch_volumes": 2,
