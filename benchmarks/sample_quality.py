@@ -29,6 +29,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from monai_hybrid.benchmark.runs import EVALUATE_CONFIGS, FINETUNE_CONFIGS, PRETRAIN_CONFIGS
 from monai_hybrid.bundle import default_bundle_dir, run_bundle
 from monai_hybrid.data import load_list
 from monai_hybrid.networks import transfer_weights
@@ -61,7 +62,8 @@ def real_crops(parser, datalist: str, key: str, count: int, seed: int) -> tuple[
 
     transforms = Compose(
         parser.get_parsed_content("train#deterministic_transforms")
-        + parser.get_parsed_content("train#random_transforms_2d")
+        + parser.get_parsed_content("train#crop")
+        + parser.get_parsed_content("train#finish")
     )
     transforms.set_random_state(seed=seed)
     cases = load_list(datalist, key)
@@ -79,7 +81,7 @@ def sample(bundle: Path, root: Path, checkpoint: Path, out: Path, args, override
     start = time.perf_counter()
     run_bundle(
         "sample",
-        ["pretrain.yaml", "sample.yaml"],
+        [*PRETRAIN_CONFIGS, "sample.yaml"],
         root,
         bundle,
         **{
@@ -101,7 +103,7 @@ def quality(bundle: Path, args, overrides: dict) -> dict:
     """Consistency and realism of pairs sampled from the pretrained hybrid model, against its source site."""
     root = Path(args.hybrid_root).resolve()
     out = Path(args.out).resolve()
-    parser = parser_for(bundle, ["pretrain.yaml"], root, overrides)
+    parser = parser_for(bundle, list(PRETRAIN_CONFIGS), root, overrides)
     class_names = list(parser.get_parsed_content("class_names"))
     images, labels = sample(
         bundle, root, root / "models" / "pretrain" / "model_final.pt", out / "samples", args, overrides
@@ -157,7 +159,7 @@ def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
         if not (semi / "models" / "model.pt").is_file():
             run_bundle(
                 "finetune",
-                ["pretrain.yaml", "finetune.yaml"],
+                list(FINETUNE_CONFIGS),
                 semi,
                 bundle,
                 **{
@@ -169,7 +171,7 @@ def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
         sample(bundle, semi, semi / "models" / "model.pt", semi / "samples", args, overrides)
         target_parser = parser_for(
             bundle,
-            ["pretrain.yaml", "finetune.yaml"],
+            list(FINETUNE_CONFIGS),
             semi,
             {**common, "dataset_dir": str(Path(args.hybrid_root).resolve() / "demo_data")},
         )
@@ -182,7 +184,7 @@ def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
             ),
         ):
             root = out / f"{'with' if extra else 'without'}_pairs_seed{seed}"
-            configs = ["pretrain.yaml", "finetune.yaml"] + (["finetune_with_samples.yaml"] if extra else [])
+            configs = list(FINETUNE_CONFIGS) + (["finetune_with_samples.yaml"] if extra else [])
             start = time.perf_counter()
             run_bundle(
                 "finetune",
@@ -193,11 +195,10 @@ def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
             )
             run_bundle(
                 "run",
-                ["inference.yaml", "evaluate.yaml"],
+                list(EVALUATE_CONFIGS),
                 root,
                 bundle,
-                **{
-                    **{k: v for k, v in overrides.items() if "#" not in k or k.startswith("network_def#")},
+                **{  # evaluation reads the model's settings from model_settings.json: no model overrides
                     "input": datalist,
                     "datalist_key": "test",
                     "output_dir": str(root / "eval"),
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         default=[],
         metavar="KEY=JSON",
-        help="bundle overrides used by the runs, e.g. 'network_def#channels=[8,16]'",
+        help="bundle overrides used by the training runs, e.g. 'network_args#channels=[8,16]'",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

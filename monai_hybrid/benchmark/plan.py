@@ -58,10 +58,12 @@ class FinetuneStep:
 
 @dataclass(frozen=True)
 class ZeroShotStep:
-    """Evaluate the source model of pretraining run ``name`` on the target's test subjects, not fine-tuned."""
+    """Evaluate the source model of pretraining run ``name`` (pretraining seed ``seed``) on the target's test
+    subjects, not fine-tuned."""
 
     key: str
     name: str
+    seed: int = 0
     needs: tuple[str, ...] = ()
 
 
@@ -138,7 +140,7 @@ def plan_grid(preset: BenchmarkPreset) -> list[Step]:
             for p in preset.pretrain_seeds:
                 steps.append(
                     ZeroShotStep(
-                        f"zero_shot/{name}/seed{p}", _pretrain_run(name, p), needs=(f"pretrain/{name}/seed{p}",)
+                        f"zero_shot/{name}/seed{p}", _pretrain_run(name, p), seed=p, needs=(f"pretrain/{name}/seed{p}",)
                     )
                 )
     rows = [(budget, name, False) for budget in preset.budgets for name in preset.methods]

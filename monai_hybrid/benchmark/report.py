@@ -238,7 +238,7 @@ def plot_validation_curves(runs: list[dict], path: str | os.PathLike, title: str
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     colours: dict[str, Any] = {}
     for run in curves:
-        name = run["method"].rsplit("_seed", 1)[0]
+        name = run.get("pretraining") or run["method"].rsplit("_seed", 1)[0]  # records before 0.4 lack the field
         steps = [h["epoch"] * run["steps_per_epoch"] for h in run["source_val_curve"]]
         dice = [h.get("val_mean_dice", math.nan) for h in run["source_val_curve"]]
         (line,) = ax.plot(steps, dice, marker="o", color=colours.get(name), label=None if name in colours else name)

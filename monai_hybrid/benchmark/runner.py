@@ -98,10 +98,12 @@ class BenchmarkRunner:
             unlabeled=semi,
             progress=self.progress,
         )
-        # the runs read a copy of the bundle's configs made now: configs edited while the benchmark runs (or between
-        # a kill and the resume) cannot mix into it, and the copy documents what ran
+        # the runs read a copy of the bundle's configs made at the start: configs edited while the benchmark runs
+        # cannot mix into it, and the copy documents what ran. It is made anew at each start, so a resumed benchmark
+        # runs the configs that match the code it runs with.
         snapshot = self.out_dir / "bundle"
-        shutil.copytree(self.bundle_dir / "configs", snapshot / "configs", dirs_exist_ok=True)
+        shutil.rmtree(snapshot / "configs", ignore_errors=True)
+        shutil.copytree(self.bundle_dir / "configs", snapshot / "configs")
         ctx = RunContext(self.out_dir, self.preset, snapshot, data.source, data.target, data.class_names)
         header = {
             "source_datalist": self.source_datalist,

@@ -126,6 +126,7 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         "key": step.key,
         "kind": "pretrain",
         "method": step.name,
+        "pretraining": step.name.removesuffix(f"_seed{step.seed}"),
         "mode": step.mode,
         "seed": step.seed,
         "target_unlabeled": step.target_unlabeled,
@@ -217,9 +218,9 @@ def zero_shot(ctx: RunContext, step: ZeroShotStep) -> dict:
     return {
         "key": step.key,
         "kind": "bound",
-        "method": f"zero-shot ({step.name.rsplit('_seed', 1)[0]})",
+        "method": f"zero-shot ({step.name.removesuffix(f'_seed{step.seed}')})",
         "budget": "0",
-        "seed": int(step.name.rsplit("_seed", 1)[1]) if "_seed" in step.name else 0,
+        "seed": step.seed,
         "wall_s": time.perf_counter() - start,
         **_means(result["summary"]),
     }
