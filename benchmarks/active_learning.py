@@ -4,7 +4,7 @@ From the hybrid models pretrained by a benchmark run (``monai-hybrid benchmark``
 on the target site of its phantom: the disagreement strategy ranks the target's training scans with the pretrained
 model (``monai_hybrid.active_learning``) and takes the top k; random choice takes k scans of a permutation drawn with
 the seed. Both are fine-tuned with the benchmark's recipe on the k scans (k = 1, 2, 3, 5; fine-tuning seed ``s``
-starts from pretraining seed ``s % 2``) and scored on the target's test subjects.
+starts from the benchmark's pretraining seed ``s`` modulo their number) and scored on the target's test subjects.
 
     python benchmarks/active_learning.py --benchmark runs/benchmark --out runs/active_learning
 

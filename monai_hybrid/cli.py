@@ -139,7 +139,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     title = f"{args.target_datalist or args.target_site}, preset {preset.name}, {len(preset.seeds)} seeds"
     table = write_grid_report(runs, [b.name for b in preset.budgets], saved["class_names"], out, title)
     sys.stdout.write(
-        f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'}, {out / 'dice_vs_budget.png'}\n"
+        f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'}, {out / 'dice_vs_budget.png'}, "
+        f"{out / 'pretraining_curves.png'}\n"
     )
     return 0
 
@@ -225,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--bundle", default=None, help="bundle folder (default: the one shipped in the package)")
     b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
-    b.add_argument("--methods", nargs="+", choices=list(METHODS), default=None, help="rows to run (default: all)")
+    b.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), default=None, help="rows to run (default: the preset's)"
+    )
     b.add_argument(
         "--ablations",
         action="store_true",
