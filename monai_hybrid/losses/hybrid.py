@@ -67,6 +67,8 @@ class HybridLoss(nn.Module):
         self.image_weight = float(image_weight)
         self.mask_weight = float(mask_weight)
         kwargs = {"to_onehot_y": True, "softmax": True} | (dice_ce_kwargs or {})
+        # per-sample weights use Dice + CE with MONAI's defaults: other DiceCE settings would make them disagree
+        self._weightable = set(kwargs) <= {"to_onehot_y", "softmax"}
         self.dice_ce = DiceCELoss(**kwargs)
         self.dice = DiceLoss(
             to_onehot_y=kwargs["to_onehot_y"], softmax=kwargs["softmax"], reduction="none"
@@ -107,6 +109,11 @@ class HybridLoss(nn.Module):
         if "label" in target:
             logits = pred[: target["label"].shape[0], c:].float()
             if "mask_weights" in target:
+                if not self._weightable:
+                    raise ValueError(
+                        f"{type(self).__name__}: per-sample mask weights need the default Dice-CE; 'dice_ce_kwargs' "
+                        "sets more than to_onehot_y and softmax (use mask_weighting none)."
+                    )
                 dice = self.dice(logits, target["label"]).flatten(1).mean(dim=1)
                 ce = F.cross_entropy(logits, target["label"][:, 0].long(), reduction="none").flatten(1).mean(dim=1)
                 out["loss_mask"] = _weighted_mean(dice + ce, target["mask_weights"])
