@@ -9,7 +9,8 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
 * inference: MONAI Label's ``BundleInferTask`` on ``configs/inference.yaml`` and ``models/model.pt``;
 * training (the Train button, ``POST /train/<model>``): MONAI Label's ``BundleTrainTask`` on ``configs/train.yaml``,
   the bundle's fine-tuning run: from ``models/pretrain/model_final.pt``, the pretrained hybrid model, on every
-  study with a final label; the new ``models/model.pt`` is served by the next ``/infer/``;
+  study with a final label; with ``unlabeled_weight`` > 0 it also denoises the studies without one
+  (semi-supervised); the new ``models/model.pt`` is served by the next ``/infer/``;
 * next scan (``POST /activelearning/<strategy>``): ``random`` and ``first`` (MONAI Label's), and
   ``hybrid_disagreement``: the unlabelled study on which the served model's masks at a few small noise levels
   disagree most (``monai_hybrid.active_learning``).
@@ -58,6 +59,28 @@ class HybridDisagreement(Strategy):
         return {"id": image, "weight": score}
 
 
+class HybridTrainTask(BundleTrainTask):
+    """MONAI Label's bundle train task with the semi-supervised option: ``unlabeled_weight`` > 0 in the request
+    (the Train panel) also denoises the studies that have no final label yet."""
+
+    def config(self):
+        return {**super().config(), "unlabeled_weight": 0.0}
+
+    def __call__(self, request, datastore: Datastore):
+        weight = float(request.get("unlabeled_weight", 0.0) or 0.0)
+        images = datastore.get_unlabeled_images() if weight > 0 else []
+        self._unlabeled = (weight, [{"image": datastore.get_image_uri(i)} for i in images])
+        return super().__call__(request, datastore)
+
+    def _update_overrides(self, overrides):
+        weight, unlabeled = getattr(self, "_unlabeled", (0.0, []))
+        if weight > 0 and unlabeled:
+            overrides["unlabeled_weight"] = weight
+            overrides["unlabeled#dataset#data"] = unlabeled
+            logger.info("Semi-supervised fine-tuning: %d unlabelled studies, weight %s", len(unlabeled), weight)
+        return overrides
+
+
 class HybridApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict) -> None:
         names = [m.strip() for m in conf.get("models", DEFAULT_MODEL).split(",") if m.strip()]
@@ -82,7 +105,7 @@ class HybridApp(MONAILabelApp):
         return infers
 
     def init_trainers(self):
-        return {name: BundleTrainTask(path, self.conf) for name, path in self.bundles.items()}
+        return {name: HybridTrainTask(path, self.conf) for name, path in self.bundles.items()}
 
     def init_strategies(self):
         first = next(iter(self.bundles.values()))

@@ -5,6 +5,7 @@ model put first in ``train#handlers``, and ``max_epochs`` from the request."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 
@@ -19,17 +20,20 @@ from tests.bundle.conftest import TINY_OVERRIDES
 pytestmark = pytest.mark.slow
 
 
-def test_train_yaml_fine_tunes_from_the_pretrained_model_on_the_datastore_labels(pretrained, tmp_path):
+@pytest.mark.parametrize("semi", [False, True])
+def test_train_yaml_fine_tunes_from_the_pretrained_model_on_the_datastore_labels(pretrained, tmp_path, semi, caplog):
+    caplog.set_level(logging.INFO)
     bundle = write_bundle(tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation")
     shutil.copytree(pretrained / "models" / "pretrain", bundle / "models" / "pretrain")
     served = bundle / "models" / "model.pt"
     shutil.copy(bundle / "models" / "pretrain" / "model_final.pt", served)  # what the server serves before training
     before = os.stat(served).st_mtime_ns
     site = pretrained / "demo_data" / "site_c_flair"
-    labelled = [
-        {"image": str(site / e["image"]), "label": str(site / e["label"])}
-        for e in json.loads((site / "datalist.json").read_text())["training"]
-    ]
+    datalist = json.loads((site / "datalist.json").read_text())
+    labelled = [{"image": str(site / e["image"]), "label": str(site / e["label"])} for e in datalist["training"]]
+    # the app's semi-supervised option: the studies without a final label, denoised (HybridTrainTask)
+    unlabeled = [{"image": str(site / e["image"])} for e in datalist["unlabeled"]]
+    semi_overrides = {"unlabeled_weight": 0.5, "unlabeled#dataset#data": unlabeled} if semi else {}
     config = yaml.safe_load((bundle / "configs" / "train.yaml").read_text())
     handlers = config["train"]["handlers"]
     assert not [h for h in handlers if h.get("_target_") == "CheckpointLoader"]  # MONAI Label may add its own
@@ -50,10 +54,12 @@ def test_train_yaml_fine_tunes_from_the_pretrained_model_on_the_datastore_labels
             "train#handlers": handlers,
             "validate#dataset#data": [],
             **tiny,
+            **semi_overrides,
         },
     )
     assert os.stat(served).st_mtime_ns > before  # the served model was replaced
     weights = torch.load(served, weights_only=True)
+    assert ("epoch_loss_image" in caplog.text) == semi  # the denoising term trains only with the option
     assert weights["trainer"]["iteration"] == 2 * TINY_OVERRIDES["iterations_per_epoch"]
     report = json.loads((bundle / "models" / "weight_transfer.json").read_text())
     assert report["source"].endswith("models/pretrain/model_final.pt") and report["loaded"]
