@@ -7,7 +7,15 @@ import json
 import mlflow
 import pytest
 
-from monai_hybrid.benchmark import BenchmarkPreset, BenchmarkRunner, Budget, executor, markdown_table, plot_dice
+from monai_hybrid.benchmark import (
+    BenchmarkPreset,
+    BenchmarkRunner,
+    Budget,
+    executor,
+    markdown_table,
+    plot_dice,
+    write_grid_report,
+)
 from tests.conftest import three_class_datalist
 
 TINY = BenchmarkPreset(
@@ -183,3 +191,35 @@ def test_datalists_that_label_different_classes_are_refused(tiny_phantom, tmp_pa
     )
     with pytest.raises(ValueError, match="label different classes.*--class-names"):
         runner.run()
+
+
+@pytest.mark.slow
+def test_tiny_grid_of_the_baselines_a_user_would_pick(tiny_phantom, tmp_path):
+    root, _ = tiny_phantom
+    preset = BenchmarkPreset(
+        **{
+            **TINY.__dict__,
+            "methods": ("hybrid_target", "supervised_aug", "synth"),
+            "zero_shot": ("synth",),
+            "long_control": ("synth",),
+        }
+    )
+    runs = BenchmarkRunner(
+        tmp_path,
+        preset,
+        source_datalist=root / "site_a_t1w" / "datalist.json",
+        target_datalist=root / "site_c_flair" / "datalist.json",
+        progress=False,
+        track=False,
+    ).run()
+    by_key = {r["key"]: r for r in runs}
+    assert by_key["pretrain/hybrid_target/seed0"]["target_unlabeled"] is True
+    assert by_key["pretrain/supervised_aug/seed0"]["overrides"] == {"augment_intensity": True}
+    assert by_key["pretrain/synth/seed0"]["overrides"] == {"synthesize_images": True}
+    assert by_key["zero_shot/synth/seed0"]["method"] == "zero-shot (synth)"
+    for key in ("hybrid_target/scans1/seed0", "supervised_aug/scans1/seed0", "synth/scans1/seed0"):
+        assert 0.0 <= by_key[key]["mean_fg_dice"] <= 1.0, key
+    assert by_key["synth_long/scans1/seed0"]["steps"] == TINY.finetune_steps * TINY.long_factor
+    report = write_grid_report(runs, ["1 scan"], ["background", "csf", "grey_matter", "white_matter"], tmp_path, "t")
+    assert "| synth |" in report and (tmp_path / "pretraining_curves.png").is_file()
+    assert "synth_long minus" in (tmp_path / "results.md").read_text()
