@@ -70,37 +70,40 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _written(write, message: str, errors: tuple[type[Exception], ...]) -> int:
+    """Run ``write()`` (returns the folder written); print ``message`` formatted with it, or the error (exit 1)."""
+    try:
+        out = write()
+    except errors as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    sys.stdout.write(message.format(out=out))
+    return 0
+
+
 def _bundle(args: argparse.Namespace) -> int:
     from monai_hybrid.bundle import write_bundle
 
-    try:
-        out = write_bundle(args.dir, overwrite=args.overwrite)
-    except FileExistsError as err:
-        sys.stderr.write(f"{err}\n")
-        return 1
-    sys.stdout.write(
-        f"Bundle written to {out}. Train from inside it, for example:\n"
-        f"  cd {out} && python -m monai.bundle run pretrain \\\n"
+    return _written(
+        lambda: write_bundle(args.dir, overwrite=args.overwrite),
+        "Bundle written to {out}. Train from inside it, for example:\n"
+        "  cd {out} && python -m monai.bundle run pretrain \\\n"
         "      --config_file \"['configs/common.yaml','configs/pretrain.yaml']\"\n"
-        "Every run's command is in the header of its config file and in docs/README.md.\n"
+        "Every run's command is in the header of its config file and in docs/README.md.\n",
+        (FileExistsError,),
     )
-    return 0
 
 
 def _monailabel_app(args: argparse.Namespace) -> int:
     from monai_hybrid.bundle import write_monailabel_app
 
-    try:
-        app = write_monailabel_app(args.dir, models_from=args.models)
-    except FileNotFoundError as err:
-        sys.stderr.write(f"{err}\n")
-        return 1
-    sys.stdout.write(
-        f"MONAI Label app written to {app}. In MONAI Label's environment (docs/how-to/monai-label.md):\n"
-        f"  python -m monailabel.main start_server --app {app} --studies STUDIES "
-        "--conf models hybrid_brain_mri_segmentation\n"
+    return _written(
+        lambda: write_monailabel_app(args.dir, models_from=args.models),
+        "MONAI Label app written to {out}. In MONAI Label's environment (docs/how-to/monai-label.md):\n"
+        "  python -m monailabel.main start_server --app {out} --studies STUDIES "
+        "--conf models hybrid_brain_mri_segmentation\n",
+        (FileNotFoundError,),
     )
-    return 0
 
 
 def _benchmark(args: argparse.Namespace) -> int:

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_server import _free_port, dice, wait_ready  # noqa: E402
+from check_server import _free_port, dice, finish, report_failure, wait_ready  # noqa: E402
 
 MODEL = "hybrid_brain_mri_segmentation"
 
@@ -198,23 +197,9 @@ def main(argv=None) -> int:
         _log("PASSED")
         return 0
     except Exception as err:
-        _log(f"FAILED: {type(err).__name__}: {err}")
-        for log in (work / "server.log", work / "app" / "logs" / "app.log"):
-            if log.exists():
-                text = log.read_text()
-                start = text.find("Traceback")
-                sys.stdout.write(f"--- {log}\n" + (text[start : start + 6000] if start >= 0 else text[-3000:]))
-        return 1
+        return report_failure(err, work, _log)
     finally:
-        if server is not None and server.poll() is None:
-            os.kill(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(server.pid, signal.SIGKILL)
-            _log(f"server {server.pid} stopped")
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        finish(server, work, args.keep, _log)
 
 
 if __name__ == "__main__":

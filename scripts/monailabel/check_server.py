@@ -177,6 +177,30 @@ def check_label(path: Path, ref_image: Path, ref_label: Path) -> float:
     return float(np.mean([dice(pred, gt, k) for k in (1, 2, 3)]))
 
 
+def report_failure(err: Exception, work: Path, log=None) -> int:
+    """Say what failed and show the server's traceback (its log, the app's log); returns the exit code 1."""
+    (log or _log)(f"FAILED: {type(err).__name__}: {err}")
+    for path in (work / "server.log", work / "app" / "logs" / "app.log"):
+        if path.exists():
+            text = path.read_text()
+            start = text.find("Traceback")
+            sys.stdout.write(f"--- {path}\n" + (text[start : start + 6000] if start >= 0 else text[-3000:]))
+    return 1
+
+
+def finish(server: subprocess.Popen | None, work: Path, keep: bool, log=None) -> None:
+    """Stop the server by its process id (SIGTERM, then SIGKILL after 30 s) and remove the work folder."""
+    if server is not None and server.poll() is None:
+        os.kill(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(server.pid, signal.SIGKILL)
+        (log or _log)(f"server {server.pid} stopped")
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--monailabel-python", default=str(REPO / ".monailabel-venv" / "bin" / "python"))
@@ -224,23 +248,9 @@ def main(argv=None) -> int:
         _log("PASSED")
         return 0
     except Exception as err:
-        _log(f"FAILED: {type(err).__name__}: {err}")
-        for log in (work / "server.log", work / "app" / "logs" / "app.log"):
-            if log.exists():
-                text = log.read_text()
-                start = text.find("Traceback")
-                sys.stdout.write(f"--- {log}\n" + (text[start : start + 6000] if start >= 0 else text[-3000:]))
-        return 1
+        return report_failure(err, work, _log)
     finally:
-        if server is not None and server.poll() is None:
-            os.kill(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(server.pid, signal.SIGKILL)
-            _log(f"server {server.pid} stopped")
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        finish(server, work, args.keep, _log)
 
 
 if __name__ == "__main__":

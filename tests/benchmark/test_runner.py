@@ -39,6 +39,14 @@ TINY = BenchmarkPreset(
 
 
 @pytest.mark.slow
+def _on_the_tiny_phantom(out, preset, phantom, **kwargs) -> BenchmarkRunner:
+    """A runner on the tiny phantom's source and FLAIR datalists, quiet and untracked unless told."""
+    options = {"progress": False, "track": False, **kwargs}
+    sites = {"source_datalist": phantom / "site_a_t1w" / "datalist.json"}
+    sites["target_datalist"] = phantom / "site_c_flair" / "datalist.json"
+    return BenchmarkRunner(out, preset, **sites, **options)
+
+
 def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     root, _ = tiny_phantom
     kwargs = dict(
@@ -84,15 +92,7 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_tiny_grid_in_two_worker_processes(tiny_phantom, tmp_path):
     root, _ = tiny_phantom
-    runner = BenchmarkRunner(
-        tmp_path,
-        TINY,
-        source_datalist=root / "site_a_t1w" / "datalist.json",
-        target_datalist=root / "site_c_flair" / "datalist.json",
-        progress=False,
-        track=False,
-        workers=2,
-    )
+    runner = _on_the_tiny_phantom(tmp_path, TINY, root, workers=2)
     runs = runner.run()
     keys = [r["key"] for r in runs]
     # what starts from the pretrained model ends after it; the oracle and scratch runs need not wait for it
@@ -204,14 +204,7 @@ def test_tiny_grid_of_the_baselines_a_user_would_pick(tiny_phantom, tmp_path):
             "long_control": ("synth",),
         }
     )
-    runs = BenchmarkRunner(
-        tmp_path,
-        preset,
-        source_datalist=root / "site_a_t1w" / "datalist.json",
-        target_datalist=root / "site_c_flair" / "datalist.json",
-        progress=False,
-        track=False,
-    ).run()
+    runs = _on_the_tiny_phantom(tmp_path, preset, root).run()
     by_key = {r["key"]: r for r in runs}
     assert by_key["pretrain/hybrid_target/seed0"]["target_unlabeled"] is True
     assert by_key["pretrain/supervised_aug/seed0"]["overrides"] == {"augment_intensity": True}
