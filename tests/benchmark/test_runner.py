@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import mlflow
@@ -216,3 +217,8 @@ def test_tiny_grid_of_the_baselines_a_user_would_pick(tiny_phantom, tmp_path):
     report = write_grid_report(runs, ["1 scan"], ["background", "csf", "grey_matter", "white_matter"], tmp_path, "t")
     assert "| synth |" in report and (tmp_path / "pretraining_curves.png").is_file()
     assert "synth_long minus" in (tmp_path / "results.md").read_text()
+
+
+def test_a_saved_preset_reads_back():
+    saved = json.loads(json.dumps(dataclasses.asdict(TINY)))
+    assert BenchmarkPreset.from_json(saved) == TINY
