@@ -258,7 +258,7 @@ PRESETS: dict[str, BenchmarkPreset] = {
         norm_num_groups=8,
         workers=2,
     ),
-    # a smoke run of every kind of step in about 10 minutes on 2 cores; its numbers mean nothing
+    # a smoke run of every kind of step: 2 min 34 s on 2 cores (docs/results.md); its numbers mean nothing
     "quick": BenchmarkPreset(
         name="quick",
         resolution=3.0,
