@@ -252,8 +252,12 @@ class ModelSettingsWriter:
         engine.add_event_handler(Events.STARTED, self)
 
     def __call__(self, engine: Engine) -> None:
+        import ignite.distributed as idist
+
         from monai_hybrid.model_settings import save_model_settings
 
+        if idist.get_rank() > 0:  # one writer under DDP
+            return
         path = save_model_settings(self.settings, self.folder)
         logger.info("Model settings written to '%s'.", path)
 
@@ -261,7 +265,8 @@ class ModelSettingsWriter:
 class MetricsHistory:
     """Appends an evaluator's metrics to a JSON list after each of its runs: the validation curve of a training run.
 
-    Each entry is ``{"epoch": <the trainer's epoch>, <metric>: <value>, ...}``; the file is rewritten atomically.
+    Each entry is ``{"epoch": <the trainer's epoch>, <metric>: <value>, ...}``; the file is rewritten atomically, by
+    rank 0 alone under DDP.
 
     Args:
         path: the JSON file (``<ckpt_dir>/validation_history.json``); an existing one is continued (resume).
@@ -278,6 +283,10 @@ class MetricsHistory:
         import os
         from pathlib import Path
 
+        import ignite.distributed as idist
+
+        if idist.get_rank() > 0:  # the metrics are gathered over ranks: rank 0 writes them, alone
+            return
         path = Path(self.path)
         history = json.loads(path.read_text()) if path.is_file() else []
         entry = {"epoch": int(engine.state.epoch)}
