@@ -53,6 +53,14 @@ def summarise(runs: list[dict], metric: str = "mean_fg_dice") -> dict[str, dict[
     return out
 
 
+def _control_of(method: str) -> str | None:
+    """The row that ``method`` is the fine-tuning convergence control of (``hybrid_long`` -> ``hybrid``), or None.
+    ``scratch_long`` is a row of its own (the long schedule from scratch), not a control."""
+    if method.endswith("_long") and method != "scratch_long":
+        return method.removesuffix("_long")
+    return None
+
+
 def _methods(summary: dict) -> list[str]:
     known = [m for m in _ORDER if m in summary]
     return known + sorted(m for m in summary if m not in known)
@@ -128,7 +136,7 @@ def plot_dice(
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     x = np.arange(len(budgets))
     for method in _methods(summary):
-        if method.endswith("_long") and method != "scratch_long":  # the convergence control: in its own table
+        if _control_of(method):  # the convergence control: in its own table
             continue
         if not any(b in summary[method] for b in budgets):
             mean = next(iter(summary[method].values()))[0]
@@ -163,7 +171,7 @@ def write_grid_report(
     table = markdown_table(runs, budgets)
     methods = _methods(summarise(runs))
     grid = [m for m in methods if any(r.get("method") == m and r.get("budget") in budgets for r in runs)]
-    long_rows = [m for m in grid if m.endswith("_long") and m[: -len("_long")] in grid and m != "scratch_long"]
+    long_rows = [m for m in grid if _control_of(m) in grid]
     rows = [m for m in grid if m not in long_rows]
     paired = "\n\n".join(
         paired_table(runs, ref, [m for m in rows if m != ref], budgets)
@@ -179,7 +187,7 @@ def write_grid_report(
         paired_table(
             runs,
             m,
-            [m[: -len("_long")]],
+            [_control_of(m)],
             [b for b in budgets if any(r.get("method") == m and r.get("budget") == b for r in runs)],
         )
         for m in long_rows
