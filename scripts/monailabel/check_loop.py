@@ -37,7 +37,7 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_server import _free_port, dice, finish, report_failure, wait_ready  # noqa: E402
+from check_server import _free_port, dice, run_check, wait_ready  # noqa: E402
 
 MODEL = "hybrid_brain_mri_segmentation"
 
@@ -139,8 +139,8 @@ def main(argv=None) -> int:
         _log(f"{python} not found; run scripts/monailabel/setup_env.sh first")
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-loop-"))
-    server = None
-    try:
+
+    def check(state: dict) -> None:
         t0 = time.time()
         pretrained, data = pretrain(work, args.steps, Path(args.phantom_dir) if args.phantom_dir else work / "phantom")
         _log(f"pretrained the hybrid model in {time.time() - t0:.0f} s")
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         labelled, held_out = ids[:2], ids[2]
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(python, work, app, port)
+        server = state["server"] = start_server(python, work, app, port)
         info = wait_ready(url, server)
         _log(
             f"server {server.pid} ready; trainers {list(info.get('trainers', {}))}, strategies "
@@ -194,12 +194,8 @@ def main(argv=None) -> int:
                 f"/activelearning/{strategy}: next study {choice['id']} (weight {choice.get('weight')}), "
                 f"{time.time() - t2:.1f} s"
             )
-        _log("PASSED")
-        return 0
-    except Exception as err:
-        return report_failure(err, work, _log)
-    finally:
-        finish(server, work, args.keep, _log)
+
+    return run_check(check, work, args.keep, _log)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,20 @@ def report_failure(err: Exception, work: Path, log=None) -> int:
     return 1
 
 
+def run_check(body, work: Path, keep: bool, log=None) -> int:
+    """Run a check: ``body(state)`` does it (and puts the server it starts in ``state["server"]``); then say PASSED
+    (exit code 0) or FAILED with the server's traceback (1), stop the server and remove the work folder."""
+    state: dict = {"server": None}
+    try:
+        body(state)
+        (log or _log)("PASSED")
+        return 0
+    except Exception as err:
+        return report_failure(err, work, log)
+    finally:
+        finish(state["server"], work, keep, log)
+
+
 def finish(server: subprocess.Popen | None, work: Path, keep: bool, log=None) -> None:
     """Stop the server by its process id (SIGTERM, then SIGKILL after 30 s) and remove the work folder."""
     if server is not None and server.poll() is None:
@@ -214,8 +228,8 @@ def main(argv=None) -> int:
         _log(f"{args.monailabel_python} not found; run scripts/monailabel/setup_env.sh first")
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-check-"))
-    server = None
-    try:
+
+    def check(state: dict) -> None:
         t0 = time.time()
         data = train_bundle(work, args.steps, Path(args.phantom_dir) if args.phantom_dir else work / "phantom")
         _log(f"trained the served model in {time.time() - t0:.0f} s")
@@ -225,7 +239,7 @@ def main(argv=None) -> int:
         shutil.copy(site / entry["image"], work / "studies" / "img001.nii.gz")
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(args.monailabel_python, work, port)
+        server = state["server"] = start_server(args.monailabel_python, work, port)
         info = wait_ready(url, server)
         assert MODEL in info["models"], f"/info/ lists {list(info['models'])}"
         labels = info["models"][MODEL]["labels"]
@@ -245,12 +259,8 @@ def main(argv=None) -> int:
             assert check_label(out, site / entry["image"], site / entry["label"]) > DICE_FLOOR
             assert np.array_equal(np.asarray(nib.load(str(out)).dataobj), first), "concurrent results differ"
         _log(f"{args.concurrent} concurrent requests: all returned the same correct labels")
-        _log("PASSED")
-        return 0
-    except Exception as err:
-        return report_failure(err, work, _log)
-    finally:
-        finish(server, work, args.keep, _log)
+
+    return run_check(check, work, args.keep, _log)
 
 
 if __name__ == "__main__":
