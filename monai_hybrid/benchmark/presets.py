@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,56 +231,51 @@ _SCANS_AND_SLICES = (
 )
 _ROWS = ("hybrid", "hybrid_target", "supervised", "supervised_aug", "synth", "scratch")
 
+_CPU = BenchmarkPreset(
+    name="cpu",
+    resolution=3.0,
+    roi=(64, 64),
+    channels=(8, 16, 32, 64),
+    attention_levels=(False, False, False, True),
+    batch_volumes=2,
+    samples_per_volume=4,
+    pretrain_steps=600,
+    pretrain_epochs=6,
+    pretrain_val_interval=1,
+    finetune_steps=150,
+    finetune_samples_per_volume=2,
+    oracle_seeds=(0,),
+    budgets=_SCANS_AND_SLICES,
+    seeds=(0, 1, 2, 3),
+    pretrain_seeds=(0, 1),
+    methods=_ROWS,
+    long_control=("hybrid", "supervised"),
+    zero_shot=("hybrid", "supervised", "supervised_aug", "synth"),
+    norm_num_groups=8,
+    workers=2,
+)
+
 PRESETS: dict[str, BenchmarkPreset] = {
     # 2 cores, under an hour: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
     # one-thread runs at a time; two pretraining seeds, validated every 100 steps; four fine-tuning seeds (two per
     # pretraining seed); fine-tuning 150 steps, with a 3x longer control for hybrid and supervised
     # (docs/results.md gives the time measured)
-    "cpu": BenchmarkPreset(
-        name="cpu",
-        resolution=3.0,
-        roi=(64, 64),
-        channels=(8, 16, 32, 64),
-        attention_levels=(False, False, False, True),
-        batch_volumes=2,
-        samples_per_volume=4,
-        pretrain_steps=600,
-        pretrain_epochs=6,
-        pretrain_val_interval=1,
-        finetune_steps=150,
-        finetune_samples_per_volume=2,
-        oracle_seeds=(0,),
-        budgets=_SCANS_AND_SLICES,
-        seeds=(0, 1, 2, 3),
-        pretrain_seeds=(0, 1),
-        methods=_ROWS,
-        long_control=("hybrid", "supervised"),
-        zero_shot=("hybrid", "supervised", "supervised_aug", "synth"),
-        norm_num_groups=8,
-        workers=2,
-    ),
-    # a smoke run of every kind of step: 2 min 34 s on 2 cores (docs/results.md); its numbers mean nothing
-    "quick": BenchmarkPreset(
+    "cpu": _CPU,
+    # the cpu preset on tiny budgets, a smoke run of every kind of step: 2 min 34 s on 2 cores (docs/results.md); its
+    # numbers mean nothing
+    "quick": dataclasses.replace(
+        _CPU,
         name="quick",
-        resolution=3.0,
-        roi=(64, 64),
-        channels=(8, 16, 32, 64),
-        attention_levels=(False, False, False, True),
-        batch_volumes=2,
         samples_per_volume=2,
         pretrain_steps=60,
         pretrain_epochs=2,
-        pretrain_val_interval=1,
         finetune_steps=20,
-        finetune_samples_per_volume=2,
-        oracle_seeds=(0,),
         budgets=(Budget(1, "slices"), Budget(1, "scans")),
         seeds=(0,),
+        pretrain_seeds=(0,),
         methods=("hybrid", "hybrid_target", "supervised", "synth", "scratch"),
         long_control=("hybrid",),
         zero_shot=("hybrid", "synth"),
-        norm_num_groups=8,
-        workers=2,
     ),
     # a GPU: 2 mm slices, the bundle's network width doubled, 3 pretraining and 6 fine-tuning seeds, every row
     "full": BenchmarkPreset(
