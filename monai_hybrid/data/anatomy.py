@@ -70,20 +70,27 @@ class Grid:
         return world.reshape(3, *self.shape)
 
 
-def site_grid(spacing: np.ndarray | tuple[float, float, float], orientation: str = "RAS") -> Grid:
-    """The grid that covers the phantom's field of view with voxels of ``spacing`` mm.
+def site_grid(
+    spacing: np.ndarray | tuple[float, float, float],
+    orientation: str = "RAS",
+    size_mm: np.ndarray | tuple[float, float, float] = FOV_SIZE_MM,
+    centre_mm: np.ndarray | tuple[float, float, float] = FOV_CENTRE_MM,
+) -> Grid:
+    """The grid that covers a field of view (by default the phantom's box around the brain) with voxels of ``spacing``.
 
     Args:
         spacing: voxel size per axis in mm.
         orientation: ``"RAS"`` (axes point right, anterior, superior) or ``"LPS"`` (left, posterior, superior, the
             DICOM convention).
+        size_mm: extent of the field of view per axis, mm.
+        centre_mm: centre of the field of view in MNI world coordinates, mm.
     """
     spacing = np.asarray(spacing, dtype=np.float64)
-    shape = tuple(int(n) for n in np.round(FOV_SIZE_MM / spacing))
+    shape = tuple(int(n) for n in np.round(np.asarray(size_mm, dtype=np.float64) / spacing))
     signs = np.array([1.0, 1.0, 1.0]) if orientation == "RAS" else np.array([-1.0, -1.0, 1.0])
     affine = np.eye(4)
     affine[:3, :3] = np.diag(signs * spacing)
-    affine[:3, 3] = FOV_CENTRE_MM - signs * spacing * (np.asarray(shape) - 1) / 2.0
+    affine[:3, 3] = np.asarray(centre_mm, dtype=np.float64) - signs * spacing * (np.asarray(shape) - 1) / 2.0
     return Grid(shape=shape, affine=affine)
 
 

@@ -8,6 +8,14 @@ Signal models (Bernstein, King & Zhou, *Handbook of MRI Pulse Sequences*, 2004; 
 Tissue parameters are approximate 3 T literature values: grey- and white-matter T1 and T2 from Wansapura et al.
 1999 (JMRI 9:531), proton densities from Tofts (ed.), *Quantitative MRI of the Brain*, 2003, CSF and white-matter
 lesion values as commonly used in brain MR simulators (Kwan, Evans & Pike 1999, IEEE TMI 18:1085 for BrainWeb).
+
+The extra-cerebral tissues of raw-looking sites (``HEAD_TISSUE_PARAMETERS``) are approximate 3 T values too:
+subcutaneous fat and skeletal muscle T1 from Gold et al. 2004 (AJR 183:343) and Stanisz et al. 2005 (MRM 54:507),
+muscle T2 between their 32 and 50 ms; fat T2 is the apparent T2 of fast spin echo, longer than its single-echo
+value of about 70 ms because the echo train suppresses J-coupling (Henkelman et al. 1992, JMRI 2:533), which is why
+fat is bright on clinical T2w. Cortical bone holds little mobile water and its T2* is about 0.4 ms (Du et al. 2010,
+J Magn Reson 207:304), so it gives essentially no signal at clinical echo times; its T1 hardly matters. Fatty
+(yellow) marrow of the diploe is taken as slightly less fatty than subcutaneous fat.
 """
 
 from __future__ import annotations
@@ -16,7 +24,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["TissueParameters", "TISSUES", "SpinEcho", "InversionRecovery", "Sequence", "jitter_tissues"]
+__all__ = [
+    "TissueParameters",
+    "TISSUES",
+    "HEAD_TISSUE_PARAMETERS",
+    "SpinEcho",
+    "InversionRecovery",
+    "Sequence",
+    "jitter_tissues",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,14 @@ TISSUES: dict[str, TissueParameters] = {
     "grey_matter": TissueParameters(pd=0.80, t1=1331.0, t2=110.0),
     "white_matter": TissueParameters(pd=0.70, t1=832.0, t2=80.0),
     "lesion": TissueParameters(pd=0.82, t1=1400.0, t2=170.0),
+}
+
+#: Extra-cerebral tissues of raw-looking sites (``head.HEAD_TISSUES``); never part of the label map.
+HEAD_TISSUE_PARAMETERS: dict[str, TissueParameters] = {
+    "cortical_bone": TissueParameters(pd=0.05, t1=300.0, t2=1.0),
+    "marrow": TissueParameters(pd=0.85, t1=400.0, t2=90.0),
+    "fat": TissueParameters(pd=0.90, t1=380.0, t2=100.0),
+    "scalp": TissueParameters(pd=0.70, t1=1400.0, t2=40.0),
 }
 
 
@@ -84,7 +108,10 @@ Sequence = SpinEcho | InversionRecovery
 
 
 def jitter_tissues(
-    rng: np.random.Generator, common: float = 0.07, individual: float = 0.03
+    rng: np.random.Generator,
+    common: float = 0.07,
+    individual: float = 0.03,
+    tissues: dict[str, TissueParameters] | None = None,
 ) -> dict[str, TissueParameters]:
     """Per-subject tissue parameters, about 10 % from the literature values.
 
@@ -96,13 +123,14 @@ def jitter_tissues(
         rng: random generator of the subject.
         common: half-width of the uniform relative jitter shared by all tissues.
         individual: half-width of the uniform relative jitter of each tissue.
+        tissues: the literature values to jitter (default: the brain's, ``TISSUES``).
 
     Returns:
         Tissue name -> jittered parameters.
     """
     shared = 1.0 + rng.uniform(-common, common, size=3)
     out = {}
-    for name, tissue in TISSUES.items():
+    for name, tissue in (TISSUES if tissues is None else tissues).items():
         scale = shared * (1.0 + rng.uniform(-individual, individual, size=3))
         out[name] = replace(tissue, pd=tissue.pd * scale[0], t1=tissue.t1 * scale[1], t2=tissue.t2 * scale[2])
     return out

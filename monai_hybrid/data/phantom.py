@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from monai_hybrid.data.anatomy import CLASS_NAMES, Grid, sample_anatomy, site_grid, tissue_fractions
-from monai_hybrid.data.mr_physics import jitter_tissues
+from monai_hybrid.data.head import head_fractions, head_grid, sample_head
+from monai_hybrid.data.mr_physics import HEAD_TISSUE_PARAMETERS, TissueParameters, jitter_tissues
 from monai_hybrid.data.render import labels_from_fractions, render_scan
-from monai_hybrid.data.sites import DEFAULT_SITES, ListSizes, Site
+from monai_hybrid.data.sites import DEFAULT_SITES, ListSizes, Site, raw_twin
 from monai_hybrid.data.template import TemplateMaps, load_template
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "DATALIST_FILE",
     "MONTAGE_FILE",
     "render_subject",
+    "SubjectScan",
+    "subject_scan",
     "summary_text",
 ]
 
@@ -59,14 +62,22 @@ class PhantomConfig:
         resolution: base voxel size in mm (2 by default, 3 for fast CPU runs); sites scale it by their factors.
         lesions: add 0 to 4 white-matter lesions per subject, as class 4.
         sites: the sites to render.
+        raw_sites: append a raw-looking twin (``<name>_raw``: head, air, scanner units, larger field of view) of
+            every skull-stripped target site at the end of ``sites``, so that the other sites keep their indices,
+            hence their random streams and arrays.
     """
 
     seed: int = 0
     resolution: float = 2.0
     lesions: bool = False
     sites: tuple[Site, ...] = field(default=DEFAULT_SITES)
+    raw_sites: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.raw_sites, bool):
+            raise ValueError(f"PhantomConfig: 'raw_sites' must be True or False, got {self.raw_sites!r}.")
+        if self.raw_sites:
+            object.__setattr__(self, "sites", _with_raw_twins(tuple(self.sites)))
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"PhantomConfig: 'seed' must be a non-negative integer, got {self.seed!r}.")
         if not 0.5 <= float(self.resolution) <= 6.0:
@@ -87,13 +98,24 @@ class PhantomConfig:
         return replace(self, sites=sites)
 
     def to_json(self) -> dict:
-        return {
+        """The settings as recorded in ``summary.json``; ``raw_sites`` only when on (default summaries unchanged)."""
+        out = {
             "format_version": _FORMAT_VERSION,
             "seed": self.seed,
             "resolution": float(self.resolution),
             "lesions": self.lesions,
             "sites": [s.describe(self.resolution) for s in self.sites],
         }
+        if self.raw_sites:
+            out["raw_sites"] = True
+        return out
+
+
+def _with_raw_twins(sites: tuple[Site, ...]) -> tuple[Site, ...]:
+    """``sites`` followed by the raw twin of each skull-stripped target site not twinned yet (idempotent)."""
+    names = {s.name for s in sites}
+    twins = tuple(raw_twin(s) for s in sites if s.role == "target" and not s.raw)
+    return sites + tuple(t for t in twins if t.name not in names)
 
 
 def _rngs(seed: int, site_index: int, subject: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -107,8 +129,61 @@ def _rngs(seed: int, site_index: int, subject: int) -> tuple[np.random.Generator
     return np.random.default_rng(anatomy_seq), np.random.default_rng(scan_seq)
 
 
+def _head_rng(seed: int, site_index: int, subject: int) -> np.random.Generator:
+    """The subject's head generator (raw-looking sites only; the montage subject has one head at every site)."""
+    owner = -1 if subject == _MONTAGE_SUBJECT else site_index
+    return np.random.default_rng(np.random.SeedSequence([seed, owner + 1, subject, 2]))
+
+
 def _site_template(template: TemplateMaps, grid: Grid) -> TemplateMaps:
     return template.smoothed(tuple(np.round(grid.spacing * _PARTIAL_VOLUME_SIGMA, 4)))
+
+
+@dataclass(frozen=True)
+class SubjectScan:
+    """What a scan of a subject is rendered from.
+
+    Attributes:
+        grid: the scan's voxel grid.
+        fractions: (len(CLASS_NAMES), X, Y, Z) brain-class and background fractions (the labels come from these).
+        tissues: the subject's brain tissue parameters.
+        head: raw-looking sites: (len(HEAD_TISSUES), X, Y, Z) extra-cerebral fractions; ``None`` otherwise.
+        head_tissues: raw-looking sites: the subject's extra-cerebral tissue parameters; ``None`` otherwise.
+    """
+
+    grid: Grid
+    fractions: np.ndarray
+    tissues: dict[str, TissueParameters]
+    head: np.ndarray | None = None
+    head_tissues: dict[str, TissueParameters] | None = None
+
+
+def subject_scan(config: PhantomConfig, site_index: int, subject: int) -> tuple[SubjectScan, np.random.Generator]:
+    """The anatomy of one subject on one site's grid, and the scan's random generator.
+
+    Args:
+        config: the phantom.
+        site_index: index of the site in ``config.sites``.
+        subject: the subject's index at that site.
+
+    Returns:
+        ``(scan, scan_rng)``.
+    """
+    site = config.sites[site_index]
+    anatomy_rng, scan_rng = _rngs(config.seed, site_index, subject)
+    template = load_template()
+    anatomy = sample_anatomy(anatomy_rng, template, lesions=config.lesions)
+    tissues = jitter_tissues(anatomy_rng)
+    spacing = np.asarray(site.spacing_factor) * config.resolution
+    if site.head is None:
+        grid = site_grid(spacing, site.orientation)
+        return SubjectScan(grid, tissue_fractions(anatomy, grid, _site_template(template, grid)), tissues), scan_rng
+    grid = head_grid(spacing, site.orientation, site.head)
+    fractions = tissue_fractions(anatomy, grid, _site_template(template, grid))
+    head_rng = _head_rng(config.seed, site_index, subject)
+    head = head_fractions(1.0 - fractions[0], grid, sample_head(head_rng), site.head)
+    head_tissues = jitter_tissues(head_rng, tissues=HEAD_TISSUE_PARAMETERS)
+    return SubjectScan(grid, fractions, tissues, head, head_tissues), scan_rng
 
 
 def render_subject(config: PhantomConfig, site_index: int, subject: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,14 +198,11 @@ def render_subject(config: PhantomConfig, site_index: int, subject: int) -> tupl
         ``(image, label, affine)``: image (X, Y, Z) int16, label (X, Y, Z) uint8, affine (4, 4).
     """
     site = config.sites[site_index]
-    anatomy_rng, scan_rng = _rngs(config.seed, site_index, subject)
-    template = load_template()
-    anatomy = sample_anatomy(anatomy_rng, template, lesions=config.lesions)
-    tissues = jitter_tissues(anatomy_rng)
-    grid = site_grid(np.asarray(site.spacing_factor) * config.resolution, site.orientation)
-    fractions = tissue_fractions(anatomy, grid, _site_template(template, grid))
-    image = render_scan(fractions, tissues, site, grid, config.resolution, scan_rng)
-    return image, labels_from_fractions(fractions), grid.affine
+    scan, scan_rng = subject_scan(config, site_index, subject)
+    image = render_scan(
+        scan.fractions, scan.tissues, site, scan.grid, config.resolution, scan_rng, scan.head, scan.head_tissues
+    )
+    return image, labels_from_fractions(scan.fractions), scan.grid.affine
 
 
 def _write_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
@@ -305,17 +377,19 @@ def ensure_phantom(
     lesions: bool = False,
     workers: int | None = None,
     progress: bool = True,
+    raw_sites: bool = False,
 ) -> Path:
     """Generate the default phantom into ``out_dir`` unless the same phantom is already there.
 
     Bundles call this on first use. A phantom generated with other settings is regenerated; a folder that holds
-    something else is an error.
+    something else is an error. ``raw_sites`` adds the raw-looking twins of the target sites
+    (:attr:`PhantomConfig.raw_sites`).
 
     Returns:
         ``out_dir`` as a path.
     """
     out_dir = Path(out_dir)
-    config = PhantomConfig(seed=int(seed), resolution=float(resolution), lesions=bool(lesions))
+    config = PhantomConfig(seed=int(seed), resolution=float(resolution), lesions=bool(lesions), raw_sites=raw_sites)
     summary_path = out_dir / SUMMARY_FILE
     if summary_path.is_file():
         try:

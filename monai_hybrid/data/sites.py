@@ -7,11 +7,24 @@ axis orientation its images are stored in.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
+from monai_hybrid.data.head import HeadModel
 from monai_hybrid.data.mr_physics import InversionRecovery, Sequence, SpinEcho
 
-__all__ = ["Site", "ListSizes", "DEFAULT_SITES", "SOURCE_SITE", "DEFAULT_TARGET_SITE", "site_by_name"]
+__all__ = [
+    "Site",
+    "ListSizes",
+    "DEFAULT_SITES",
+    "SOURCE_SITE",
+    "DEFAULT_TARGET_SITE",
+    "RAW_SUFFIX",
+    "raw_twin",
+    "site_by_name",
+]
+
+#: Name suffix of a site's raw-looking twin.
+RAW_SUFFIX = "_raw"
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,10 @@ class Site:
         scale: intensity scale of the reconstruction (stored integers are ``signal / mean_brain * scale``).
         orientation: ``"RAS"`` or ``"LPS"``: the voxel axes' directions as stored on disk.
         sizes: subjects per datalist list.
+        head: ``None`` for a skull-stripped scan of the box around the brain, normalised to the mean brain signal
+            (``scale``); a :class:`~monai_hybrid.data.head.HeadModel` for a raw-looking scan: skull, fat and scalp
+            around the brain, air with Rician noise in a larger field of view, scanner units with a random receiver
+            gain (``scale`` is then unused).
     """
 
     name: str
@@ -72,6 +89,7 @@ class Site:
     scale: float
     orientation: str = "RAS"
     sizes: ListSizes = field(default_factory=lambda: ListSizes(training=10, validation=4, test=10, unlabeled=10))
+    head: HeadModel | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ("source", "target"):
@@ -84,12 +102,19 @@ class Site:
             )
         if self.noise < 0 or self.bias < 0 or self.scale <= 0:
             raise ValueError(f"Site '{self.name}': 'noise' and 'bias' must be >= 0 and 'scale' > 0.")
+        if self.head is not None and not isinstance(self.head, HeadModel):
+            raise ValueError(f"Site '{self.name}': 'head' must be None or a HeadModel, got {type(self.head).__name__}.")
+
+    @property
+    def raw(self) -> bool:
+        """Whether the site's scans look raw (head, air and scanner units) rather than skull-stripped."""
+        return self.head is not None
 
     def describe(self, resolution: float) -> dict:
         """A JSON-ready description of the site at base ``resolution`` (mm)."""
         seq = asdict(self.sequence)
         seq["type"] = type(self.sequence).__name__
-        return {
+        out = {
             "name": self.name,
             "role": self.role,
             "contrast": self.contrast,
@@ -102,6 +127,9 @@ class Site:
             "orientation": self.orientation,
             "subjects": asdict(self.sizes),
         }
+        if self.head is not None:  # only then, so that skull-stripped sites describe themselves as before
+            out["head"] = asdict(self.head)
+        return out
 
 
 SOURCE_SITE = Site(
@@ -157,6 +185,21 @@ DEFAULT_SITES: tuple[Site, ...] = (
 )
 
 DEFAULT_TARGET_SITE = "site_c_flair"
+
+
+def raw_twin(site: Site, head: HeadModel | None = None) -> Site:
+    """The raw-looking copy of ``site``: same contrast, sequence and acquisition, named ``<name>_raw``.
+
+    Args:
+        site: a skull-stripped site.
+        head: the head and field of view (default: ``HeadModel()``).
+
+    Raises:
+        ValueError: if ``site`` is raw already.
+    """
+    if site.raw:
+        raise ValueError(f"raw_twin: 'site' {site.name!r} is raw already.")
+    return replace(site, name=site.name + RAW_SUFFIX, head=head or HeadModel())
 
 
 def site_by_name(name: str, sites: tuple[Site, ...] = DEFAULT_SITES) -> Site:
