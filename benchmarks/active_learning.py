@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         link = out / name
         if not link.exists():
             link.symlink_to((bench / name).resolve())
-    ctx = RunContext(out, preset, bench / "bundle", source, target, tuple(saved["class_names"]))
+    ctx = RunContext(out, preset, bench / "bundle", source, {"target": target}, tuple(saved["class_names"]))
     scans = [e["image"] for e in load_list(target, "training")]
     rankings = {}
     for pseed in preset.pretrain_seeds:

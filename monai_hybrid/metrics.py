@@ -24,7 +24,17 @@ from monai.metrics import CumulativeIterationMetric, compute_hausdorff_distance
 from monai.metrics.utils import do_metric_reduction
 from monai.utils import MetricReduction
 
-__all__ = ["HausdorffDistance95mm", "missed_classes", "spacing_mm", "volume_diagonal_mm"]
+__all__ = [
+    "FAR_MARGIN_MM",
+    "HausdorffDistance95mm",
+    "false_positive_volume_ml",
+    "missed_classes",
+    "spacing_mm",
+    "volume_diagonal_mm",
+]
+
+#: Predicted foreground farther than this from the reference's foreground is a *far* false positive (mm).
+FAR_MARGIN_MM = 10.0
 
 
 def spacing_mm(image: Any) -> list[float]:
@@ -66,6 +76,42 @@ def missed_classes(y_pred: torch.Tensor, y: torch.Tensor, include_background: bo
     pred_empty = y_pred[:, start:].sum(dim=dims) == 0
     ref_empty = y[:, start:].sum(dim=dims) == 0
     return (pred_empty ^ ref_empty).float()
+
+
+def false_positive_volume_ml(y_pred: torch.Tensor, y: torch.Tensor, margin_mm: float = 0.0) -> float:
+    """Volume (ml) of predicted foreground lying more than ``margin_mm`` outside the reference's foreground.
+
+    With ``margin_mm = 0`` every predicted foreground voxel outside the reference brain counts (boundary errors
+    included); with ``FAR_MARGIN_MM`` only what lies far from the brain counts: background noise, scalp or neck
+    labelled as brain, which Dice barely sees. Distances are Euclidean, in mm from the reference's affine.
+
+    Args:
+        y_pred: one-hot prediction (K, *spatial), channel 0 background.
+        y: one-hot reference (K, *spatial) carrying its affine (a MetaTensor).
+        margin_mm: distance from the reference foreground beyond which a predicted voxel counts (>= 0).
+
+    Returns:
+        The volume in millilitres (1 ml = 1000 mm^3).
+
+    Raises:
+        ValueError: shapes differ, ``margin_mm`` is negative, or ``y`` has no affine.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    if margin_mm < 0:
+        raise ValueError(f"false_positive_volume_ml: 'margin_mm' must be >= 0, got {margin_mm}.")
+    if y_pred.shape != y.shape:
+        raise ValueError(f"false_positive_volume_ml: y_pred {tuple(y_pred.shape)} and y {tuple(y.shape)} differ.")
+    spacing = spacing_mm(y)
+    pred_fg = torch.as_tensor(y_pred)[1:].sum(0).detach().cpu().numpy() > 0
+    ref_fg = torch.as_tensor(y)[1:].sum(0).detach().cpu().numpy() > 0
+    if not ref_fg.any():  # no reference foreground: every predicted voxel is far from it
+        outside = pred_fg
+    else:
+        distance = ndimage.distance_transform_edt(~ref_fg, sampling=spacing)
+        outside = pred_fg & (distance > margin_mm)
+    return float(np.count_nonzero(outside) * float(np.prod(spacing)) / 1000.0)
 
 
 class HausdorffDistance95mm(CumulativeIterationMetric):

@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from monai_hybrid.data.datalist import datalist_class_names
-from monai_hybrid.data.phantom import SUMMARY_FILE, ensure_phantom
+from monai_hybrid.data.phantom import DATALIST_FILE, SUMMARY_FILE, ensure_phantom
 from monai_hybrid.data.prepare import prepare_datalist
-from monai_hybrid.data.sites import SOURCE_SITE
+from monai_hybrid.data.sites import SOURCE_SITE, ListSizes
 
-__all__ = ["BenchmarkData", "prepare_data"]
+__all__ = ["DEVELOPMENT_SEED", "FRESH_FOLDER", "BenchmarkData", "prepare_data"]
+
+#: The phantom seed every development run used (``ensure_phantom``'s default): a fresh cohort needs another.
+DEVELOPMENT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -23,13 +26,18 @@ class BenchmarkData:
 
     Attributes:
         source: the labelled source datalist (``training``, ``validation``).
-        target: the target datalist (``training``, ``validation``, ``test``, and ``unlabeled`` when used).
+        targets: target site -> its datalist (``training``, ``validation``, ``test``, and ``unlabeled`` when used);
+            a user's target datalist is the site ``target``.
         class_names: background first; every model of the benchmark segments these.
+        fresh: target site -> the datalist of its fresh test cohort (a phantom generated with another seed).
+        fresh_seed: the seed of the fresh cohort's phantom (``None``: none).
     """
 
     source: str
-    target: str
+    targets: dict[str, str]
     class_names: tuple[str, ...]
+    fresh: dict[str, str] = field(default_factory=dict)
+    fresh_seed: int | None = None
 
 
 def _class_names(source: str, target: str, given: Sequence[str] | None) -> tuple[str, ...]:
@@ -50,48 +58,96 @@ def _class_names(source: str, target: str, given: Sequence[str] | None) -> tuple
     return names
 
 
+#: Folder of a benchmark's fresh test cohort, beside ``phantom``.
+FRESH_FOLDER = "phantom_fresh"
+
+
+def _fresh_cohort(out_dir: Path, resolution: float, seed: int, sites: Sequence[str], progress: bool) -> dict[str, str]:
+    """Generate the test subjects of ``sites`` with phantom seed ``seed`` (every other list holds one subject, which
+    the benchmark never reads); returns site -> datalist."""
+    from monai_hybrid.data.phantom import PhantomConfig, generate_phantom
+
+    folder = out_dir / FRESH_FOLDER
+    raw = {"raw_sites": True} if any(s.endswith("_raw") for s in sites) else {}
+    base = PhantomConfig(seed=seed, resolution=resolution, **raw)
+    keep = tuple(s for s in base.sites if s.role == "source" or s.name in sites)
+    tiny = ListSizes(training=1, validation=0, test=0)
+    config = replace(
+        base,
+        sites=tuple(
+            replace(s, sizes=tiny if s.role == "source" else replace(s.sizes, training=1, validation=0, unlabeled=0))
+            for s in keep
+        ),
+    )
+    summary_path = folder / SUMMARY_FILE
+    if not (summary_path.is_file() and json.loads(summary_path.read_text()).get("config") == config.to_json()):
+        generate_phantom(folder, config, progress=progress, overwrite=summary_path.is_file())
+    return {site: str(folder / site / DATALIST_FILE) for site in sites}
+
+
 def prepare_data(
     out_dir: str | os.PathLike,
     resolution: float,
-    target_site: str,
+    target_sites: Sequence[str],
     source_datalist: str | os.PathLike | None = None,
     target_datalist: str | os.PathLike | None = None,
     class_names: Sequence[str] | None = None,
     unlabeled: bool = False,
     progress: bool = True,
+    fresh_seed: int | None = None,
 ) -> BenchmarkData:
-    """Generate the phantom if a datalist is not given, find the class names and verify both datalists.
+    """Generate the phantom if a datalist is not given (and the fresh test cohort if asked), find the class names
+    and verify every datalist.
 
     Args:
-        out_dir: the benchmark's folder (the phantom goes to ``out_dir/phantom``).
+        out_dir: the benchmark's folder (the phantom goes to ``out_dir/phantom``, the fresh cohort to
+            ``out_dir/phantom_fresh``).
         resolution: the phantom's resolution (mm).
-        target_site: the phantom's target site (ignored with ``target_datalist``).
+        target_sites: the phantom's target sites (ignored with ``target_datalist``).
         source_datalist: a labelled source datalist instead of the phantom's source site.
-        target_datalist: a target datalist instead of the phantom's target site.
+        target_datalist: a target datalist instead of the phantom's target sites (the site ``target``).
         class_names: the classes; default: the datalists' ``labels`` maps.
-        unlabeled: the target's ``unlabeled`` list is needed (semi-supervised rows).
+        unlabeled: the targets' ``unlabeled`` lists are needed (semi-supervised rows).
         progress: progress bar while generating the phantom.
+        fresh_seed: phantom seed of a fresh test cohort of every target site (``None``: none; ignored with
+            ``target_datalist``). It must differ from the development phantom's seed (0).
 
     Raises:
-        ValueError: ``target_site`` is not a target site of the phantom; the class names cannot be found or disagree.
+        ValueError: a target site is not a target site of the phantom; the class names cannot be found or disagree;
+            ``fresh_seed`` is the development phantom's seed.
         DatalistError: a datalist or one of its files is wrong (from ``prepare_datalist``, naming the fix).
     """
     phantom = Path(out_dir) / "phantom"
+    raw = any(site.endswith("_raw") for site in target_sites)
     if source_datalist is None or target_datalist is None:
-        ensure_phantom(phantom, resolution=resolution, progress=progress)
+        ensure_phantom(phantom, resolution=resolution, progress=progress, **({"raw_sites": True} if raw else {}))
         summary = json.loads((phantom / SUMMARY_FILE).read_text())
         sites = {s["name"]: s for s in summary["sites"]}
-        if target_site not in sites or sites[target_site]["role"] != "target":
+        wrong = [t for t in target_sites if t not in sites or sites[t]["role"] != "target"]
+        if wrong and target_datalist is None:
             raise ValueError(
-                f"'{target_site}' is not a target site of the phantom; choose one of "
+                f"{wrong} are not target sites of the phantom; choose among "
                 f"{[n for n, s in sites.items() if s['role'] == 'target']}."
             )
-    source = str(source_datalist or phantom / SOURCE_SITE.name / "datalist.json")
-    target = str(target_datalist or phantom / target_site / "datalist.json")
-    names = _class_names(source, target, class_names)
+    source = str(source_datalist or phantom / SOURCE_SITE.name / DATALIST_FILE)
+    if target_datalist is not None:
+        targets = {"target": str(target_datalist)}
+    else:
+        targets = {site: str(phantom / site / DATALIST_FILE) for site in target_sites}
+    names = _class_names(source, next(iter(targets.values())), class_names)
     prepare_datalist(
         source, num_classes=len(names), require=("training", "validation"), lists=("training", "validation")
     )
     lists = ("training", "validation", "test") + (("unlabeled",) if unlabeled else ())
-    prepare_datalist(target, num_classes=len(names), require=lists, lists=lists)
-    return BenchmarkData(source, target, names)
+    for target in targets.values():
+        prepare_datalist(target, num_classes=len(names), require=lists, lists=lists)
+    fresh: dict[str, str] = {}
+    if fresh_seed is not None and target_datalist is None:
+        if fresh_seed == DEVELOPMENT_SEED:
+            raise ValueError(
+                f"fresh_seed {fresh_seed} is the seed of the development phantom; a fresh cohort needs another seed."
+            )
+        fresh = _fresh_cohort(Path(out_dir), resolution, fresh_seed, list(targets), progress)
+        for datalist in fresh.values():
+            prepare_datalist(datalist, num_classes=len(names), require=("test",), lists=("test",))
+    return BenchmarkData(source, targets, names, fresh, fresh_seed if fresh else None)

@@ -31,8 +31,8 @@ class PretrainStep:
 
 @dataclass(frozen=True)
 class FinetuneStep:
-    """Fine-tune on ``budget`` target labels (``None``: every training scan, the oracle) and evaluate on the target's
-    ``eval_list``.
+    """Fine-tune on ``budget`` labels of target site ``site`` (``None``: every training scan, the oracle) and evaluate
+    on that site's ``eval_list``.
 
     Attributes:
         pretrained: the name of the pretraining run to start from; ``None``: from scratch.
@@ -48,6 +48,7 @@ class FinetuneStep:
     budget: Budget | None
     seed: int
     pretrained: str | None
+    site: str = "target"
     long: bool = False
     semi: bool = False
     eval_list: str = "test"
@@ -58,12 +59,13 @@ class FinetuneStep:
 
 @dataclass(frozen=True)
 class ZeroShotStep:
-    """Evaluate the source model of pretraining run ``name`` (pretraining seed ``seed``) on the target's test
-    subjects, not fine-tuned."""
+    """Evaluate the source model of pretraining run ``name`` (pretraining seed ``seed``) on the test subjects of
+    target site ``site``, not fine-tuned."""
 
     key: str
     name: str
     seed: int = 0
+    site: str = "target"
     needs: tuple[str, ...] = ()
 
 
@@ -114,11 +116,17 @@ def _pretrain_run(name: str, seed: int) -> str:
     return f"{name}_seed{seed}"
 
 
-def plan_grid(preset: BenchmarkPreset) -> list[Step]:
-    """Every run of the grid: the pretraining runs first (each pretraining of a row, for each pretraining seed),
-    then the runs that need none (scratch, the oracle), then the runs that start from a pretrained model. The
-    zero-shot bounds are evaluated for the pretrainings of ``zero_shot`` that some row uses."""
-    names = sorted({METHODS[m].pretrain for m in (*preset.methods, *preset.long_control) if METHODS[m].pretrain})
+def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> list[Step]:
+    """Every run of the grid's ``parts`` (default: all): the pretraining runs first (each pretraining that a row of
+    the parts uses, for each pretraining seed), then the runs that need none (scratch, the oracle of each site), then
+    the runs that start from a pretrained model. The zero-shot bounds are evaluated at each site for the pretrainings
+    of ``zero_shot`` that some row uses; the convergence control (``long_control``) runs at the first target site of
+    the main part, for one fine-tuning seed per pretraining seed, when ``main`` is among the parts."""
+    chosen = preset.grid_parts if parts is None else tuple(preset.part(name) for name in parts)
+    sites = list(dict.fromkeys(site for part in chosen for site in part.sites))
+    control = bool(preset.long_control) and any(part.name == "main" for part in chosen)
+    used = {m for part in chosen for m in part.methods} | (set(preset.long_control) if control else set())
+    names = sorted({METHODS[m].pretrain for m in used if METHODS[m].pretrain})
     steps: list[Step] = []
     for name in names:
         spec = PRETRAININGS[name]
@@ -133,31 +141,55 @@ def plan_grid(preset: BenchmarkPreset) -> list[Step]:
                     target_unlabeled=spec.target_unlabeled,
                 )
             )
-    for seed in preset.oracle_seeds or preset.seeds:
-        steps.append(FinetuneStep(f"oracle/all/seed{seed}", "oracle", None, seed, pretrained=None, long=True))
-    for name in preset.zero_shot:
-        if name in names:
-            for p in preset.pretrain_seeds:
-                steps.append(
-                    ZeroShotStep(
-                        f"zero_shot/{name}/seed{p}", _pretrain_run(name, p), seed=p, needs=(f"pretrain/{name}/seed{p}",)
-                    )
-                )
-    rows = [(budget, name, False) for budget in preset.budgets for name in preset.methods]
-    rows += [(preset.control_budget, name, True) for name in preset.long_control]
-    for budget, name, control in rows:
-        method = METHODS[name]
-        for seed in preset.seeds:
-            p = preset.pretrain_seeds[seed % len(preset.pretrain_seeds)]
-            row = f"{name}_long" if control else name
+    for site in sites:
+        for seed in preset.oracle_seeds or preset.seeds:
             steps.append(
                 FinetuneStep(
-                    f"{row}/{budget.key}/seed{seed}",
+                    f"oracle/{site}/all/seed{seed}", "oracle", None, seed, pretrained=None, site=site, long=True
+                )
+            )
+        for name in preset.zero_shot:
+            if name in names:
+                for p in preset.pretrain_seeds:
+                    steps.append(
+                        ZeroShotStep(
+                            f"zero_shot/{name}/{site}/seed{p}",
+                            _pretrain_run(name, p),
+                            seed=p,
+                            site=site,
+                            needs=(f"pretrain/{name}/seed{p}",),
+                        )
+                    )
+    rows = [
+        (site, budget, name, False, part.seeds)
+        for part in chosen
+        for site in part.sites
+        for budget in part.budgets
+        for name in part.methods
+    ]
+    if control:
+        rows += [
+            (preset.target_sites[0], preset.control_budget, name, True, preset.seeds) for name in preset.long_control
+        ]
+    seen: set[str] = set()
+    for site, budget, name, long_control, seeds in rows:
+        method = METHODS[name]
+        row = f"{name}_long" if long_control else name
+        for seed in seeds:
+            key = f"{row}/{site}/{budget.key}/seed{seed}"
+            if key in seen:  # named by two parts: runs once
+                continue
+            seen.add(key)
+            p = preset.pretrain_seeds[seed % len(preset.pretrain_seeds)]
+            steps.append(
+                FinetuneStep(
+                    key,
                     row,
                     budget,
                     seed,
                     pretrained=_pretrain_run(method.pretrain, p) if method.pretrain else None,
-                    long=method.long or control,
+                    site=site,
+                    long=method.long or long_control,
                     semi=method.semi,
                     needs=(f"pretrain/{method.pretrain}/seed{p}",) if method.pretrain else (),
                 )
@@ -186,6 +218,7 @@ def plan_ablations(preset: BenchmarkPreset, budget: Budget | None = None) -> lis
                     budget,
                     s,
                     pretrained=name,
+                    site=preset.target_sites[0],
                     eval_list="validation",
                     overrides=prediction,
                     needs=(f"pretrain/{name}",),

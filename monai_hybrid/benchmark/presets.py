@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["METHODS", "PRESETS", "PRETRAININGS", "BenchmarkPreset", "Budget", "Method", "Pretraining"]
+__all__ = ["METHODS", "PRESETS", "PRETRAININGS", "BenchmarkPreset", "Budget", "GridPart", "Method", "Pretraining"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,36 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class GridPart:
+    """A part of the grid: ``methods`` fine-tuned on each of ``budgets`` at each target site of ``sites``, once per
+    fine-tuning seed of ``seeds``. Parts share the pretraining runs; a fine-tuning run that two parts name runs once.
+
+    Attributes:
+        name: names the part (``monai-hybrid benchmark --parts``).
+        sites: target sites (phantom site names; ``target`` for a user's target datalist).
+        budgets: label budgets.
+        methods: rows (keys of ``METHODS``).
+        seeds: fine-tuning seeds.
+    """
+
+    name: str
+    sites: tuple[str, ...]
+    budgets: tuple[Budget, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        for arg in ("sites", "budgets", "methods", "seeds"):
+            if not getattr(self, arg):
+                raise ValueError(f"GridPart '{self.name}': '{arg}' must be non-empty.")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"GridPart '{self.name}': unknown methods {unknown}; known: {list(METHODS)}.")
+        if any(not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"GridPart '{self.name}': 'seeds' must be non-negative integers, got {self.seeds}.")
+
+
+@dataclass(frozen=True)
 class BenchmarkPreset:
     """Everything a benchmark run needs besides the data: each training setting is declared here, nowhere else.
 
@@ -114,12 +144,20 @@ class BenchmarkPreset:
         oracle_seeds: seeds of the oracle; ``None``: ``seeds``. A bound, not a row of the comparison: one seed is
             enough where time is short.
         unlabeled_weight: weight of the denoising loss of ``hybrid_semi``.
-        budgets: the label budgets.
-        seeds: the fine-tuning seeds (each one draws other labelled cases and another initialisation).
+        budgets: the label budgets of the main part of the grid.
+        seeds: the fine-tuning seeds of the main part (seed ``s`` labels block ``s`` of each budget's fixed
+            permutation of the target's training cases, so seeds label *other* cases, and starts from another
+            initialisation).
+        target_sites: the target sites of the main part (phantom site names).
+        parts: more parts of the grid (other sites, budgets, rows or seeds), sharing the pretraining runs.
+        reference: the default recipe: the row every other row is compared with (paired differences, verdicts).
+        fresh_seed: phantom seed of a fresh test cohort that no development run has seen: every fine-tuned model is
+            also scored on the test subjects of that phantom's site (``None``: no fresh cohort).
         pretrain_seeds: the seeds of the pretraining runs; fine-tuning seed ``s`` starts from pretraining seed
-            ``pretrain_seeds[s % len(pretrain_seeds)]``, so the spread over seeds includes pretraining.
-        long_control: methods also fine-tuned ``long_factor`` times longer on ``control_budget`` (rows
-            ``<method>_long``): a fine-tuning schedule that has converged gains nothing there.
+            ``pretrain_seeds[s % len(pretrain_seeds)]``, so the spread over seeds includes pretraining (and the
+            report's intervals treat the pretraining seed as the unit of replication).
+        long_control: methods also fine-tuned ``long_factor`` times longer on ``control_budget`` at the first target
+            site (rows ``<method>_long``): a fine-tuning schedule that has converged gains nothing there.
         control_budget: the budget of ``long_control``.
         zero_shot: pretrainings evaluated on the target without fine-tuning (a bound; for ``synth``, a row of its own:
             contrast-agnostic segmentation needs no target labels).
@@ -158,6 +196,10 @@ class BenchmarkPreset:
         )
     )
     seeds: tuple[int, ...] = (0, 1, 2)
+    target_sites: tuple[str, ...] = ("site_c_flair",)
+    parts: tuple[GridPart, ...] = ()
+    reference: str = "hybrid"
+    fresh_seed: int | None = None
     pretrain_seeds: tuple[int, ...] = (0,)
     methods: tuple[str, ...] = tuple(METHODS)
     long_control: tuple[str, ...] = ()
@@ -176,9 +218,16 @@ class BenchmarkPreset:
         def fail(arg: str, what: str) -> None:
             raise ValueError(f"BenchmarkPreset '{self.name}': '{arg}' must be {what}, got {getattr(self, arg)!r}.")
 
-        for arg in ("seeds", "budgets", "methods", "pretrain_seeds"):
+        for arg in ("seeds", "budgets", "methods", "pretrain_seeds", "target_sites"):
             if not getattr(self, arg):
                 fail(arg, "non-empty")
+        if self.reference not in METHODS:
+            fail("reference", f"one of {list(METHODS)}")
+        if self.fresh_seed is not None and (not isinstance(self.fresh_seed, int) or self.fresh_seed < 0):
+            fail("fresh_seed", "None or a non-negative integer")
+        names = [part.name for part in self.grid_parts]
+        if len(set(names)) != len(names):
+            fail("parts", f"named uniquely (and not 'main'); names {names}")
         unknown = [m for m in (*self.methods, *self.long_control) if m not in METHODS]
         unknown += [p for p in self.zero_shot if p not in PRETRAININGS]
         if unknown:
@@ -211,10 +260,35 @@ class BenchmarkPreset:
         fields["budgets"] = tuple(Budget(**b) for b in fields["budgets"])
         if isinstance(fields.get("control_budget"), Mapping):
             fields["control_budget"] = Budget(**fields["control_budget"])
+        fields["parts"] = tuple(
+            GridPart(
+                part["name"],
+                tuple(part["sites"]),
+                tuple(Budget(**b) for b in part["budgets"]),
+                tuple(part["methods"]),
+                tuple(part["seeds"]),
+            )
+            for part in data.get("parts", ())
+        )
         for name, value in list(fields.items()):
             if isinstance(value, list):
-                fields[name] = tuple(value)
+                fields[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         return cls(**fields)
+
+    @property
+    def grid_parts(self) -> tuple[GridPart, ...]:
+        """The main part (``target_sites`` x ``budgets`` x ``methods`` x ``seeds``), then ``parts``."""
+        main = GridPart("main", self.target_sites, self.budgets, self.methods, self.seeds)
+        return (main, *self.parts)
+
+    def part(self, name: str) -> GridPart:
+        """The grid part called ``name``."""
+        for part in self.grid_parts:
+            if part.name == name:
+                return part
+        raise KeyError(
+            f"Preset '{self.name}' has no grid part {name!r}; its parts: {[p.name for p in self.grid_parts]}."
+        )
 
     @property
     def pretrain_iterations_per_epoch(self) -> int:
@@ -229,7 +303,12 @@ _SCANS_AND_SLICES = (
     Budget(1, "scans"),
     Budget(5, "scans"),
 )
+_SCARCE = (Budget(1, "slices"), Budget(4, "slices"), Budget(1, "scans"))
 _ROWS = ("hybrid", "hybrid_target", "supervised", "supervised_aug", "synth", "scratch")
+_KEY_ROWS = ("hybrid", "supervised_aug")
+_TARGETS = ("site_c_flair", "site_b_t2w", "site_d_pd")
+#: The fresh test cohort's phantom seed: never used by a development run (they all used seed 0).
+FRESH_SEED = 20261130
 
 _CPU = BenchmarkPreset(
     name="cpu",
@@ -245,21 +324,34 @@ _CPU = BenchmarkPreset(
     finetune_steps=150,
     finetune_samples_per_volume=2,
     oracle_seeds=(0,),
-    budgets=_SCANS_AND_SLICES,
-    seeds=(0, 1, 2, 3),
-    pretrain_seeds=(0, 1),
-    methods=_ROWS,
-    long_control=("hybrid", "supervised"),
+    # main part: the key comparison (the default recipe against the baseline a hospital tries first) where labels
+    # are scarcest, at every target contrast
+    budgets=_SCARCE,
+    seeds=tuple(range(6)),
+    target_sites=_TARGETS,
+    parts=(
+        # more seeds where the interval must be narrowest (1 and 4 slices on FLAIR)
+        GridPart("flair_seeds", ("site_c_flair",), _SCARCE[:2], _KEY_ROWS, tuple(range(6, 16))),
+        # raw-looking scans (head, background noise, scanner units, uncropped field of view)
+        GridPart("raw", ("site_c_flair_raw",), (Budget(1, "slices"), Budget(1, "scans")), _KEY_ROWS, tuple(range(6))),
+        # every row at every budget on FLAIR, and every row at the scarce budgets on the other contrasts
+        GridPart("rows", ("site_c_flair",), _SCANS_AND_SLICES, _ROWS, tuple(range(6))),
+        GridPart("rows_contrasts", _TARGETS[1:], _SCARCE, _ROWS, tuple(range(6))),
+    ),
+    fresh_seed=FRESH_SEED,
+    pretrain_seeds=(0, 1, 2, 3),
+    methods=_KEY_ROWS,
+    long_control=_KEY_ROWS,
     zero_shot=("hybrid", "supervised", "supervised_aug", "synth"),
     norm_num_groups=8,
     workers=2,
 )
 
 PRESETS: dict[str, BenchmarkPreset] = {
-    # 2 cores, under an hour: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two
-    # one-thread runs at a time; two pretraining seeds, validated every 100 steps; four fine-tuning seeds (two per
-    # pretraining seed); fine-tuning 150 steps, with a 3x longer control for hybrid and supervised
-    # (docs/results.md gives the time measured)
+    # 2 cores: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two one-thread runs at a
+    # time; four pretraining seeds, validated every 100 steps; fine-tuning 150 steps, with a 3x longer control of the
+    # key rows (one seed per pretraining seed); the grid in parts that share the pretraining runs (docs/results.md
+    # gives the time each part took)
     "cpu": _CPU,
     # the cpu preset on tiny budgets, a smoke run of every kind of step: 2 min 34 s on 2 cores (docs/results.md); its
     # numbers mean nothing
@@ -272,12 +364,15 @@ PRESETS: dict[str, BenchmarkPreset] = {
         finetune_steps=20,
         budgets=(Budget(1, "slices"), Budget(1, "scans")),
         seeds=(0,),
+        target_sites=("site_c_flair",),
+        parts=(),
         pretrain_seeds=(0,),
         methods=("hybrid", "hybrid_target", "supervised", "synth", "scratch"),
         long_control=("hybrid",),
         zero_shot=("hybrid", "synth"),
     ),
-    # a GPU: 2 mm slices, the bundle's network width doubled, 3 pretraining and 6 fine-tuning seeds, every row
+    # a GPU: 2 mm slices, the bundle's network width doubled, 4 pretraining and 8 fine-tuning seeds, every row at
+    # every budget and target contrast
     "full": BenchmarkPreset(
         name="full",
         resolution=2.0,
@@ -297,8 +392,10 @@ PRESETS: dict[str, BenchmarkPreset] = {
             Budget(1, "scans"),
             Budget(5, "scans"),
         ),
-        seeds=(0, 1, 2, 3, 4, 5),
-        pretrain_seeds=(0, 1, 2),
+        seeds=tuple(range(8)),
+        target_sites=_TARGETS,
+        fresh_seed=FRESH_SEED,
+        pretrain_seeds=(0, 1, 2, 3),
         methods=(*_ROWS, "diffusion", "contrastive", "scratch_long", "hybrid_semi"),
         long_control=("hybrid", "supervised"),
         zero_shot=("hybrid", "supervised", "supervised_aug", "synth"),

@@ -1,17 +1,36 @@
-"""Tables and the plot of a benchmark's results."""
+"""Tables, intervals, verdicts and plots of a benchmark's results.
+
+Every comparison is paired: the default recipe (the preset's ``reference`` row) minus another row, on the same target
+site, budget and fine-tuning seed, hence on the same labelled cases. The unit of replication is the pretraining seed:
+fine-tuning seed ``s`` starts from pretraining seed ``s % P`` (the record's ``replicate``), and the fine-tuning seeds
+of one pretraining seed share its model, so they are not independent. The 95% interval of a mean paired difference is
+Student's t on the ``P`` per-replicate means (``P - 1`` degrees of freedom: the interval of the grand mean of a
+balanced nested design); with a single replicate it is t over the fine-tuning seeds, and with a single run there is
+none. The verdict words follow from the interval alone: "ahead" or "behind" only where it excludes 0, otherwise
+"level" (an interval that touches 0 is level).
+"""
 
 from __future__ import annotations
 
 import math
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 __all__ = [
+    "Comparison",
+    "compare",
+    "cohort_view",
+    "comparison_sentences",
+    "cost_table",
     "markdown_table",
+    "pooled_runs",
+    "verdict",
     "paired_table",
     "plot_dice",
     "plot_validation_curves",
@@ -34,10 +53,19 @@ _ORDER = [
 ]
 
 
-def summarise(runs: list[dict], metric: str = "mean_fg_dice") -> dict[str, dict[str, tuple[float, float, int]]]:
-    """``method -> budget -> (mean, std, n)`` of ``metric`` over seeds (fine-tuning runs and bounds)."""
+def _site(run: dict) -> str:
+    return run.get("site", "target")  # records before 0.5 hold one target and no site
+
+
+def summarise(
+    runs: list[dict], metric: str = "mean_fg_dice", site: str | None = None
+) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """``method -> budget -> (mean, std, n)`` of ``metric`` over seeds (fine-tuning runs and bounds), at target
+    ``site`` (default: every run). ``std`` is ``nan`` for a single run."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
+        if site is not None and _site(run) != site:
+            continue
         if run.get("kind") in ("finetune", "bound") and metric in run:
             values[run["method"]][run["budget"]].append(float(run[metric]))
     out: dict[str, dict[str, tuple[float, float, int]]] = {}
@@ -47,7 +75,7 @@ def summarise(runs: list[dict], metric: str = "mean_fg_dice") -> dict[str, dict[
             arr = np.asarray([x for x in v if x == x], dtype=np.float64)
             out[method][budget] = (
                 float(arr.mean()) if arr.size else math.nan,
-                float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+                float(arr.std(ddof=1)) if arr.size > 1 else math.nan,
                 int(arr.size),
             )
     return out
@@ -66,18 +94,27 @@ def _methods(summary: dict) -> list[str]:
     return known + sorted(m for m in summary if m not in known)
 
 
-def markdown_table(runs: list[dict], budgets: list[str], metric: str = "mean_fg_dice", digits: int = 3) -> str:
-    """A markdown table: methods as rows, budgets as columns, ``mean +- std (n)`` over seeds.
+def _cell(value: tuple[float, float, int], digits: int = 3) -> str:
+    """``mean +- std (n)``; a single run shows ``n = 1`` and no spread."""
+    mean, std, n = value
+    if n == 1:
+        return f"{mean:.{digits}f} (n = 1)"
+    return f"{mean:.{digits}f} +- {std:.{digits}f} ({n})"
+
+
+def markdown_table(
+    runs: list[dict], budgets: list[str], metric: str = "mean_fg_dice", digits: int = 3, site: str | None = None
+) -> str:
+    """A markdown table: methods as rows, budgets as columns, ``mean +- std (n)`` over seeds (at ``site``).
 
     The bounds (oracle: all target labels; zero-shot: none) fill a last column of their own.
     """
-    summary = summarise(runs, metric)
+    summary = summarise(runs, metric, site)
     grid = [m for m in _methods(summary) if any(b in summary[m] for b in budgets)]
     bounds = [m for m in _methods(summary) if m not in grid]
 
     def cell(value: tuple[float, float, int]) -> str:
-        mean, std, n = value
-        return f"{mean:.{digits}f} +- {std:.{digits}f} ({n})"
+        return _cell(value, digits)
 
     columns = budgets + (["bound"] if bounds else [])
     lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
@@ -91,35 +128,210 @@ def markdown_table(runs: list[dict], budgets: list[str], metric: str = "mean_fg_
     return "\n".join(lines)
 
 
-def paired_differences(
-    runs: list[dict], reference: str, other: str, budget: str, metric: str = "mean_fg_dice"
-) -> list[float]:
-    """``reference`` minus ``other`` on ``metric``, fine-tuning seed by seed (the same labelled cases) at ``budget``."""
-    by_seed: dict[str, dict[int, float]] = {reference: {}, other: {}}
+def _paired(
+    runs: list[dict], reference: str, other: str, budget: str, metric: str, site: str | None
+) -> list[tuple[int, float]]:
+    """``(replicate, reference - other)`` of ``metric`` for each (site, fine-tuning seed) both rows ran."""
+    by_case: dict[str, dict[tuple[str, int], dict]] = {reference: {}, other: {}}
     for run in runs:
-        if run.get("kind") == "finetune" and run.get("budget") == budget and run.get("method") in by_seed:
-            by_seed[run["method"]][run["seed"]] = float(run[metric])
-    seeds = sorted(set(by_seed[reference]) & set(by_seed[other]))
-    return [by_seed[reference][s] - by_seed[other][s] for s in seeds]
+        if run.get("kind") != "finetune" or run.get("budget") != budget or run.get("method") not in by_case:
+            continue
+        if (site is None or _site(run) == site) and metric in run:
+            by_case[run["method"]][(_site(run), run["seed"])] = run
+    both = sorted(set(by_case[reference]) & set(by_case[other]))
+    out = []
+    for case in both:
+        ref, oth = by_case[reference][case], by_case[other][case]
+        out.append((int(ref.get("replicate", case[1])), float(ref[metric]) - float(oth[metric])))
+    return [(r, d) for r, d in out if math.isfinite(d)]
+
+
+def paired_differences(
+    runs: list[dict], reference: str, other: str, budget: str, metric: str = "mean_fg_dice", site: str | None = None
+) -> list[float]:
+    """``reference`` minus ``other`` on ``metric``, seed by seed (the same labelled cases) at ``budget`` (and
+    ``site``; default: every site)."""
+    return [d for _, d in _paired(runs, reference, other, budget, metric, site)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A paired difference (reference minus other) with its 95% interval.
+
+    Attributes:
+        mean: mean of the per-replicate means (the mean over runs when the replicates are balanced).
+        low, high: the 95% interval (``nan`` with a single run).
+        wins: runs where the difference favours the reference (higher, or lower where lower is better).
+        n: paired runs.
+        units: the independent units behind the interval (pretraining seeds, or fine-tuning seeds when there is
+            one pretraining seed).
+        word: the verdict: "ahead", "behind" or "level".
+    """
+
+    mean: float
+    low: float
+    high: float
+    wins: int
+    n: int
+    units: int
+    word: str
+
+
+def verdict(low: float, high: float, higher_is_better: bool = True) -> str:
+    """ "ahead" where the 95% interval ``[low, high]`` of reference minus other lies strictly on the reference's
+    better side of 0, "behind" where it lies strictly on the other side, otherwise "level" (touching 0, or no
+    interval)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "level"
+    if low > 0:
+        return "ahead" if higher_is_better else "behind"
+    if high < 0:
+        return "behind" if higher_is_better else "ahead"
+    return "level"
+
+
+def t_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95% Student's t interval of ``values`` (``nan`` bounds for fewer than two)."""
+    arr = np.asarray(values, dtype=np.float64)
+    mean = float(arr.mean()) if arr.size else math.nan
+    if arr.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size))
+    return mean, mean - half, mean + half
+
+
+def compare(
+    runs: list[dict],
+    reference: str,
+    other: str,
+    budget: str,
+    metric: str = "mean_fg_dice",
+    site: str | None = None,
+    higher_is_better: bool = True,
+) -> Comparison | None:
+    """``reference`` minus ``other`` at ``budget`` (and ``site``), paired by site and seed, with the 95% interval on
+    the per-replicate means (see the module docstring); ``None`` if no pair."""
+    pairs = _paired(runs, reference, other, budget, metric, site)
+    if not pairs:
+        return None
+    groups: dict[int, list[float]] = defaultdict(list)
+    for replicate, d in pairs:
+        groups[replicate].append(d)
+    units = [float(np.mean(v)) for v in groups.values()] if len(groups) > 1 else [d for _, d in pairs]
+    mean, low, high = t_interval(units)
+    diffs = np.asarray([d for _, d in pairs])
+    wins = int((diffs > 0).sum() if higher_is_better else (diffs < 0).sum())
+    return Comparison(mean, low, high, wins, len(pairs), len(units), verdict(low, high, higher_is_better))
+
+
+def _interval_cell(c: Comparison | None, digits: int = 3, unit: str = "") -> str:
+    if c is None:
+        return ""
+    if not math.isfinite(c.low):
+        return f"{c.mean:+.{digits}f}{unit} (n = {c.n}, no interval) {c.word}"
+    return f"{c.mean:+.{digits}f}{unit} [{c.low:+.{digits}f}, {c.high:+.{digits}f}] ({c.wins}/{c.n}) {c.word}"
 
 
 def paired_table(
-    runs: list[dict], reference: str, others: list[str], budgets: list[str], metric: str = "mean_fg_dice"
+    runs: list[dict],
+    reference: str,
+    others: list[str],
+    budgets: list[str],
+    metric: str = "mean_fg_dice",
+    site: str | None = None,
+    higher_is_better: bool = True,
+    digits: int = 3,
 ) -> str:
-    """A markdown table of ``reference`` minus each of ``others``, paired by seed: ``mean +- std (wins/n)``, where
-    wins counts the seeds at which ``reference`` is higher."""
+    """A markdown table of ``reference`` minus each of ``others``, paired by site and seed: the mean difference, its
+    95% interval, the wins (runs where ``reference`` is better) over the pairs, and the verdict word."""
     lines = [f"| {reference} minus | " + " | ".join(budgets) + " |", "|---|" + "---|" * len(budgets)]
     for other in others:
-        cells = []
+        cells = [
+            _interval_cell(compare(runs, reference, other, b, metric, site, higher_is_better), digits) for b in budgets
+        ]
+        if any(cells):
+            lines.append(f"| {other} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_sentences(
+    runs: list[dict], reference: str, others: list[str], budgets: list[str], site: str | None, where: str
+) -> list[str]:
+    """One generated sentence per other row and budget: the verdicts on mean foreground Dice and on HD95 with their
+    intervals. ``where`` names the site (or "pooled over the sites") in the sentence."""
+    lines = []
+    for other in others:
         for budget in budgets:
-            d = np.asarray(paired_differences(runs, reference, other, budget, metric), dtype=np.float64)
-            d = d[np.isfinite(d)]
-            if not d.size:
-                cells.append("")
+            dice = compare(runs, reference, other, budget, "mean_fg_dice", site)
+            if dice is None:
                 continue
-            std = float(d.std(ddof=1)) if d.size > 1 else 0.0
-            cells.append(f"{d.mean():+.3f} +- {std:.3f} ({int((d > 0).sum())}/{d.size})")
-        lines.append(f"| {other} | " + " | ".join(cells) + " |")
+            hd = compare(runs, reference, other, budget, "mean_hd95", site, higher_is_better=False)
+            text = (
+                f"At {budget} ({where}), {reference} is **{dice.word}** of {other} on Dice "
+                f"({_interval_cell(dice).rsplit(' ', 1)[0]})"
+            )
+            if hd is not None:
+                text += f" and **{hd.word}** of it on HD95 ({_interval_cell(hd, 2, ' mm').rsplit(' ', 1)[0]})"
+            lines.append(text.replace("**behind** of", "**behind**").replace("**level** of", "**level** with") + ".")
+    return lines
+
+
+def pooled_runs(runs: list[dict], sites: list[str]) -> list[dict]:
+    """Records pooled over ``sites``: for each row, budget and seed that ran at every one of them, the mean of each
+    metric over the sites (site ``pooled``); bounds are pooled alike per pretraining seed."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        if run.get("kind") in ("finetune", "bound") and _site(run) in sites:
+            groups[(run["kind"], run["method"], run["budget"], run["seed"])].append(run)
+    pooled = []
+    for (kind, method, budget, seed), members in groups.items():
+        if sorted(_site(r) for r in members) != sorted(sites):
+            continue
+        record = {"kind": kind, "method": method, "budget": budget, "seed": seed, "site": "pooled"}
+        record["replicate"] = members[0].get("replicate", seed)
+        for key, value in members[0].items():
+            if isinstance(value, float) and key not in record and all(isinstance(m.get(key), float) for m in members):
+                record[key] = float(np.mean([m[key] for m in members]))
+        pooled.append(record)
+    return pooled
+
+
+def cohort_view(runs: list[dict], cohort: str = "fresh") -> list[dict]:
+    """The fine-tuning runs and bounds with their metrics on ``cohort`` (each record's ``fresh`` entry) in place of
+    the test subjects'; records without that cohort are left out."""
+    out = []
+    for run in runs:
+        if run.get("kind") in ("finetune", "bound") and isinstance(run.get(cohort), dict):
+            base = {k: v for k, v in run.items() if not isinstance(v, float) or k in ("train_s", "wall_s")}
+            out.append({**base, **run[cohort]})
+    return out
+
+
+def cost_table(runs: list[dict], rows: list[str], reference: str) -> str:
+    """Wall time of each row: its pretraining runs (mean minutes over seeds, and the ratio to the reference row's)
+    and its fine-tuning runs (mean seconds, evaluation excluded)."""
+    pretrain: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        if run.get("kind") == "pretrain" and "wall_s" in run:
+            pretrain[run.get("pretraining") or run["method"].rsplit("_seed", 1)[0]].append(run["wall_s"])
+    finetune: dict[str, list[float]] = defaultdict(list)
+    uses: dict[str, str] = {}
+    for run in runs:
+        if run.get("kind") == "finetune" and run["method"] in rows:
+            finetune[run["method"]].append(run.get("train_s", math.nan))
+            if run.get("pretrained"):
+                uses[run["method"]] = Path(run["pretrained"]).parts[-4].rsplit("_seed", 1)[0]
+    ref = np.mean(pretrain[uses[reference]]) if reference in uses and pretrain.get(uses[reference]) else math.nan
+    lines = [
+        "| row | pretraining (min, mean over seeds) | ratio to " + reference + " | fine-tuning run (s, mean) |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        p = pretrain.get(uses.get(row, ""), [])
+        minutes = f"{np.mean(p) / 60:.1f} ({len(p)})" if p else "none"
+        ratio = f"{np.mean(p) / ref:.2f}" if p and math.isfinite(ref) else ""
+        ft = f"{np.nanmean(finetune[row]):.0f} ({len(finetune[row])})" if finetune.get(row) else ""
+        lines.append(f"| {row} | {minutes} | {ratio} | {ft} |")
     return "\n".join(lines)
 
 
@@ -158,31 +370,113 @@ def plot_dice(
     plt.close(fig)
 
 
+def _rows(runs: list[dict], budgets: list[str]) -> list[str]:
+    methods = _methods(summarise(runs))
+    return [m for m in methods if any(r.get("method") == m and r.get("budget") in budgets for r in runs)]
+
+
+def _cohort_section(
+    runs: list[dict], budgets: list[str], reference: str, sites: list[str], what: str
+) -> tuple[str, dict]:
+    """The tables and generated sentences of one cohort, per site and pooled; returns the text and the verdicts
+    ``(where, other, budget, metric) -> word`` for the cross-cohort check."""
+    words: dict = {}
+    parts = []
+    views = [(site, site, runs) for site in sites]
+    if len(sites) > 1:
+        pooled = pooled_runs(runs, sites)
+        if pooled:
+            views.append(("pooled over " + ", ".join(sites), "pooled", pooled))
+    for where, site, view in views:
+        rows = [m for m in _rows(view, budgets) if _control_of(m) is None]
+        others = [m for m in rows if m != reference]
+        present = [b for b in budgets if any(r.get("budget") == b and _site(r) == site for r in view)]
+        if not present:
+            continue
+        sentences = comparison_sentences(view, reference, others, present, site, where)
+        for other in others:
+            for b in present:
+                for metric, better in (("mean_fg_dice", True), ("mean_hd95", False)):
+                    c = compare(view, reference, other, b, metric, site, better)
+                    if c is not None:
+                        words[(site, other, b, metric)] = c.word
+        parts.append(
+            f"### {where}: {what}\n\nMean foreground Dice (mean +- std over seeds, n):\n\n"
+            f"{markdown_table(view, present, site=site)}\n\n"
+            f"Paired differences, {reference} minus each row (mean [95% interval] (wins/n) verdict), Dice:\n\n"
+            f"{paired_table(view, reference, others, present, site=site)}\n\n"
+            f"HD95 (mm; lower is better, so a negative difference favours {reference}):\n\n"
+            f"{paired_table(view, reference, others, present, 'mean_hd95', site, False, 2)}\n\n"
+            "Predicted foreground more than 10 mm from the reference brain (ml, mean over test subjects):\n\n"
+            f"{markdown_table(view, present, 'fp_far_ml', 2, site)}\n\n"
+            "Generated verdicts:\n\n" + "\n".join(f"- {line}" for line in sentences) + "\n"
+        )
+    return "\n".join(parts), words
+
+
 def write_grid_report(
-    runs: list[dict], budgets: list[str], class_names: list[str], out_dir: str | os.PathLike, title: str
+    runs: list[dict],
+    budgets: list[str],
+    class_names: list[str],
+    out_dir: str | os.PathLike,
+    title: str,
+    reference: str = "hybrid",
+    fresh_seed: int | None = None,
 ) -> str:
-    """Write ``results.md`` (mean foreground Dice, the paired differences of the hybrid rows against every other row,
-    Dice per class, HD95 in mm, classes missed, the fine-tuning convergence control) and ``dice_vs_budget.png``.
+    """Write ``results.md`` and one ``dice_vs_budget_<site>.png`` per target site (plus ``pretraining_curves.png``).
+
+    ``results.md`` holds, for the fresh test cohort (when the runs carry one) and for the development test cohort,
+    per target site and pooled over the sites: mean foreground Dice, the paired differences of ``reference`` against
+    every other row in Dice and in HD95 with 95% intervals, wins and verdicts, the far false-positive volume and the
+    generated verdict sentences; then the sentences where the two cohorts disagree, Dice per class, HD95, classes
+    missed, the fine-tuning convergence control and the wall time of each row.
 
     Returns:
-        The main table (mean foreground Dice).
+        The main table: mean foreground Dice of the first target site on the development test cohort.
     """
     out = Path(out_dir)
-    table = markdown_table(runs, budgets)
-    methods = _methods(summarise(runs))
-    grid = [m for m in methods if any(r.get("method") == m and r.get("budget") in budgets for r in runs)]
-    long_rows = [m for m in grid if _control_of(m) in grid]
-    rows = [m for m in grid if m not in long_rows]
-    paired = "\n\n".join(
-        paired_table(runs, ref, [m for m in rows if m != ref], budgets)
-        for ref in ("hybrid", "hybrid_target")
-        if ref in rows
+    sites = list(dict.fromkeys(_site(r) for r in runs if r.get("kind") in ("finetune", "bound")))
+    fresh = cohort_view(runs)
+    sections = []
+    fresh_words: dict = {}
+    if fresh:
+        text, fresh_words = _cohort_section(
+            fresh, budgets, reference, sites, f"fresh test cohort (phantom seed {fresh_seed})"
+        )
+        sections.append(f"## Fresh test cohort (phantom seed {fresh_seed}, never used in development)\n\n{text}")
+    text, test_words = _cohort_section(runs, budgets, reference, sites, "development test cohort")
+    sections.append(
+        f"## Development test cohort (the phantom's test subjects, seen through the design rounds)\n\n{text}"
     )
-    per_class = "\n\n".join(
-        f"{name}:\n\n" + markdown_table(runs, budgets, metric=f"dice_{name}") for name in class_names[1:]
-    )
-    hd95 = markdown_table(runs, budgets, metric="mean_hd95", digits=2)
-    missed = markdown_table(runs, budgets, metric="n_missed", digits=2)
+    if fresh:
+        disagree = [
+            f"- {site}, {budget}, {reference} vs {other}, {metric}: fresh cohort **{word}**, development cohort "
+            f"**{test_words[(site, other, budget, metric)]}**."
+            for (site, other, budget, metric), word in fresh_words.items()
+            if (site, other, budget, metric) in test_words and test_words[(site, other, budget, metric)] != word
+        ]
+        sections.append(
+            "## Where the two cohorts disagree\n\n"
+            + ("\n".join(disagree) if disagree else "Nowhere: every verdict is the same on both cohorts.")
+        )
+    rows = _rows(runs, budgets)
+    long_rows = [m for m in rows if _control_of(m) in rows]
+    main_rows = [m for m in rows if m not in long_rows]
+    details = []
+    for site in sites:
+        present = [b for b in budgets if any(r.get("budget") == b and _site(r) == site for r in runs)]
+        per_class = "\n\n".join(
+            f"{name}:\n\n" + markdown_table(runs, present, metric=f"dice_{name}", site=site) for name in class_names[1:]
+        )
+        details.append(
+            f"### {site}\n\nDice per class:\n\n{per_class}\n\nMean HD95 (mm; a missed class scores the volume's "
+            f"diagonal):\n\n{markdown_table(runs, present, 'mean_hd95', 2, site)}\n\nClasses missed per case "
+            "(empty in the prediction or in the reference, not both):\n\n"
+            f"{markdown_table(runs, present, 'n_missed', 2, site)}\n"
+        )
+        plot_dice(
+            [r for r in runs if _site(r) == site], present, out / f"dice_vs_budget_{site}.png", f"{title}: {site}"
+        )
     control = "\n\n".join(
         paired_table(
             runs,
@@ -193,16 +487,19 @@ def write_grid_report(
         for m in long_rows
     )
     (out / "results.md").write_text(
-        f"# Benchmark: {title}\n\nMean foreground Dice on the target test subjects (mean +- std over seeds, n):\n\n"
-        f"{table}\n\nPaired differences (same seed, same labelled cases; mean +- std, wins/n):\n\n{paired}\n\n"
-        f"Dice per class:\n\n{per_class}\n\nMean HD95 (mm; a missed class scores the volume's diagonal):\n\n{hd95}"
-        f"\n\nClasses missed per case (empty in the prediction or in the reference, not both):\n\n{missed}\n\n"
-        f"Fine-tuning convergence control (the same rows fine-tuned longer, minus the standard schedule):\n\n"
-        f"{control or 'none run'}\n"
+        f"# Benchmark: {title}\n\n"
+        f"Default recipe (the reference of every comparison): **{reference}**. Intervals: 95%, Student's t on the "
+        "per-pretraining-seed means of the paired differences (fine-tuning seed s starts from pretraining seed s % P; "
+        "with one pretraining seed, t over the fine-tuning seeds). Verdicts: ahead / behind only where the interval "
+        "excludes 0, otherwise level.\n\n"
+        + "\n\n".join(sections)
+        + "\n\n## Details (development test cohort)\n\n"
+        + "\n".join(details)
+        + "\n## Fine-tuning convergence control (the same rows fine-tuned longer, minus the standard schedule)\n\n"
+        + f"{control or 'none run'}\n\n## Wall time of each row\n\n{cost_table(runs, main_rows, reference)}\n"
     )
-    plot_dice(runs, budgets, out / "dice_vs_budget.png", title=title)
     plot_validation_curves(runs, out / "pretraining_curves.png", title=title)
-    return table
+    return markdown_table(runs, budgets, site=sites[0]) if sites else ""
 
 
 def write_ablations_report(runs: list[dict], variants: list[str], out_dir: str | os.PathLike) -> str:

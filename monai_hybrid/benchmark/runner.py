@@ -7,6 +7,7 @@ executor (``executor``) and the result store (``store``). A killed benchmark res
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Sequence
@@ -14,12 +15,11 @@ from pathlib import Path
 
 from monai_hybrid.benchmark.data import prepare_data
 from monai_hybrid.benchmark.executor import execute, quiet_logs
-from monai_hybrid.benchmark.plan import PretrainStep, Step, plan_ablations, plan_grid
+from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep, plan_ablations, plan_grid
 from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset
 from monai_hybrid.benchmark.runs import RunContext
 from monai_hybrid.benchmark.store import MlflowSink, ResultStore
 from monai_hybrid.bundle import default_bundle_dir
-from monai_hybrid.data.sites import DEFAULT_TARGET_SITE
 
 __all__ = ["BenchmarkRunner"]
 
@@ -31,14 +31,17 @@ class BenchmarkRunner:
         out_dir: folder of everything the benchmark writes.
         preset: what to run, with every training setting.
         bundle_dir: the bundle whose configs are run (default: the one shipped in the package).
-        target_site: the phantom's target site (ignored with ``target_datalist``).
+        target_sites: the phantom's target sites of the main part of the grid (default: the preset's); the other
+            parts keep their own sites.
         source_datalist: a labelled source datalist to use instead of the phantom's source site.
         target_datalist: a target datalist (``training``, ``validation``, ``test``, ``unlabeled``) instead of the
-            phantom's target site.
+            phantom's target sites: the site ``target`` of the main part (the preset's other parts are phantom
+            sites and do not run).
         class_names: the classes, background first (default: the datalists' ``labels`` maps).
         track: log every run to MLflow (``out_dir/mlruns.db``).
         progress: show a progress bar over runs.
         workers: runs executed at once, each in its own process (default: the preset's).
+        parts: the grid parts to run (default: every part of the preset).
     """
 
     def __init__(
@@ -46,28 +49,36 @@ class BenchmarkRunner:
         out_dir: str | os.PathLike,
         preset: BenchmarkPreset,
         bundle_dir: str | os.PathLike | None = None,
-        target_site: str = DEFAULT_TARGET_SITE,
+        target_sites: Sequence[str] | None = None,
         source_datalist: str | os.PathLike | None = None,
         target_datalist: str | os.PathLike | None = None,
         class_names: Sequence[str] | None = None,
         track: bool = True,
         progress: bool = True,
         workers: int | None = None,
+        parts: Sequence[str] | None = None,
     ) -> None:
         workers = preset.workers if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
             raise ValueError(f"BenchmarkRunner: 'workers' must be a positive integer, got {workers!r}.")
         if class_names is not None and len(class_names) < 2:
             raise ValueError(f"BenchmarkRunner: 'class_names' needs background and a class, got {list(class_names)}.")
+        if target_datalist is not None:
+            preset = dataclasses.replace(preset, target_sites=("target",), parts=())
+            parts = None
+        elif target_sites:
+            preset = dataclasses.replace(preset, target_sites=tuple(target_sites))
+        for name in parts or ():
+            preset.part(name)  # names the parts it has
         self.out_dir = Path(out_dir)
         self.preset = preset
+        self.parts = tuple(parts) if parts else None
         self.bundle_dir = Path(bundle_dir) if bundle_dir is not None else default_bundle_dir()
         if not (self.bundle_dir / "configs" / "common.yaml").is_file():
             raise FileNotFoundError(
                 f"No bundle configs in '{self.bundle_dir}'; pass the folder of a bundle written by "
                 "'monai-hybrid bundle DIR' (--bundle)."
             )
-        self.target_site = target_site
         self.source_datalist = str(source_datalist) if source_datalist else None
         self.target_datalist = str(target_datalist) if target_datalist else None
         self.class_names = tuple(class_names) if class_names else None
@@ -77,7 +88,12 @@ class BenchmarkRunner:
 
     def plan(self, ablations: bool = False) -> list[Step]:
         """Every step of the grid (or of the ablations), each after the steps it needs."""
-        return plan_ablations(self.preset) if ablations else plan_grid(self.preset)
+        return plan_ablations(self.preset) if ablations else plan_grid(self.preset, self.parts)
+
+    def _site_order(self, site: str) -> int:
+        """The order of the preset's target sites (the main part's first)."""
+        order = list(dict.fromkeys(s for part in self.preset.grid_parts for s in part.sites))
+        return order.index(site) if site in order else len(order)
 
     def run(self, ablations: bool = False) -> list[dict]:
         """Run (or resume) the whole grid, or the ablations; returns every recorded run."""
@@ -85,18 +101,21 @@ class BenchmarkRunner:
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         steps = self.plan(ablations)
-        semi = any(METHODS[m].semi for m in self.preset.methods) or any(
-            PRETRAININGS[METHODS[m].pretrain].target_unlabeled for m in self.preset.methods if METHODS[m].pretrain
+        methods = {m for part in self.preset.grid_parts for m in part.methods}
+        semi = any(METHODS[m].semi for m in methods) or any(
+            PRETRAININGS[METHODS[m].pretrain].target_unlabeled for m in methods if METHODS[m].pretrain
         )
+        sites = sorted({s.site for s in steps if isinstance(s, (FinetuneStep, ZeroShotStep))}, key=self._site_order)
         data = prepare_data(
             self.out_dir,
             self.preset.resolution,
-            self.target_site,
+            sites,
             self.source_datalist,
             self.target_datalist,
             class_names=self.class_names,
             unlabeled=semi,
             progress=self.progress,
+            fresh_seed=None if ablations else self.preset.fresh_seed,
         )
         # the runs read a copy of the bundle's configs made at the start: configs edited while the benchmark runs
         # cannot mix into it, and the copy documents what ran. It is made anew at each start, so a resumed benchmark
@@ -104,10 +123,12 @@ class BenchmarkRunner:
         snapshot = self.out_dir / "bundle"
         shutil.rmtree(snapshot / "configs", ignore_errors=True)
         shutil.copytree(self.bundle_dir / "configs", snapshot / "configs")
-        ctx = RunContext(self.out_dir, self.preset, snapshot, data.source, data.target, data.class_names)
+        ctx = RunContext(self.out_dir, self.preset, snapshot, data.source, data.targets, data.class_names, data.fresh)
         header = {
             "source_datalist": self.source_datalist,
             "target_datalist": self.target_datalist,
+            "target_sites": list(data.targets),
+            "fresh_seed": data.fresh_seed,
             "class_names": list(data.class_names),
         }
         sinks = (MlflowSink(self.out_dir, self.preset.name),) if self.track else ()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,26 @@ class RunContext:
         preset: the training settings.
         bundle_dir: the bundle whose configs are run.
         source: the labelled source datalist.
-        target: the target datalist.
+        targets: target site -> its datalist (the first is the one whose unlabelled scans ``hybrid_target`` sees).
         class_names: the classes every model segments.
+        fresh: target site -> the datalist of its fresh test cohort (sites without one are scored on ``test`` only).
     """
 
     out_dir: Path
     preset: BenchmarkPreset
     bundle_dir: Path
     source: str
-    target: str
+    targets: Mapping[str, str]
     class_names: tuple[str, ...]
+    fresh: Mapping[str, str] = field(default_factory=dict)
+
+    def target(self, site: str | None = None) -> str:
+        """The datalist of target ``site`` (default: the first target)."""
+        if site is None:
+            return next(iter(self.targets.values()))
+        if site not in self.targets:
+            raise KeyError(f"No datalist for target site {site!r}; the benchmark's targets: {list(self.targets)}.")
+        return self.targets[site]
 
     def pretrained(self, name: str) -> Path:
         """The final checkpoint of pretraining run ``name``."""
@@ -111,7 +121,7 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
             "learning_rate": p.learning_rate,
             "resume": resume,
             **(
-                {"unlabeled_datalist": ctx.target, "unlabeled_weight": p.unlabeled_weight}
+                {"unlabeled_datalist": ctx.target(), "unlabeled_weight": p.unlabeled_weight}
                 if step.target_unlabeled
                 else {}
             ),
@@ -138,18 +148,31 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
     }
 
 
-def evaluate(ctx: RunContext, root: Path, model_path: Path, eval_list: str = "test") -> dict:
-    """Evaluate ``model_path`` on the target's ``eval_list``; returns ``metrics.json`` (``summary`` and ``cases``)."""
-    out = root / "eval"
+def evaluate(
+    ctx: RunContext, root: Path, model_path: Path, datalist: str, eval_list: str = "test", folder: str = "eval"
+) -> dict:
+    """Evaluate ``model_path`` on ``eval_list`` of ``datalist`` into ``root/folder``; returns ``metrics.json``
+    (``summary`` and ``cases``)."""
+    out = root / folder
     ctx.run(
         "run",
         EVALUATE_CONFIGS,
         root,
-        {"input": ctx.target, "datalist_key": eval_list, "model_path": str(model_path), "output_dir": str(out)},
+        {"input": datalist, "datalist_key": eval_list, "model_path": str(model_path), "output_dir": str(out)},
     )
     report = json.loads((out / "metrics.json").read_text())
     gc.collect()
     return {"summary": report["summary"], "cases": report["cases"]}
+
+
+def _scores(ctx: RunContext, root: Path, model_path: Path, site: str, eval_list: str) -> dict:
+    """The metrics of ``model_path`` on ``eval_list`` of ``site`` (means over its cases), and, for the test list of
+    a site with a fresh cohort, the same on the fresh cohort under ``fresh``."""
+    scores = _means(evaluate(ctx, root, model_path, ctx.target(site), eval_list)["summary"])
+    if eval_list == "test" and site in ctx.fresh:
+        fresh = evaluate(ctx, root, model_path, ctx.fresh[site], "test", folder="eval_fresh")
+        scores["fresh"] = _means(fresh["summary"])
+    return scores
 
 
 def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
@@ -161,12 +184,13 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
     else:
         steps = p.finetune_steps * (p.long_factor if step.long else 1)
     pretrained = ctx.pretrained(step.pretrained) if step.pretrained else None
+    target = ctx.target(step.site)
     chosen = {}
     if step.cases is not None:  # scans chosen by the caller, not drawn
-        training = {e["image"]: e for e in load_list(ctx.target, "training")}
+        training = {e["image"]: e for e in load_list(target, "training")}
         missing = [c for c in step.cases if c not in training]
         if missing:
-            raise ValueError(f"{step.key}: {missing} are not in the 'training' list of '{ctx.target}'.")
+            raise ValueError(f"{step.key}: {missing} are not in the 'training' list of '{target}'.")
         chosen = {"train_cases": [training[c] for c in step.cases]}
     start = time.perf_counter()
     ctx.run(
@@ -175,7 +199,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         root,
         {
             "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
-            "datalist": ctx.target,
+            "datalist": target,
             "pretrained_checkpoint": str(pretrained) if pretrained else None,
             "num_labeled": step.budget.k if step.budget else 0,
             "label_unit": step.budget.unit if step.budget else "scans",
@@ -191,7 +215,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         },
     )
     train_s = time.perf_counter() - start
-    result = evaluate(ctx, root, root / "models" / "model.pt", step.eval_list)
+    scores = _scores(ctx, root, root / "models" / "model.pt", step.site, step.eval_list)
     drawn = root / "models" / "labelled_cases.json"
     cases = chosen["train_cases"] if chosen else json.loads(drawn.read_text())["cases"]
     return {
@@ -199,7 +223,11 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         "kind": "finetune",
         "method": step.method,
         "budget": step.budget.name if step.budget else "all scans",
+        "site": step.site,
         "seed": step.seed,
+        # the unit of replication: fine-tuning seed s starts from pretraining seed s % P (scratch rows too, so that
+        # every row is grouped alike)
+        "replicate": step.seed % len(p.pretrain_seeds),
         "steps": steps,
         "pretrained": str(pretrained) if pretrained else None,
         "eval_list": step.eval_list,
@@ -207,22 +235,23 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         "chosen": [{k: v for k, v in c.items() if k in ("image", "slice_z_mm")} for c in cases],
         "train_s": train_s,
         "wall_s": time.perf_counter() - start,
-        **_means(result["summary"]),
+        **scores,
     }
 
 
 def zero_shot(ctx: RunContext, step: ZeroShotStep) -> dict:
-    """The source model, not fine-tuned, on the target's test subjects (a lower bound)."""
+    """The source model, not fine-tuned, on the test subjects of the step's target site (a lower bound)."""
     start = time.perf_counter()
-    result = evaluate(ctx, ctx.run_dir(step.key), ctx.pretrained(step.name))
+    scores = _scores(ctx, ctx.run_dir(step.key), ctx.pretrained(step.name), step.site, "test")
     return {
         "key": step.key,
         "kind": "bound",
         "method": f"zero-shot ({step.name.removesuffix(f'_seed{step.seed}')})",
         "budget": "0",
+        "site": step.site,
         "seed": step.seed,
         "wall_s": time.perf_counter() - start,
-        **_means(result["summary"]),
+        **scores,
     }
 
 

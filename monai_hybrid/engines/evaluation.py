@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from ignite.engine import Engine, Events
 
-from monai_hybrid.metrics import missed_classes
+from monai_hybrid.metrics import FAR_MARGIN_MM, false_positive_volume_ml, missed_classes
 
 __all__ = ["EvaluationReport"]
 
@@ -33,13 +33,16 @@ def _name(item: dict) -> str:
 
 class EvaluationReport:
     """Writes ``metrics.csv`` and ``metrics.json``: Dice per class, mean foreground Dice, HD95 (mm) per class and
-    their mean, and the classes missed, per case; and the mean and standard deviation over cases.
+    their mean, the classes missed and the false-positive volume outside the brain, per case; and the mean and
+    standard deviation over cases.
 
     The evaluator's Dice and HD95 metrics (``include_background=False``) keep their per-case, per-class values in
     ``engine.state.metric_details`` (``save_details=True``, MONAI's default); this handler pairs them with the case
     names. A class empty in exactly one of prediction and reference is *missed*: ``missed_<class>`` is 1 and
     ``n_missed`` counts them (``monai_hybrid.metrics``; its HD95 is the volume's diagonal, never dropped). A class
     empty in both has no HD95 (``nan``), and the means over cases leave it out (``n`` says how many were scored).
+    ``fp_outside_ml`` is the predicted foreground outside the reference's foreground, ``fp_far_ml`` the part of it
+    farther than ``FAR_MARGIN_MM`` (10 mm) from it, in ml from the label's own spacing.
 
     Args:
         output_dir: folder of the reports.
@@ -69,6 +72,7 @@ class EvaluationReport:
         self.reference_key = reference_key
         self._names: list[str] = []
         self._missed: list[np.ndarray] = []
+        self._fp_ml: list[tuple[float, float]] = []
         self.summary: dict = {}
 
     def attach(self, engine: Engine) -> None:
@@ -79,6 +83,7 @@ class EvaluationReport:
     def _reset(self, engine: Engine) -> None:
         self._names.clear()
         self._missed.clear()
+        self._fp_ml.clear()
 
     def _collect(self, engine: Engine) -> None:
         batch = engine.state.batch
@@ -89,6 +94,9 @@ class EvaluationReport:
         for item in output if isinstance(output, list) else [output]:
             pred, ref = item[self.pred_key], item[self.reference_key]
             self._missed.append(missed_classes(pred[None], ref[None])[0].cpu().numpy())
+            self._fp_ml.append(
+                (false_positive_volume_ml(pred, ref), false_positive_volume_ml(pred, ref, margin_mm=FAR_MARGIN_MM))
+            )
 
     def _details(self, engine: Engine, name: str | None) -> np.ndarray | None:
         if name is None:
@@ -115,6 +123,8 @@ class EvaluationReport:
                 for c, cls in enumerate(self.classes):
                     row[f"missed_{cls}"] = float(self._missed[i][c])
                 row["n_missed"] = float(self._missed[i].sum())
+            if self._fp_ml:
+                row["fp_outside_ml"], row["fp_far_ml"] = self._fp_ml[i]
             rows.append(row)
         columns = [k for k in rows[0] if k != "case"] if rows else []
         summary = {}
