@@ -21,7 +21,7 @@ logger = logging.getLogger("monai_hybrid")
 def _phantom(args: argparse.Namespace) -> int:
     from monai_hybrid.data.phantom import PhantomConfig, generate_phantom, summary_text
 
-    config = PhantomConfig(seed=args.seed, resolution=args.resolution, lesions=args.lesions)
+    config = PhantomConfig(seed=args.seed, resolution=args.resolution, lesions=args.lesions, raw_sites=args.raw_sites)
     if args.source_subjects or args.target_subjects:
         config = config.with_sizes(
             source=_sizes(args.source_subjects, "--source-subjects") if args.source_subjects else None,
@@ -120,12 +120,15 @@ def _benchmark(args: argparse.Namespace) -> int:
         changes["methods"] = tuple(args.methods)
     if args.workers is not None:
         changes["workers"] = args.workers
+    if args.fresh_seed is not None:
+        changes["fresh_seed"] = None if args.fresh_seed < 0 else args.fresh_seed
     preset = dataclasses.replace(preset, **changes)
     runner = BenchmarkRunner(
         args.out,
         preset,
         bundle_dir=args.bundle,
-        target_site=args.target_site,
+        target_sites=args.target_sites,
+        parts=args.parts,
         source_datalist=args.source_datalist,
         target_datalist=args.target_datalist,
         class_names=args.class_names,
@@ -139,12 +142,12 @@ def _benchmark(args: argparse.Namespace) -> int:
         sys.stdout.write(f"{table}\n\nWritten: {out / 'ablations.md'}\n")
         return 0
     saved = json.loads((out / "results.json").read_text())
-    title = f"{args.target_datalist or args.target_site}, preset {preset.name}, {len(preset.seeds)} seeds"
-    table = write_grid_report(runs, [b.name for b in preset.budgets], saved["class_names"], out, title)
-    sys.stdout.write(
-        f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'}, {out / 'dice_vs_budget.png'}, "
-        f"{out / 'pretraining_curves.png'}\n"
+    budgets = list(dict.fromkeys(b.name for part in runner.preset.grid_parts for b in part.budgets))
+    title = f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
+    table = write_grid_report(
+        runs, budgets, saved["class_names"], out, title, reference=preset.reference, fresh_seed=saved.get("fresh_seed")
     )
+    sys.stdout.write(f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'} and the plots in {out}\n")
     return 0
 
 
@@ -184,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     p.add_argument("--resolution", type=float, default=2.0, help="base voxel size in mm (2; 3 for fast CPU runs)")
     p.add_argument("--lesions", action="store_true", help="add white-matter lesions as class 4")
+    p.add_argument(
+        "--raw-sites",
+        action="store_true",
+        help="also write raw-looking twins of the target sites (<site>_raw: head, air with noise, scanner units)",
+    )
     p.add_argument("--source-subjects", help="source-site list sizes: training,validation,test[,unlabeled]")
     p.add_argument("--target-subjects", help="target-site list sizes: training,validation,test[,unlabeled]")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all CPU cores)")
@@ -221,7 +229,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     b.add_argument("--out", default="benchmark_output", help="output folder (a rerun resumes)")
-    b.add_argument("--target-site", default="site_c_flair", help="phantom target site")
+    b.add_argument(
+        "--target-sites",
+        nargs="+",
+        default=None,
+        help="phantom target sites of the grid's main part (default: the preset's; the other parts keep theirs)",
+    )
+    b.add_argument(
+        "--parts",
+        nargs="+",
+        default=None,
+        help="grid parts to run (default: all of the preset's; 'main' is the preset's sites x budgets x methods)",
+    )
+    b.add_argument(
+        "--fresh-seed",
+        type=int,
+        default=None,
+        help="phantom seed of the fresh test cohort that every model is also scored on (default: the preset's; "
+        "-1: none)",
+    )
     b.add_argument("--source-datalist", default=None, help="your labelled source datalist instead of the phantom")
     b.add_argument("--target-datalist", default=None, help="your target datalist instead of the phantom")
     b.add_argument(
