@@ -78,3 +78,21 @@ def test_the_ignite_handler_keeps_each_case_spacing_and_details():
 def test_a_reference_without_affine_is_refused():
     with pytest.raises(ValueError, match="no affine"):
         spacing_mm(torch.zeros(1, 2, 4, 4, 4))
+
+
+def test_false_positive_volume_outside_the_brain_by_hand():
+    """Reference brain: x in 2..4. Predicted foreground: the same block plus one voxel 2 voxels (6 mm) beyond it
+    and one 5 voxels (15 mm) beyond it, on 3 x 3 x 4.5 mm voxels (40.5 mm^3 each)."""
+    from monai_hybrid.metrics import FAR_MARGIN_MM, false_positive_volume_ml
+
+    ref = np.zeros((12, 6, 5), dtype=np.int64)
+    ref[2:5, 1:4, 1:4] = 1
+    pred = ref.copy()
+    pred[6, 2, 2] = 2  # 6 mm from the brain: outside it, not far
+    pred[9, 2, 2] = 1  # 15 mm: far
+    y_pred, y = _one_hot(pred), _one_hot(ref)
+    assert false_positive_volume_ml(y_pred, y) == pytest.approx(2 * 40.5 / 1000)
+    assert false_positive_volume_ml(y_pred, y, margin_mm=FAR_MARGIN_MM) == pytest.approx(40.5 / 1000)
+    assert false_positive_volume_ml(y, y) == 0.0
+    with pytest.raises(ValueError, match="'margin_mm' must be >= 0"):
+        false_positive_volume_ml(y_pred, y, margin_mm=-1)

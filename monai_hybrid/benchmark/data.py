@@ -117,6 +117,11 @@ def prepare_data(
             ``fresh_seed`` is the development phantom's seed.
         DatalistError: a datalist or one of its files is wrong (from ``prepare_datalist``, naming the fix).
     """
+    if fresh_seed == DEVELOPMENT_SEED:  # before any compute is spent
+        raise ValueError(
+            f"fresh_seed {fresh_seed} is the seed of the development phantom; a fresh cohort needs another seed "
+            "(--fresh-seed)."
+        )
     phantom = Path(out_dir) / "phantom"
     raw = any(site.endswith("_raw") for site in target_sites)
     if source_datalist is None or target_datalist is None:
@@ -143,10 +148,6 @@ def prepare_data(
         prepare_datalist(target, num_classes=len(names), require=lists, lists=lists)
     fresh: dict[str, str] = {}
     if fresh_seed is not None and target_datalist is None:
-        if fresh_seed == DEVELOPMENT_SEED:
-            raise ValueError(
-                f"fresh_seed {fresh_seed} is the seed of the development phantom; a fresh cohort needs another seed."
-            )
         fresh = _fresh_cohort(Path(out_dir), resolution, fresh_seed, list(targets), progress)
         for datalist in fresh.values():
             prepare_datalist(datalist, num_classes=len(names), require=("test",), lists=("test",))

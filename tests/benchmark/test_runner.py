@@ -60,12 +60,12 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     # pretraining first, then what needs none, then what starts from a pretrained model
     assert keys == [
         "pretrain/hybrid/seed0",
-        "oracle/all/seed0",
-        "scratch/scans1/seed0",
-        "zero_shot/hybrid/seed0",
-        "hybrid/scans1/seed0",
+        "oracle/target/all/seed0",
+        "scratch/target/scans1/seed0",
+        "zero_shot/hybrid/target/seed0",
+        "hybrid/target/scans1/seed0",
     ]
-    hybrid = next(r for r in runs if r["key"] == "hybrid/scans1/seed0")
+    hybrid = next(r for r in runs if r["key"] == "hybrid/target/scans1/seed0")
     assert 0.0 <= hybrid["mean_fg_dice"] <= 1.0 and len(hybrid["chosen"]) == 1 and hybrid["wall_s"] > 0
     assert {"dice_csf", "dice_grey_matter", "dice_white_matter", "mean_hd95", "n_missed"} <= set(hybrid)
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -85,7 +85,7 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     table = markdown_table(runs, ["1 scan"])
     assert table.splitlines()[0] == "| method | 1 scan | bound |" and "| hybrid | " in table
     oracle = next(line for line in table.splitlines() if line.startswith("| oracle"))
-    assert oracle.split("|")[2].strip() == "" and "(1)" in oracle.split("|")[3]  # its value in the bound column
+    assert oracle.split("|")[2].strip() == "" and "(n = 1)" in oracle.split("|")[3]  # its value in the bound column
     plot_dice(runs, ["1 scan"], tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 5000
 
@@ -98,14 +98,14 @@ def test_tiny_grid_in_two_worker_processes(tiny_phantom, tmp_path):
     keys = [r["key"] for r in runs]
     # what starts from the pretrained model ends after it; the oracle and scratch runs need not wait for it
     first = keys.index("pretrain/hybrid/seed0")
-    assert first < min(keys.index("zero_shot/hybrid/seed0"), keys.index("hybrid/scans1/seed0"))
+    assert first < min(keys.index("zero_shot/hybrid/target/seed0"), keys.index("hybrid/target/scans1/seed0"))
     assert sorted(keys) == sorted(
         [
             "pretrain/hybrid/seed0",
-            "zero_shot/hybrid/seed0",
-            "oracle/all/seed0",
-            "hybrid/scans1/seed0",
-            "scratch/scans1/seed0",
+            "zero_shot/hybrid/target/seed0",
+            "oracle/target/all/seed0",
+            "hybrid/target/scans1/seed0",
+            "scratch/target/scans1/seed0",
         ]
     )
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -127,7 +127,7 @@ def test_plan_orders_steps_after_what_they_need(tmp_path):
     )
     steps = BenchmarkRunner(tmp_path, preset).plan()
     keys = [s.key for s in steps]
-    assert [k for k in keys if k.startswith("oracle")] == ["oracle/all/seed0"]  # oracle_seeds, not seeds
+    assert [k for k in keys if k.startswith("oracle")] == ["oracle/site_c_flair/all/seed0"]  # oracle_seeds, not seeds
     assert keys[:4] == [
         "pretrain/hybrid/seed0",
         "pretrain/hybrid/seed1",
@@ -137,10 +137,14 @@ def test_plan_orders_steps_after_what_they_need(tmp_path):
     for i, step in enumerate(steps):
         assert all(keys.index(need) < i for need in step.needs), step.key
     # fine-tuning seed s starts from pretraining seed s % 2: the spread includes pretraining
-    assert next(s for s in steps if s.key == "supervised/scans1/seed1").needs == ("pretrain/supervised/seed1",)
-    assert next(s for s in steps if s.key == "supervised/scans1/seed2").needs == ("pretrain/supervised/seed0",)
-    assert next(s for s in steps if s.key == "scratch/scans1/seed1").needs == ()
-    control = next(s for s in steps if s.key == "hybrid_long/scans1/seed0")
+    assert next(s for s in steps if s.key == "supervised/site_c_flair/scans1/seed1").needs == (
+        "pretrain/supervised/seed1",
+    )
+    assert next(s for s in steps if s.key == "supervised/site_c_flair/scans1/seed2").needs == (
+        "pretrain/supervised/seed0",
+    )
+    assert next(s for s in steps if s.key == "scratch/site_c_flair/scans1/seed1").needs == ()
+    control = next(s for s in steps if s.key == "hybrid_long/site_c_flair/scans1/seed0")
     assert control.long and control.method == "hybrid_long"
 
 
@@ -177,7 +181,7 @@ def test_tiny_grid_on_user_datalists_with_three_classes(tiny_phantom, tmp_path):
     runs = BenchmarkRunner(
         tmp_path / "bench", preset, source_datalist=source, target_datalist=target, progress=False, track=False
     ).run()
-    hybrid = next(r for r in runs if r["key"] == "hybrid/scans1/seed0")
+    hybrid = next(r for r in runs if r["key"] == "hybrid/target/scans1/seed0")
     assert {"dice_csf", "dice_tissue"} <= set(hybrid) and "dice_grey_matter" not in hybrid
     saved = json.loads((tmp_path / "bench" / "results.json").read_text())
     assert saved["class_names"] == ["background", "csf", "tissue"]
@@ -210,10 +214,10 @@ def test_tiny_grid_of_the_baselines_a_user_would_pick(tiny_phantom, tmp_path):
     assert by_key["pretrain/hybrid_target/seed0"]["target_unlabeled"] is True
     assert by_key["pretrain/supervised_aug/seed0"]["overrides"] == {"augment_intensity": True}
     assert by_key["pretrain/synth/seed0"]["overrides"] == {"synthesize_images": True}
-    assert by_key["zero_shot/synth/seed0"]["method"] == "zero-shot (synth)"
-    for key in ("hybrid_target/scans1/seed0", "supervised_aug/scans1/seed0", "synth/scans1/seed0"):
+    assert by_key["zero_shot/synth/target/seed0"]["method"] == "zero-shot (synth)"
+    for key in ("hybrid_target/target/scans1/seed0", "supervised_aug/target/scans1/seed0", "synth/target/scans1/seed0"):
         assert 0.0 <= by_key[key]["mean_fg_dice"] <= 1.0, key
-    assert by_key["synth_long/scans1/seed0"]["steps"] == TINY.finetune_steps * TINY.long_factor
+    assert by_key["synth_long/target/scans1/seed0"]["steps"] == TINY.finetune_steps * TINY.long_factor
     report = write_grid_report(runs, ["1 scan"], ["background", "csf", "grey_matter", "white_matter"], tmp_path, "t")
     assert "| synth |" in report and (tmp_path / "pretraining_curves.png").is_file()
     assert "synth_long minus" in (tmp_path / "results.md").read_text()

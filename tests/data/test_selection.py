@@ -87,3 +87,24 @@ def test_safe_spacingd_ignores_string_entries_named_like_meta(tiny_phantom):
     np.testing.assert_allclose(np.abs(np.diag(np.asarray(out["image"].affine))[:3]), 3.0)
     back = Invertd(keys="image", transform=spacing, orig_keys="image")({**out, "image": out["image"]})
     assert back["image"].shape == data["image"].shape
+
+
+def test_seeds_of_one_budget_label_other_cases(tiny_phantom):
+    """A fixed permutation per budget: seed s takes block s, so the seeds of a budget never share a scan (while the
+    list has scans left) nor a slice."""
+    root, _ = tiny_phantom
+    scans = [select_labeled(_datalist(root), 1, "scans", seed=s)[0]["image"] for s in range(2)]
+    assert len(set(scans)) == 2  # the tiny phantom's two training scans, one per seed
+    slices = [
+        {(c["image"], c["slice_z_mm"]) for c in select_labeled(_datalist(root), 2, "slices", seed=s)} for s in range(4)
+    ]
+    assert all(len(s) == 2 for s in slices)
+    assert len(set().union(*slices)) == 8  # disjoint slice sets
+    # each seed's slices come from different scans, and a seed's block does not depend on the other seeds
+    assert all(len({image for image, _ in s}) == 2 for s in slices)
+    assert {(c["image"], c["slice_z_mm"]) for c in select_labeled(_datalist(root), 2, "slices", seed=3)} == slices[3]
+
+
+def test_negative_seed_is_refused():
+    with pytest.raises(ValueError, match="'seed' must be a non-negative integer"):
+        select_labeled("x.json", 1, "scans", seed=-1)

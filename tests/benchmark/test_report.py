@@ -1,0 +1,103 @@
+"""The report's paired intervals (by hand), verdict words at their edges, pooled and fresh-cohort views."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from monai_hybrid.benchmark.report import (
+    cohort_view,
+    compare,
+    comparison_sentences,
+    markdown_table,
+    pooled_runs,
+    verdict,
+)
+
+# Student's t quantiles (0.975) by hand from tables: df 1 and df 2
+T1, T2 = 12.706204736, 4.302652730
+
+
+def _run(method, seed, dice, hd=10.0, site="s", budget="1 slice", replicate=None, **more):
+    return {
+        "kind": "finetune",
+        "method": method,
+        "budget": budget,
+        "site": site,
+        "seed": seed,
+        "replicate": seed % 2 if replicate is None else replicate,
+        "mean_fg_dice": dice,
+        "mean_hd95": hd,
+        **more,
+    }
+
+
+def test_interval_is_t_on_the_pretraining_seed_means():
+    # paired differences 0.10, 0.02, 0.06, 0.04 at seeds 0..3; replicate = seed % 2: means 0.08 and 0.03
+    diffs = [0.10, 0.02, 0.06, 0.04]
+    runs = [_run("ref", s, 0.5 + d) for s, d in enumerate(diffs)] + [_run("oth", s, 0.5) for s in range(4)]
+    c = compare(runs, "ref", "oth", "1 slice")
+    sd = math.sqrt(((0.08 - 0.055) ** 2 + (0.03 - 0.055) ** 2) / 1)
+    half = T1 * sd / math.sqrt(2)
+    assert c.mean == pytest.approx(0.055)
+    assert (c.low, c.high) == (pytest.approx(0.055 - half), pytest.approx(0.055 + half))
+    assert (c.wins, c.n, c.units, c.word) == (4, 4, 2, "level")
+
+
+def test_one_pretraining_seed_falls_back_to_t_over_the_fine_tuning_seeds():
+    runs = [_run("ref", s, 0.5 + d, replicate=0) for s, d in enumerate([0.1, 0.2, 0.3])]
+    runs += [_run("oth", s, 0.5, replicate=0) for s in range(3)]
+    c = compare(runs, "ref", "oth", "1 slice")
+    half = T2 * 0.1 / math.sqrt(3)
+    assert (c.mean, c.low, c.high) == (pytest.approx(0.2), pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    assert c.units == 3 and c.word == "level"  # the interval reaches below 0
+
+
+def test_hd95_lower_is_better_and_wins_count_the_reference_side():
+    runs = [_run("ref", s, 0.5, hd=5.0 + 0.1 * s, replicate=0) for s in range(3)]
+    runs += [_run("oth", s, 0.5, hd=9.0, replicate=0) for s in range(3)]
+    c = compare(runs, "ref", "oth", "1 slice", "mean_hd95", higher_is_better=False)
+    assert c.high < 0 and c.word == "ahead" and c.wins == 3
+
+
+@pytest.mark.parametrize(
+    "low, high, higher_is_better, word",
+    [
+        (0.0, 0.1, True, "level"),  # touching 0 is level
+        (1e-9, 0.1, True, "ahead"),
+        (-0.1, 0.0, True, "level"),
+        (-0.2, -1e-9, True, "behind"),
+        (0.5, 1.0, False, "behind"),  # HD95: the reference's is larger
+        (-1.0, -0.5, False, "ahead"),
+        (math.nan, math.nan, True, "level"),  # no interval (a single run)
+    ],
+)
+def test_verdict_words_at_the_edges(low, high, higher_is_better, word):
+    assert verdict(low, high, higher_is_better) == word
+
+
+def test_a_single_run_shows_n_1_never_a_zero_spread():
+    table = markdown_table([_run("ref", 0, 0.777)], ["1 slice"])
+    assert "0.777 (n = 1)" in table and "+-" not in table
+    c = compare([_run("ref", 0, 0.6), _run("oth", 0, 0.5)], "ref", "oth", "1 slice")
+    assert c.n == 1 and math.isnan(c.low) and c.word == "level"
+
+
+def test_pooled_runs_average_the_sites_of_each_seed_and_drop_incomplete_ones():
+    runs = [_run("ref", 0, 0.6, site="a"), _run("ref", 0, 0.8, site="b"), _run("ref", 1, 0.7, site="a")]
+    pooled = pooled_runs(runs, ["a", "b"])
+    assert len(pooled) == 1 and pooled[0]["mean_fg_dice"] == pytest.approx(0.7) and pooled[0]["site"] == "pooled"
+
+
+def test_fresh_cohort_view_and_generated_sentences():
+    runs = [_run("ref", s, 0.5, fresh={"mean_fg_dice": 0.9 + 0.01 * s, "mean_hd95": 3.0}) for s in range(4)]
+    runs += [_run("oth", s, 0.5, fresh={"mean_fg_dice": 0.5, "mean_hd95": 3.0}) for s in range(4)]
+    fresh = cohort_view(runs)
+    assert [r["mean_fg_dice"] for r in fresh[:2]] == [0.9, pytest.approx(0.91)]
+    sentences = comparison_sentences(fresh, "ref", ["oth"], ["1 slice"], "s", "site s")
+    assert sentences[0].startswith(
+        "At 1 slice (site s), ref is **ahead** of oth on Dice (+0.415 [+0.351, +0.479] (4/4))"
+    )
+    assert "**level** with it on HD95" in sentences[0]
+    assert comparison_sentences(runs, "ref", ["oth"], ["1 slice"], "s", "s")[0].count("**level** with") == 2
