@@ -110,7 +110,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from monai_hybrid.benchmark import ABLATIONS, PRESETS, BenchmarkRunner, write_ablations_report, write_grid_report
+    from monai_hybrid.benchmark import ABLATIONS, PRESETS, BenchmarkRunner, write_ablations_report, write_results_report
 
     preset = PRESETS[args.preset]
     changes = {}
@@ -141,13 +141,22 @@ def _benchmark(args: argparse.Namespace) -> int:
         table = write_ablations_report(runs, list(ABLATIONS), out)
         sys.stdout.write(f"{table}\n\nWritten: {out / 'ablations.md'}\n")
         return 0
-    saved = json.loads((out / "results.json").read_text())
-    budgets = list(dict.fromkeys(b.name for part in runner.preset.grid_parts for b in part.budgets))
-    title = f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
-    table = write_grid_report(
-        runs, budgets, saved["class_names"], out, title, reference=preset.reference, fresh_seed=saved.get("fresh_seed")
-    )
+    table = write_results_report(out / "results.json", out)
     sys.stdout.write(f"{table}\n\nWritten: {out / 'results.json'}, {out / 'results.md'} and the plots in {out}\n")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from monai_hybrid.benchmark import write_results_report
+
+    try:
+        table = write_results_report(args.results, args.out, title=args.title)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    sys.stdout.write(f"{table}\n\nWritten: {Path(args.out) / 'results.md'} and the plots in {args.out}\n")
     return 0
 
 
@@ -272,6 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-mlflow", action="store_true", help="do not log runs to MLflow")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_benchmark)
+
+    r = sub.add_parser(
+        "report",
+        help="write a benchmark's report (tables, intervals, verdicts, plots) anew from its results.json",
+    )
+    r.add_argument("results", help="a benchmark's results.json (also the copies stored in docs/results/)")
+    r.add_argument("--out", required=True, help="folder of the report")
+    r.add_argument("--title", default=None, help="title (default: the preset and its pretraining seeds)")
+    r.set_defaults(func=_report)
     return parser
 
 

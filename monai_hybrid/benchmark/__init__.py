@@ -10,6 +10,7 @@ from monai_hybrid.benchmark.report import (
     summarise,
     write_ablations_report,
     write_grid_report,
+    write_results_report,
 )
 from monai_hybrid.benchmark.runner import BenchmarkRunner
 from monai_hybrid.benchmark.runs import RunContext
@@ -42,4 +43,5 @@ __all__ = [
     "summarise",
     "write_ablations_report",
     "write_grid_report",
+    "write_results_report",
 ]

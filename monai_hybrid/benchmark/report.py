@@ -37,6 +37,7 @@ __all__ = [
     "summarise",
     "write_ablations_report",
     "write_grid_report",
+    "write_results_report",
 ]
 
 _ORDER = [
@@ -394,6 +395,12 @@ def _cohort_section(
         if not present:
             continue
         sentences = comparison_sentences(view, reference, others, present, site, where)
+        far = (
+            "Predicted foreground more than 10 mm from the reference brain (ml, mean over test subjects):\n\n"
+            f"{markdown_table(view, present, 'fp_far_ml', 2, site)}\n\n"
+            if any("fp_far_ml" in r for r in view)
+            else ""  # records before 0.5 lack it
+        )
         for other in others:
             for b in present:
                 for metric, better in (("mean_fg_dice", True), ("mean_hd95", False)):
@@ -407,9 +414,10 @@ def _cohort_section(
             f"{paired_table(view, reference, others, present, site=site)}\n\n"
             f"HD95 (mm; lower is better, so a negative difference favours {reference}):\n\n"
             f"{paired_table(view, reference, others, present, 'mean_hd95', site, False, 2)}\n\n"
-            "Predicted foreground more than 10 mm from the reference brain (ml, mean over test subjects):\n\n"
-            f"{markdown_table(view, present, 'fp_far_ml', 2, site)}\n\n"
-            "Generated verdicts:\n\n" + "\n".join(f"- {line}" for line in sentences) + "\n"
+            + far
+            + "Generated verdicts:\n\n"
+            + "\n".join(f"- {line}" for line in sentences)
+            + "\n"
         )
     return "\n".join(parts), words
 
@@ -557,3 +565,45 @@ def plot_validation_curves(runs: list[dict], path: str | os.PathLike, title: str
     fig.savefig(str(Path(path)), dpi=110)
     plt.close(fig)
     return True
+
+
+def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike, title: str | None = None) -> str:
+    """Write the grid report of a stored ``results.json`` (a benchmark's, or a copy in docs/results/) to
+    ``out_dir``: budgets in the order of the preset's parts, the preset's reference row and fresh-cohort seed.
+
+    Records written before the replicate was stored get it from their seed (``seed % P``, P pretraining seeds), as
+    the plan assigned it.
+
+    Returns:
+        The main table (see ``write_grid_report``).
+
+    Raises:
+        FileNotFoundError: ``results`` does not exist.
+    """
+    import json
+
+    from monai_hybrid.benchmark.presets import BenchmarkPreset
+
+    path = Path(results)
+    if not path.is_file():
+        raise FileNotFoundError(f"No results file '{path}'; pass a benchmark's results.json.")
+    saved = json.loads(path.read_text())
+    preset = BenchmarkPreset.from_json(saved["preset"])
+    runs = [
+        {**run, "replicate": run["seed"] % len(preset.pretrain_seeds)}
+        if run.get("kind") == "finetune" and "replicate" not in run
+        else run
+        for run in saved["runs"]
+    ]
+    budgets = list(dict.fromkeys(b.name for part in preset.grid_parts for b in part.budgets))
+    budgets += [
+        b
+        for b in dict.fromkeys(r.get("budget") for r in runs if r.get("kind") == "finetune")
+        if b not in budgets and b != "all scans"
+    ]
+    title = title or f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_grid_report(
+        runs, budgets, saved["class_names"], out, title, reference=preset.reference, fresh_seed=saved.get("fresh_seed")
+    )
