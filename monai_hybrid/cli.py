@@ -110,7 +110,14 @@ def _benchmark(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from monai_hybrid.benchmark import ABLATIONS, PRESETS, BenchmarkRunner, write_ablations_report, write_results_report
+    from monai_hybrid.benchmark import (
+        ABLATIONS,
+        PRESETS,
+        BenchmarkRunner,
+        write_ablations_report,
+        write_results_report,
+        write_tuning_report,
+    )
 
     preset = PRESETS[args.preset]
     changes = {}
@@ -135,8 +142,12 @@ def _benchmark(args: argparse.Namespace) -> int:
         track=not args.no_mlflow,
         progress=not args.quiet,
     )
-    runs = runner.run(ablations=args.ablations)
+    runs = runner.run(ablations=args.ablations, tuning=args.tune)
     out = Path(args.out)
+    if args.tune:
+        table, chosen = write_tuning_report(runs, out)
+        sys.stdout.write(f"{table}\n\nChosen: {chosen}\nWritten: {out / 'tuning.md'}\n")
+        return 0
     if args.ablations:
         table = write_ablations_report(runs, list(ABLATIONS), out)
         sys.stdout.write(f"{table}\n\nWritten: {out / 'ablations.md'}\n")
@@ -271,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ablations",
         action="store_true",
         help="run the ablations of the hybrid defaults (on validation subjects) instead of the grid",
+    )
+    b.add_argument(
+        "--tune",
+        action="store_true",
+        help="equal care: every row's pretraining variants (the same for each) on the validation subjects of every "
+        "target site, in the grid's folder; writes tuning.md",
     )
     b.add_argument(
         "--workers",

@@ -1,7 +1,16 @@
 """The label-efficiency benchmark (``monai-hybrid benchmark``): presets, plan, runs, executor, result store, report."""
 
 from monai_hybrid.benchmark.data import BenchmarkData, prepare_data
-from monai_hybrid.benchmark.plan import ABLATIONS, FinetuneStep, PretrainStep, ZeroShotStep, plan_ablations, plan_grid
+from monai_hybrid.benchmark.plan import (
+    ABLATIONS,
+    TUNING,
+    FinetuneStep,
+    PretrainStep,
+    ZeroShotStep,
+    plan_ablations,
+    plan_grid,
+    plan_tuning,
+)
 from monai_hybrid.benchmark.presets import METHODS, PRESETS, PRETRAININGS, BenchmarkPreset, Budget, Method, Pretraining
 from monai_hybrid.benchmark.report import (
     markdown_table,
@@ -11,6 +20,7 @@ from monai_hybrid.benchmark.report import (
     write_ablations_report,
     write_grid_report,
     write_results_report,
+    write_tuning_report,
 )
 from monai_hybrid.benchmark.runner import BenchmarkRunner
 from monai_hybrid.benchmark.runs import RunContext
@@ -18,6 +28,8 @@ from monai_hybrid.benchmark.store import RESULTS_FILE, MlflowSink, ResultStore
 
 __all__ = [
     "ABLATIONS",
+    "TUNING",
+    "plan_tuning",
     "METHODS",
     "PRESETS",
     "PRETRAININGS",
@@ -44,4 +56,5 @@ __all__ = [
     "write_ablations_report",
     "write_grid_report",
     "write_results_report",
+    "write_tuning_report",
 ]

@@ -123,7 +123,10 @@ def prepare_data(
             "(--fresh-seed)."
         )
     phantom = Path(out_dir) / "phantom"
-    raw = any(site.endswith("_raw") for site in target_sites)
+    # a phantom that already holds the raw-looking sites keeps them, whichever sites this run needs
+    written = phantom / SUMMARY_FILE
+    had_raw = written.is_file() and json.loads(written.read_text()).get("config", {}).get("raw_sites", False)
+    raw = had_raw or any(site.endswith("_raw") for site in target_sites)
     if source_datalist is None or target_datalist is None:
         ensure_phantom(phantom, resolution=resolution, progress=progress, **({"raw_sites": True} if raw else {}))
         summary = json.loads((phantom / SUMMARY_FILE).read_text())

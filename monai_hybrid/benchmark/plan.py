@@ -8,7 +8,18 @@ from typing import Any
 
 from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset, Budget
 
-__all__ = ["ABLATIONS", "FinetuneStep", "PretrainStep", "Step", "ZeroShotStep", "plan_ablations", "plan_grid"]
+__all__ = [
+    "ABLATIONS",
+    "TUNING",
+    "TUNING_BUDGETS",
+    "FinetuneStep",
+    "PretrainStep",
+    "Step",
+    "ZeroShotStep",
+    "plan_ablations",
+    "plan_grid",
+    "plan_tuning",
+]
 
 
 @dataclass(frozen=True)
@@ -224,4 +235,59 @@ def plan_ablations(preset: BenchmarkPreset, budget: Budget | None = None) -> lis
                     needs=(f"pretrain/{name}",),
                 )
             )
+    return ready_first(steps)
+
+
+#: Equal care: the pretraining variants every row gets, the same number and the same kind for each (the pretraining
+#: learning rate around the bundle's 1e-3), scored on the *validation* subjects of every target site. The variant
+#: without overrides is the row's grid pretraining (pretraining seed ``pretrain_seeds[0]``), run once for both.
+TUNING: dict[str, dict] = {
+    "learning rate 5e-4": {"learning_rate": 5e-4},
+    "learning rate 1e-3 (bundle default)": {},
+    "learning rate 2e-3": {"learning_rate": 2e-3},
+}
+#: The budgets the variants are scored at: the scarcest and the largest of the grid's main part.
+TUNING_BUDGETS = (Budget(1, "slices"), Budget(1, "scans"))
+
+
+def plan_tuning(
+    preset: BenchmarkPreset, rows: tuple[str, ...] | None = None, seeds: tuple[int, ...] = (0, 1)
+) -> list[Step]:
+    """Each of ``rows`` (default: the preset's main rows that start from a pretraining) pretrained with each variant
+    of ``TUNING`` (pretraining seed ``pretrain_seeds[0]``), fine-tuned on ``TUNING_BUDGETS`` at every target site of
+    the main part for ``seeds``, and scored on the sites' *validation* subjects (never the test ones)."""
+    rows = rows or tuple(m for m in preset.methods if METHODS[m].pretrain)
+    p = preset.pretrain_seeds[0]
+    steps: list[Step] = []
+    for row in rows:
+        spec = PRETRAININGS[METHODS[row].pretrain]
+        for i, (variant, overrides) in enumerate(TUNING.items()):
+            name = spec.name if not overrides else f"tune_{spec.name}_{i}"
+            key = f"pretrain/{name}/seed{p}"
+            if not any(s.key == key for s in steps):
+                steps.append(
+                    PretrainStep(
+                        key,
+                        name=_pretrain_run(name, p),
+                        mode=spec.mode,
+                        seed=p,
+                        overrides={**spec.overrides, **overrides},
+                        target_unlabeled=spec.target_unlabeled,
+                    )
+                )
+            for site in preset.target_sites:
+                for budget in TUNING_BUDGETS:
+                    for seed in seeds:
+                        steps.append(
+                            FinetuneStep(
+                                f"tune/{row}/{variant}/{site}/{budget.key}/seed{seed}",
+                                f"{row} | {variant}",
+                                budget,
+                                seed,
+                                pretrained=_pretrain_run(name, p),
+                                site=site,
+                                eval_list="validation",
+                                needs=(key,),
+                            )
+                        )
     return ready_first(steps)

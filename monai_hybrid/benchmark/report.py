@@ -38,6 +38,7 @@ __all__ = [
     "write_ablations_report",
     "write_grid_report",
     "write_results_report",
+    "write_tuning_report",
 ]
 
 _ORDER = [
@@ -607,3 +608,36 @@ def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike,
     return write_grid_report(
         runs, budgets, saved["class_names"], out, title, reference=preset.reference, fresh_seed=saved.get("fresh_seed")
     )
+
+
+def write_tuning_report(runs: list[dict], out_dir: str | os.PathLike) -> tuple[str, dict[str, str]]:
+    """Write ``tuning.md``: each row's pretraining variants (``plan_tuning``) on the validation subjects of each
+    target site and pooled over the sites, and the variant each row chooses (the highest pooled mean foreground
+    Dice, averaged over the budgets).
+
+    Returns:
+        The pooled table and row -> chosen variant.
+    """
+    tuned = [r for r in runs if r.get("kind") == "finetune" and r["key"].startswith("tune/")]
+    budgets = list(dict.fromkeys(r["budget"] for r in tuned))
+    sites = list(dict.fromkeys(_site(r) for r in tuned))
+    pooled = pooled_runs(tuned, sites)
+    summary = summarise(pooled)
+    chosen: dict[str, str] = {}
+    for method, cells in summary.items():
+        row, variant = method.split(" | ", 1)
+        score = float(np.mean([cells[b][0] for b in budgets if b in cells]))
+        best = chosen.get(row)
+        if best is None or score > float(np.mean([summary[f"{row} | {best}"][b][0] for b in budgets])):
+            chosen[row] = variant
+    table = markdown_table(pooled, budgets)
+    per_site = "\n\n".join(f"{site}:\n\n{markdown_table(tuned, budgets, site=site)}" for site in sites)
+    lines = "\n".join(f"- {row}: **{variant}**" for row, variant in chosen.items())
+    (Path(out_dir) / "tuning.md").write_text(
+        "# Equal care: every row's pretraining variants on the validation subjects\n\n"
+        "Each row gets the same variants (plan.TUNING), pretrained with the first pretraining seed, fine-tuned on "
+        "the same labelled cases and scored on the *validation* subjects of every target site (the test subjects "
+        f"choose nothing). Mean foreground Dice pooled over {', '.join(sites)} (mean +- std over seeds, n):\n\n"
+        f"{table}\n\nChosen (highest pooled mean over the budgets):\n\n{lines}\n\nPer site:\n\n{per_site}\n"
+    )
+    return table, chosen

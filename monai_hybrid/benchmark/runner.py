@@ -15,7 +15,15 @@ from pathlib import Path
 
 from monai_hybrid.benchmark.data import prepare_data
 from monai_hybrid.benchmark.executor import execute, quiet_logs
-from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep, plan_ablations, plan_grid
+from monai_hybrid.benchmark.plan import (
+    FinetuneStep,
+    PretrainStep,
+    Step,
+    ZeroShotStep,
+    plan_ablations,
+    plan_grid,
+    plan_tuning,
+)
 from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset
 from monai_hybrid.benchmark.runs import RunContext
 from monai_hybrid.benchmark.store import MlflowSink, ResultStore
@@ -86,8 +94,10 @@ class BenchmarkRunner:
         self.progress = progress
         self.workers = workers
 
-    def plan(self, ablations: bool = False) -> list[Step]:
-        """Every step of the grid (or of the ablations), each after the steps it needs."""
+    def plan(self, ablations: bool = False, tuning: bool = False) -> list[Step]:
+        """Every step of the grid (or of the ablations, or of the tuning), each after the steps it needs."""
+        if tuning:
+            return plan_tuning(self.preset)
         return plan_ablations(self.preset) if ablations else plan_grid(self.preset, self.parts)
 
     def _site_order(self, site: str) -> int:
@@ -95,12 +105,13 @@ class BenchmarkRunner:
         order = list(dict.fromkeys(s for part in self.preset.grid_parts for s in part.sites))
         return order.index(site) if site in order else len(order)
 
-    def run(self, ablations: bool = False) -> list[dict]:
-        """Run (or resume) the whole grid, or the ablations; returns every recorded run."""
+    def run(self, ablations: bool = False, tuning: bool = False) -> list[dict]:
+        """Run (or resume) the whole grid, or the ablations, or the tuning of the rows (``plan_tuning``), in one
+        folder whose runs they share; returns every recorded run."""
         from tqdm.auto import tqdm
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        steps = self.plan(ablations)
+        steps = self.plan(ablations, tuning)
         methods = {m for part in self.preset.grid_parts for m in part.methods}
         semi = any(METHODS[m].semi for m in methods) or any(
             PRETRAININGS[METHODS[m].pretrain].target_unlabeled for m in methods if METHODS[m].pretrain
@@ -115,7 +126,7 @@ class BenchmarkRunner:
             class_names=self.class_names,
             unlabeled=semi,
             progress=self.progress,
-            fresh_seed=None if ablations else self.preset.fresh_seed,
+            fresh_seed=None if ablations or tuning else self.preset.fresh_seed,
         )
         # the runs read a copy of the bundle's configs made at the start: configs edited while the benchmark runs
         # cannot mix into it, and the copy documents what ran. It is made anew at each start, so a resumed benchmark
@@ -127,8 +138,9 @@ class BenchmarkRunner:
         header = {
             "source_datalist": self.source_datalist,
             "target_datalist": self.target_datalist,
-            "target_sites": list(data.targets),
-            "fresh_seed": data.fresh_seed,
+            "target_sites": list(dict.fromkeys(s for part in self.preset.grid_parts for s in part.sites)),
+            # the preset's, also when this run (ablations, tuning) scores no fresh cohort
+            "fresh_seed": self.preset.fresh_seed if self.target_datalist is None else None,
             "class_names": list(data.class_names),
         }
         sinks = (MlflowSink(self.out_dir, self.preset.name),) if self.track else ()

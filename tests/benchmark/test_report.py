@@ -101,3 +101,38 @@ def test_fresh_cohort_view_and_generated_sentences():
     )
     assert "**level** with it on HD95" in sentences[0]
     assert comparison_sentences(runs, "ref", ["oth"], ["1 slice"], "s", "s")[0].count("**level** with") == 2
+
+
+def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_path):
+    from monai_hybrid.benchmark import PRESETS, TUNING, plan_tuning
+    from monai_hybrid.benchmark.plan import FinetuneStep
+    from monai_hybrid.benchmark.report import write_tuning_report
+
+    preset = PRESETS["cpu"]
+    steps = plan_tuning(preset)
+    finetunes = [s for s in steps if isinstance(s, FinetuneStep)]
+    variants = {
+        row: {s.method.split(" | ")[1] for s in finetunes if s.method.startswith(row + " |")} for row in preset.methods
+    }
+    assert all(v == set(TUNING) for v in variants.values())  # equal care: the same variants for every row
+    assert {s.eval_list for s in finetunes} == {"validation"}  # the test subjects choose nothing
+    assert {s.site for s in finetunes} == set(preset.target_sites)
+    default = next(s for s in finetunes if s.method == "hybrid | learning rate 1e-3 (bundle default)")
+    assert default.needs == ("pretrain/hybrid/seed0",)  # the grid's own pretraining, run once for both
+    # the report chooses the variant with the highest pooled mean over the budgets
+    runs = [
+        {
+            "kind": "finetune",
+            "key": f"tune/{s.method}/{s.site}/{s.budget.key}/seed{s.seed}",
+            "method": s.method,
+            "budget": s.budget.name,
+            "site": s.site,
+            "seed": s.seed,
+            "replicate": 0,
+            "mean_fg_dice": 0.7 if "2e-3" in s.method else 0.5,
+        }
+        for s in finetunes
+    ]
+    _, chosen = write_tuning_report(runs, tmp_path)
+    assert chosen == {"hybrid": "learning rate 2e-3", "supervised_aug": "learning rate 2e-3"}
+    assert "**learning rate 2e-3**" in (tmp_path / "tuning.md").read_text()
