@@ -2,10 +2,11 @@
 
 An error raised by this package inside a bundle run (a datalist that names a missing file, a checkpoint that does not
 fit the network) reaches the user wrapped by MONAI's config parser: Python prints the project's message in the middle
-of a long traceback that ends with MONAI's "Failed to instantiate component ...". The bundle configs import this
-module (their ``imports``), which installs an exception hook that prints the usual traceback and then repeats the
-message of the first exception in the chain that this package raised, so the last lines a user sees say what is
-wrong, in which file or key, and what to do. Errors that did not come from this package are printed as usual.
+of a long traceback that ends with MONAI's "Failed to instantiate component ...". A bundle run calls ``install()``
+first in its ``initialize`` step: an exception hook that prints the usual traceback and then repeats the message of
+the first exception in the chain that this package raised, so the last lines a user sees say what is wrong, in which
+file or key, and what to do. Errors that did not come from this package are printed as usual. Importing this module
+changes nothing.
 """
 
 from __future__ import annotations
@@ -50,9 +51,7 @@ def _hook(kind: type[BaseException], err: BaseException, tb: TracebackType | Non
 
 
 def install() -> None:
-    """Install the hook (once; it leaves any other hook than Python's default in place)."""
+    """Install the hook (once; it leaves any other hook than Python's default in place). A bundle run calls it in
+    its ``initialize`` step."""
     if sys.excepthook is sys.__excepthook__:
         sys.excepthook = _hook
-
-
-install()
