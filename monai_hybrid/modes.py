@@ -1,4 +1,4 @@
-"""The pretraining modes: one network, optimiser and step count, four objectives (DESIGN.md section 2).
+"""The pretraining modes: one network, optimiser and step count, four objectives (docs/method.md, "The modes").
 
 | mode          | network input        | loss terms                         | labels |
 |---------------|----------------------|------------------------------------|--------|

@@ -1,4 +1,4 @@
-"""Joint generation of image-mask pairs from a hybrid model (DESIGN.md section 2).
+"""Joint generation of image-mask pairs from a hybrid model (docs/method.md, "Sampling pairs").
 
 The hybrid network is a generative model of ``p(image, mask)``: run the reverse diffusion process (MONAI's DDIM or
 DDPM scheduler, through MONAI's ``DiffusionInferer.sample``) on the image channels using the image head, then read

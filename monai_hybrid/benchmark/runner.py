@@ -1,4 +1,4 @@
-"""The label-efficiency benchmark (DESIGN.md section 5): pretrain every mode, fine-tune each on each label budget,
+"""The label-efficiency benchmark (docs/results.md): pretrain every mode, fine-tune each on each label budget,
 evaluate on the target test subjects.
 
 ``BenchmarkRunner`` ties the parts together: the data (``data``), the plan (``plan``), the runs (``runs``), the

@@ -1,4 +1,4 @@
-"""Which noise levels hybrid pretraining trains on, and how much the mask loss counts at each (DESIGN.md section 2).
+"""Which noise levels hybrid pretraining trains on, and how much the mask loss counts at each (docs/method.md).
 
 With a variance-preserving schedule, ``x_t = sqrt(alpha_bar_t) x + sqrt(1 - alpha_bar_t) eps``: the signal-to-noise
 ratio is ``SNR_t = alpha_bar_t / (1 - alpha_bar_t)`` and the EDM noise level (Karras et al. 2022) of the same input,

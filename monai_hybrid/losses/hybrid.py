@@ -1,4 +1,4 @@
-"""The hybrid loss: ``L = w_img * MSE(x_hat, target) + w_seg * DiceCE(y_logits, y)`` (DESIGN.md section 2).
+"""The hybrid loss: ``L = w_img * MSE(x_hat, target) + w_seg * DiceCE(y_logits, y)`` (docs/method.md).
 
 As in improved-diffusion, the loss keeps its terms: ``terms(pred, target)`` returns every term and the total, and
 calling the loss returns the total while keeping the last terms in ``last_terms`` for logging (MONAI's
