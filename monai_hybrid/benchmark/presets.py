@@ -351,6 +351,26 @@ _CPU = BenchmarkPreset(
 )
 
 PRESETS: dict[str, BenchmarkPreset] = {
+    # the tests' and experiments/tiny_grid.py's preset: a tiny network on the 6 mm phantom, a few steps of each kind
+    # of run; its numbers mean nothing
+    "tiny": BenchmarkPreset(
+        name="tiny",
+        resolution=6.0,
+        roi=(32, 32),
+        channels=(8, 16),
+        attention_levels=(False, True),
+        batch_volumes=2,
+        samples_per_volume=2,
+        pretrain_steps=4,
+        finetune_steps=2,
+        finetune_samples_per_volume=1,
+        long_factor=2,
+        budgets=(Budget(1, "scans"),),
+        seeds=(0,),
+        methods=("hybrid", "scratch"),
+        num_head_channels=8,
+        norm_num_groups=8,
+    ),
     # 2 cores: 3 mm slices, a narrow 4-level network (attention at the 8 x 8 level only), two one-thread runs at a
     # time; four pretraining seeds, validated every 100 steps; fine-tuning 150 steps, with a 3x longer control of the
     # key rows (one seed per pretraining seed); the grid in parts that share the pretraining runs (docs/results.md

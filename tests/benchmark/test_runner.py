@@ -9,9 +9,9 @@ import mlflow
 import pytest
 
 from monai_hybrid.benchmark import (
+    PRESETS,
     BenchmarkPreset,
     BenchmarkRunner,
-    Budget,
     executor,
     markdown_table,
     plot_dice,
@@ -19,24 +19,7 @@ from monai_hybrid.benchmark import (
 )
 from tests.conftest import three_class_datalist
 
-TINY = BenchmarkPreset(
-    name="tiny",
-    resolution=6.0,
-    roi=(32, 32),
-    channels=(8, 16),
-    attention_levels=(False, True),
-    batch_volumes=2,
-    samples_per_volume=2,
-    pretrain_steps=4,
-    finetune_steps=2,
-    finetune_samples_per_volume=1,
-    long_factor=2,
-    budgets=(Budget(1, "scans"),),
-    seeds=(0,),
-    methods=("hybrid", "scratch"),
-    num_head_channels=8,
-    norm_num_groups=8,
-)
+TINY = PRESETS["tiny"]
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@
 4. sends several inference requests at once and checks that every one returns the same, correct labels;
 5. stops the server by its process id.
 
-    bash scripts/monailabel/setup_env.sh                       # once: .monailabel-venv
-    python scripts/monailabel/check_server.py --monailabel-python .monailabel-venv/bin/python
+    bash experiments/monailabel/setup_env.sh                       # once: .monailabel-venv
+    python experiments/monailabel/check_server.py --monailabel-python .monailabel-venv/bin/python
 
 Run from this project's own environment (it trains with it). Exit code 0 when every check passes.
 """
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     args.monailabel_python = os.path.abspath(args.monailabel_python)  # the server runs in another folder
     if not Path(args.monailabel_python).exists():
-        _log(f"{args.monailabel_python} not found; run scripts/monailabel/setup_env.sh first")
+        _log(f"{args.monailabel_python} not found; run experiments/monailabel/setup_env.sh first")
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-check-"))
 

@@ -12,8 +12,8 @@ own configs (``sample.yaml``, ``finetune.yaml``, ``evaluate.yaml``), as a user w
 
 Usage, from the repository root, after pretraining a hybrid and a supervised model with the bundle defaults::
 
-    python benchmarks/sample_quality.py --hybrid-root runs/hybrid --segmenter runs/sup/models/pretrain/model_final.pt \
-        --out runs/sample_quality --usefulness --seeds 0 1 2
+    python experiments/measure_sample_quality.py --hybrid-root runs/hybrid \
+        --segmenter runs/sup/models/pretrain/model_final.pt --out runs/sample_quality --usefulness --seeds 0 1 2
 """
 
 from __future__ import annotations

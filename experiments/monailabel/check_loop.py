@@ -13,8 +13,8 @@ the new model, ask for the next scan.
 7. asks ``POST /activelearning/hybrid_disagreement`` (and ``random``) for the next study: an unlabelled one;
 8. stops the server by its process id.
 
-    bash scripts/monailabel/setup_env.sh                       # once: .monailabel-venv
-    python scripts/monailabel/check_loop.py --monailabel-python .monailabel-venv/bin/python
+    bash experiments/monailabel/setup_env.sh                       # once: .monailabel-venv
+    python experiments/monailabel/check_loop.py --monailabel-python .monailabel-venv/bin/python
 
 Run from this project's own environment (it pretrains with it). Exit code 0 when every check passes.
 """
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     python = os.path.abspath(args.monailabel_python)
     if not Path(python).exists():
-        _log(f"{python} not found; run scripts/monailabel/setup_env.sh first")
+        _log(f"{python} not found; run experiments/monailabel/setup_env.sh first")
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-loop-"))
 

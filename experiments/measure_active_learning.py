@@ -6,7 +6,7 @@ model (``monai_hybrid.active_learning``) and takes the top k; random choice take
 the seed. Both are fine-tuned with the benchmark's recipe on the k scans (k = 1, 2, 3, 5; fine-tuning seed ``s``
 starts from the benchmark's pretraining seed ``s`` modulo their number) and scored on the target's test subjects.
 
-    python benchmarks/active_learning.py --benchmark runs/benchmark --out runs/active_learning
+    python experiments/measure_active_learning.py --benchmark runs/benchmark --out runs/active_learning
 
 Writes ``results.json`` (every run, with the scans chosen and the ranking) and ``results.md`` (Dice by k, the paired
 differences) to ``--out``; a rerun resumes.

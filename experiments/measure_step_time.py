@@ -10,8 +10,8 @@ reverse process (``monai_hybrid.sampling.sample_pairs``, MONAI's DDIM scheduler,
 Each pair is run in alternating rounds in one process so that machine load hits both alike, and the script prints
 the median ratios.
 
-    python benchmarks/step_time.py                       # bundle defaults: 2D, batch 16 of 96 x 96, CPU
-    python benchmarks/step_time.py --spatial-dims 3 --size 64 --batch 2 --device cuda --amp
+    python experiments/measure_step_time.py                       # bundle defaults: 2D, batch 16 of 96 x 96, CPU
+    python experiments/measure_step_time.py --spatial-dims 3 --size 64 --batch 2 --device cuda --amp
 """
 
 from __future__ import annotations

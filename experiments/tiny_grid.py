@@ -1,11 +1,11 @@
 """A tiny benchmark grid whose metrics two versions of the code must reproduce exactly (docs/design-notes.md).
 
-    python scripts/tiny_grid.py OUT PHANTOM                          # this checkout
-    PYTHONPATH=/path/to/other/checkout python scripts/tiny_grid.py OUT2 PHANTOM
+    python experiments/tiny_grid.py OUT PHANTOM                          # this checkout
+    PYTHONPATH=/path/to/other/checkout python experiments/tiny_grid.py OUT2 PHANTOM
 
-Runs hybrid, supervised, scratch and semi-supervised rows (1 scan, 2 slices, one seed; the preset of the benchmark
-tests) with one thread, with whichever monai_hybrid is first on sys.path, and prints its path and every run's metrics
-as one JSON line; the phantom (6 mm) is made on first use.
+Runs hybrid, supervised, scratch and semi-supervised rows (1 scan, 2 slices, one seed; the ``tiny`` preset) with
+one thread, with whichever monai_hybrid is first on sys.path, and prints its path and every run's metrics as one JSON
+line; the phantom (6 mm) is made on first use.
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ def main(out: Path, phantom: Path) -> None:
     import torch
 
     import monai_hybrid
-    from monai_hybrid.benchmark import BenchmarkRunner, Budget
+    from monai_hybrid.benchmark import PRESETS, BenchmarkRunner, Budget
     from monai_hybrid.data.phantom import PhantomConfig, generate_phantom
     from monai_hybrid.data.sites import ListSizes
-    from tests.benchmark.test_runner import TINY
 
     torch.set_num_threads(1)
     if not phantom.exists():
         sizes = {"source": ListSizes(3, 2, 1, 0), "target": ListSizes(3, 1, 2, 1)}
         generate_phantom(phantom, PhantomConfig(seed=0, resolution=6.0).with_sizes(**sizes), workers=1, progress=False)
     preset = dataclasses.replace(
-        TINY,
+        PRESETS["tiny"],
         pretrain_steps=8,
         finetune_steps=4,
         budgets=(Budget(1, "scans"), Budget(2, "slices")),
@@ -49,5 +48,4 @@ def main(out: Path, phantom: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.append(str(Path(__file__).resolve().parents[1]))  # the tests package; PYTHONPATH still comes first
     main(Path(sys.argv[1]), Path(sys.argv[2]))
