@@ -59,6 +59,6 @@ def get_mode(name: str | PretrainingMode, owner: str = "mode") -> PretrainingMod
     """
     if isinstance(name, PretrainingMode):
         return name
-    if name not in MODES:
-        raise ValueError(f"{owner}: 'mode' must be one of {sorted(MODES)}, got {name!r}.")
-    return MODES[name]
+    from monai_hybrid.options import choose
+
+    return choose(name, MODES, owner, "mode")

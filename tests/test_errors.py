@@ -26,3 +26,23 @@ def test_every_run_with_an_initialize_step_installs_the_hook_first():
     for name in ("pretrain.yaml", "inference.yaml", "multi_gpu_train.yaml"):
         steps = yaml.safe_load((CONFIGS / name).read_text())["initialize"]
         assert steps[0] == "$monai_hybrid.errors.install()", name
+
+
+def test_an_option_is_checked_by_its_owner_with_monais_did_you_mean():
+    import pytest
+
+    from monai_hybrid.engines import HybridPrepareBatch
+    from monai_hybrid.networks import HybridDiffusionUNet
+    from monai_hybrid.options import PredictionType, choose
+
+    assert choose("epsilon", PredictionType, "x", "prediction_type") is PredictionType.EPSILON
+    with pytest.raises(ValueError, match=r"HybridPrepareBatch: 'prediction_type' got 'epsilonn'\. By 'epsilonn', did"):
+        from monai.networks.schedulers import DDPMScheduler
+
+        HybridPrepareBatch(DDPMScheduler(20), prediction_type="epsilonn")
+    with pytest.raises(ValueError, match=r"'mode' got 'hybird'\. By 'hybird', did you mean 'hybrid'\?"):
+        HybridPrepareBatch(DDPMScheduler(20), mode="hybird")
+    with pytest.raises(ValueError, match="HybridDiffusionUNet: 'output_mode' got 'logits'"):
+        HybridDiffusionUNet(
+            2, 1, 4, channels=(8, 16), attention_levels=(False, False), norm_num_groups=8, output_mode="logits"
+        )

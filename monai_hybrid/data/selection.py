@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from monai_hybrid.data.datalist import load_list
+from monai_hybrid.options import LabelUnit, choose
 
-__all__ = ["select_labeled", "UNITS"]
+__all__ = ["select_labeled"]
 
 logger = logging.getLogger(__name__)
 
-UNITS = ("scans", "slices")
 #: A slice qualifies when its brain area is at least this share of the largest slice's.
 _MIN_SLICE_SHARE = 0.3
 
@@ -39,7 +39,7 @@ def _brain_slices_mm(label_path: str) -> np.ndarray:
 
 def _fixed_rng(num_labeled: int, unit: str, permutation_seed: int, *salt: int) -> np.random.Generator:
     """The generator of a budget's fixed permutation: the same for every fine-tuning seed of the budget."""
-    return np.random.default_rng([permutation_seed, UNITS.index(unit), num_labeled, *salt])
+    return np.random.default_rng([permutation_seed, list(LabelUnit).index(LabelUnit(unit)), num_labeled, *salt])
 
 
 def select_labeled(
@@ -77,8 +77,7 @@ def select_labeled(
         ValueError: an unknown unit, a negative seed or count, more scans asked for than the list holds, or a scan
             with no slice left.
     """
-    if unit not in UNITS:
-        raise ValueError(f"select_labeled: 'unit' must be one of {UNITS}, got {unit!r}.")
+    unit = choose(unit, LabelUnit, "select_labeled", "unit")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(
             f"select_labeled: 'seed' must be a non-negative integer (a block of the permutation), got {seed!r}."

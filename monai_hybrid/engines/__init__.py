@@ -18,9 +18,8 @@ from monai_hybrid.engines.handlers import (
     loss_terms,
 )
 from monai_hybrid.engines.inferers import MaskInferer, window_inferer
-from monai_hybrid.engines.noise_levels import MASK_WEIGHTINGS, TIMESTEP_DISTRIBUTIONS, TimestepSampler, mask_weights
+from monai_hybrid.engines.noise_levels import TimestepSampler, mask_weights
 from monai_hybrid.engines.prepare_batch import (
-    PREDICTION_TYPES,
     HybridPrepareBatch,
     finetuning_prepare_batch,
 )
@@ -31,14 +30,11 @@ __all__ = [
     "EvaluationReport",
     "HybridPrepareBatch",
     "LossTermsHandler",
-    "MASK_WEIGHTINGS",
     "MaskInferer",
     "MetricsHistory",
     "ModelSettingsWriter",
-    "PREDICTION_TYPES",
     "PretrainedWeightsHandler",
     "VerifiedCheckpointLoader",
-    "TIMESTEP_DISTRIBUTIONS",
     "TimestepSampler",
     "TrackingParamsHandler",
     "TrainingProgressBar",

@@ -12,7 +12,7 @@ from monai.networks import eval_mode
 from monai.networks.schedulers import Scheduler
 from monai.utils import CommonKeys as Keys
 
-from monai_hybrid.engines.prepare_batch import PREDICTION_TYPES
+from monai_hybrid.options import PredictionType, choose
 
 __all__ = ["predict_x0", "DenoisingErrorHandler"]
 
@@ -38,8 +38,7 @@ def predict_x0(
     Returns:
         (N, C, *spatial) clean-image estimate.
     """
-    if prediction_type not in PREDICTION_TYPES:
-        raise ValueError(f"predict_x0: 'prediction_type' must be one of {PREDICTION_TYPES}, got {prediction_type!r}.")
+    prediction_type = choose(prediction_type, PredictionType, "predict_x0", "prediction_type")
     if prediction_type == "sample":
         return model_output
     a = scheduler.alphas_cumprod.to(device=x_t.device, dtype=x_t.dtype)[t.long()]
@@ -81,8 +80,7 @@ class DenoisingErrorHandler:
         metric_name: str = "val_denoise_mse",
     ) -> None:
         name = type(self).__name__
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"{name}: 'prediction_type' must be one of {PREDICTION_TYPES}, got {prediction_type!r}.")
+        prediction_type = choose(prediction_type, PredictionType, name, "prediction_type")
         steps = [int(t) for t in timesteps]
         if not steps or any(not 0 <= t < scheduler.num_train_timesteps for t in steps):
             raise ValueError(f"{name}: 'timesteps' must be in [0, {scheduler.num_train_timesteps}), got {timesteps}.")

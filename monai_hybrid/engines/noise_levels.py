@@ -24,10 +24,9 @@ from __future__ import annotations
 import torch
 from monai.networks.schedulers import Scheduler
 
-__all__ = ["MASK_WEIGHTINGS", "TIMESTEP_DISTRIBUTIONS", "TimestepSampler", "mask_weights"]
+from monai_hybrid.options import MaskWeighting, TimestepDistribution, choose
 
-TIMESTEP_DISTRIBUTIONS = ("uniform", "truncated", "lognormal")
-MASK_WEIGHTINGS = ("none", "alpha_bar")
+__all__ = ["TimestepSampler", "mask_weights"]
 
 
 def _alpha_bar(scheduler: Scheduler) -> torch.Tensor:
@@ -65,8 +64,7 @@ class TimestepSampler:
         t0_fraction: float = 0.0,
     ) -> None:
         name = type(self).__name__
-        if distribution not in TIMESTEP_DISTRIBUTIONS:
-            raise ValueError(f"{name}: 'distribution' must be one of {TIMESTEP_DISTRIBUTIONS}, got {distribution!r}.")
+        distribution = choose(distribution, TimestepDistribution, name, "distribution")
         self.num_train_timesteps = int(scheduler.num_train_timesteps)
         t_max = self.num_train_timesteps if t_max is None else int(t_max)
         if not 1 <= t_max <= self.num_train_timesteps:
@@ -107,13 +105,11 @@ def mask_weights(scheduler: Scheduler, timesteps: torch.Tensor, weighting: str =
     Args:
         scheduler: the noise scheduler (``alphas_cumprod``).
         timesteps: (N,) long.
-        weighting: one of ``MASK_WEIGHTINGS``.
+        weighting: a ``MaskWeighting``, checked by its owner (``HybridPrepareBatch``).
 
     Returns:
         (N,) float32 on the device of ``timesteps``.
     """
-    if weighting not in MASK_WEIGHTINGS:
-        raise ValueError(f"mask_weights: 'weighting' must be one of {MASK_WEIGHTINGS}, got {weighting!r}.")
-    if weighting == "none":
+    if weighting == MaskWeighting.NONE:
         return torch.ones(timesteps.shape[0], device=timesteps.device)
     return _alpha_bar(scheduler)[timesteps.cpu()].float().to(timesteps.device)

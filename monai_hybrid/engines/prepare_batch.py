@@ -15,12 +15,11 @@ import torch
 from monai.engines.utils import DiffusionPrepareBatch, default_prepare_batch
 from monai.networks.schedulers import Scheduler
 
-from monai_hybrid.engines.noise_levels import MASK_WEIGHTINGS, TimestepSampler, mask_weights
+from monai_hybrid.engines.noise_levels import TimestepSampler, mask_weights
 from monai_hybrid.modes import get_mode
+from monai_hybrid.options import MaskWeighting, PredictionType, choose
 
-__all__ = ["PREDICTION_TYPES", "HybridPrepareBatch", "finetuning_prepare_batch"]
-
-PREDICTION_TYPES = ("sample", "epsilon", "v_prediction")
+__all__ = ["HybridPrepareBatch", "finetuning_prepare_batch"]
 
 
 class HybridPrepareBatch(DiffusionPrepareBatch):
@@ -72,12 +71,10 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
         if not hasattr(scheduler, "num_train_timesteps") or not hasattr(scheduler, "add_noise"):
             raise ValueError(f"{name}: 'scheduler' must be a MONAI noise scheduler, got {type(scheduler).__name__}.")
         self.mode = get_mode(mode, owner=name)
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"{name}: 'prediction_type' must be one of {PREDICTION_TYPES}, got {prediction_type!r}.")
+        prediction_type = choose(prediction_type, PredictionType, name, "prediction_type")
         if not 0.0 <= float(t0_fraction) <= 1.0:
             raise ValueError(f"{name}: 't0_fraction' must be in [0, 1], got {t0_fraction!r}.")
-        if mask_weighting not in MASK_WEIGHTINGS:
-            raise ValueError(f"{name}: 'mask_weighting' must be one of {MASK_WEIGHTINGS}, got {mask_weighting!r}.")
+        mask_weighting = choose(mask_weighting, MaskWeighting, name, "mask_weighting")
         if unlabeled_loader is not None and not hasattr(unlabeled_loader, "__iter__"):
             raise ValueError(f"{name}: 'unlabeled_loader' must be an iterable of batches or None.")
         if unlabeled_loader is not None and self_mode_contrastive(mode):

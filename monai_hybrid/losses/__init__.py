@@ -27,9 +27,9 @@ def pretraining_loss(
     spec = get_mode(mode, owner="pretraining_loss")
     if spec.contrastive:
         return PixelContrastiveLoss(temperature=temperature, pixels_per_class=pixels_per_class)
-    if spec.name == "supervised":
+    if not spec.image_loss:  # supervised
         return HybridLoss(image_channels, image_weight=0.0, mask_weight=1.0)
-    if spec.name == "diffusion":
+    if not spec.mask_loss:  # diffusion
         return HybridLoss(image_channels, image_weight=1.0, mask_weight=0.0)
     return HybridLoss(image_channels, image_weight=image_weight, mask_weight=mask_weight)
 

@@ -1,6 +1,6 @@
 """Networks: the hybrid diffusion U-Net."""
 
-from monai_hybrid.networks.hybrid_unet import OUTPUTS, HybridDiffusionUNet, hybrid_unet_from_settings
+from monai_hybrid.networks.hybrid_unet import HybridDiffusionUNet, hybrid_unet_from_settings
 from monai_hybrid.networks.transfer import (
     TransferReport,
     WeightTransferError,
@@ -9,7 +9,6 @@ from monai_hybrid.networks.transfer import (
 
 __all__ = [
     "HybridDiffusionUNet",
-    "OUTPUTS",
     "TransferReport",
     "hybrid_unet_from_settings",
     "WeightTransferError",

@@ -18,10 +18,12 @@ from monai.networks.nets import DiffusionModelUNet
 from monai.networks.nets.diffusion_model_unet import zero_module
 from torch import nn
 
-__all__ = ["HybridDiffusionUNet", "OUTPUTS", "hybrid_unet_from_settings"]
+from monai_hybrid.options import NetworkOutput, choose
+
+__all__ = ["HybridDiffusionUNet", "hybrid_unet_from_settings"]
 
 #: What ``forward`` can return: ``all`` = image head then mask head on the channel axis.
-OUTPUTS = ("all", "image", "mask", "features", "projection")
+_OUTPUTS = frozenset(NetworkOutput)  # a StrEnum member hashes like its string
 
 
 class HybridDiffusionUNet(nn.Module):
@@ -47,7 +49,7 @@ class HybridDiffusionUNet(nn.Module):
         resblock_updown: use residual blocks for down- and up-sampling.
         use_flash_attention: use ``scaled_dot_product_attention`` (same parameters).
         projection_dim: output channels of the contrastive projection head (0: no head).
-        output_mode: what ``forward`` returns unless told otherwise: one of ``OUTPUTS``. ``"mask"`` makes
+        output_mode: what ``forward`` returns unless told otherwise: a ``NetworkOutput``. ``"mask"`` makes
             ``network(x)`` a plain segmenter (inference bundles, MONAI Label).
 
     Example::
@@ -107,8 +109,7 @@ class HybridDiffusionUNet(nn.Module):
                 )
         if not isinstance(projection_dim, int) or projection_dim < 0:
             raise ValueError(f"{name}: 'projection_dim' must be a non-negative integer, got {projection_dim!r}.")
-        if output_mode not in OUTPUTS:
-            raise ValueError(f"{name}: 'output_mode' must be one of {OUTPUTS}, got {output_mode!r}.")
+        output_mode = choose(output_mode, NetworkOutput, name, "output_mode")
         if output_mode == "projection" and projection_dim == 0:
             raise ValueError(f"{name}: output_mode 'projection' needs 'projection_dim' > 0.")
 
@@ -181,7 +182,7 @@ class HybridDiffusionUNet(nn.Module):
             x: image ``x_t``, shape (N, C, *spatial); every spatial size divisible by ``min_size_divisor``.
             timesteps: diffusion timesteps, shape (N,) or a scalar; ``None`` means t = 0 (a clean image).
             context: must be ``None`` (accepted because MONAI's ``DiffusionInferer`` passes ``context=None``).
-            output: one of ``OUTPUTS``; ``None`` uses ``output_mode``.
+            output: a ``NetworkOutput``; ``None`` uses ``output_mode``.
 
         Returns:
             ``all``: (N, C + K, *spatial), the image prediction then the mask logits; ``image``: (N, C, *spatial);
@@ -191,8 +192,8 @@ class HybridDiffusionUNet(nn.Module):
         if context is not None:
             raise ValueError(f"{type(self).__name__}: conditioning ('context') is not supported.")
         mode = output or self.output_mode
-        if mode not in OUTPUTS:
-            raise ValueError(f"{type(self).__name__}: 'output' must be one of {OUTPUTS}, got {mode!r}.")
+        if mode not in _OUTPUTS:
+            choose(mode, NetworkOutput, type(self).__name__, "output")  # raises, naming the valid outputs
         spatial = tuple(x.shape[2:])
         if x.ndim != self.spatial_dims + 2 or x.shape[1] != self.in_channels:
             raise ValueError(

@@ -39,7 +39,7 @@ def test_slices_carry_a_world_height_inside_the_brain(tiny_phantom):
 
 
 def test_errors():
-    with pytest.raises(ValueError, match="'unit' must be one of"):
+    with pytest.raises(ValueError, match="'unit' got"):
         select_labeled("x.json", 1, "voxels")
 
 

@@ -52,9 +52,9 @@ def test_t0_fraction_one_puts_every_sample_at_t0():
 
 def test_messages():
     sched = DDPMScheduler(num_train_timesteps=20)
-    with pytest.raises(ValueError, match="'mode' must be one of"):
+    with pytest.raises(ValueError, match="'mode' got"):
         HybridPrepareBatch(sched, mode="semi")
-    with pytest.raises(ValueError, match="'prediction_type' must be one of"):
+    with pytest.raises(ValueError, match="'prediction_type' got"):
         HybridPrepareBatch(sched, prediction_type="x0")
     with pytest.raises(ValueError, match="'t0_fraction' must be in"):
         HybridPrepareBatch(sched, t0_fraction=1.5)

@@ -67,7 +67,7 @@ def test_projection_is_unit_norm():
         (dict(num_head_channels=(8,)), "'num_head_channels' needs one entry per level"),
         (dict(num_head_channels=3), "'num_head_channels' (3) must divide the channels (16)"),
         (dict(projection_dim=-1), "'projection_dim' must be a non-negative integer"),
-        (dict(output_mode="logits"), "'output_mode' must be one of"),
+        (dict(output_mode="logits"), "'output_mode' got"),
         (dict(output_mode="projection"), "output_mode 'projection' needs 'projection_dim' > 0"),
     ],
 )
@@ -84,7 +84,7 @@ def test_argument_checks(kwargs, message):
         (torch.randn(1, 1, 17, 16), {}, "must be divisible by 2"),
         (torch.randn(1, 2, 16, 16), {}, r"expected input of shape \(N, 1, \*, \*\)"),
         (torch.randn(2, 1, 16, 16), {"timesteps": torch.zeros(3)}, "'timesteps' must be a scalar or have shape"),
-        (torch.randn(1, 1, 16, 16), {"output": "probs"}, "'output' must be one of"),
+        (torch.randn(1, 1, 16, 16), {"output": "probs"}, "'output' got"),
         (torch.randn(1, 1, 16, 16), {"output": "projection"}, "needs 'projection_dim' > 0"),
         (torch.randn(1, 1, 16, 16), {"context": torch.zeros(1, 1, 4)}, "'context'"),
     ],

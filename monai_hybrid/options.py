@@ -1,0 +1,69 @@
+"""The choices of the package's settings: one ``StrEnum`` per option, declared here once.
+
+Each option is checked once, by the object or function that owns the setting, with MONAI's ``look_up_option``
+(``choose``), whose message offers the nearest valid value ("did you mean ..."); the owner and the argument are named
+before it.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TypeVar
+
+from monai.utils import StrEnum, look_up_option
+
+__all__ = ["LabelUnit", "MaskWeighting", "NetworkOutput", "PredictionType", "TimestepDistribution", "choose"]
+
+E = TypeVar("E", bound=Enum)
+
+
+class PredictionType(StrEnum):
+    """What the image head predicts: the clean image, the noise, or the velocity (Salimans & Ho 2022)."""
+
+    SAMPLE = "sample"
+    EPSILON = "epsilon"
+    V_PREDICTION = "v_prediction"
+
+
+class TimestepDistribution(StrEnum):
+    """How the noise levels of hybrid pretraining are drawn (``engines.noise_levels.TimestepSampler``)."""
+
+    UNIFORM = "uniform"
+    TRUNCATED = "truncated"
+    LOGNORMAL = "lognormal"
+
+
+class MaskWeighting(StrEnum):
+    """Per-sample weight of the mask loss: none, or ``alpha_bar_t`` (the signal share at the noise level)."""
+
+    NONE = "none"
+    ALPHA_BAR = "alpha_bar"
+
+
+class LabelUnit(StrEnum):
+    """What a label budget counts: whole scans or single axial slices."""
+
+    SCANS = "scans"
+    SLICES = "slices"
+
+
+class NetworkOutput(StrEnum):
+    """What ``HybridDiffusionUNet.forward`` returns."""
+
+    ALL = "all"
+    IMAGE = "image"
+    MASK = "mask"
+    FEATURES = "features"
+    PROJECTION = "projection"
+
+
+def choose(value: object, option: type[E], owner: str, argument: str) -> E:
+    """``value`` as a member of ``option`` (MONAI's ``look_up_option``).
+
+    Raises:
+        ValueError: naming ``owner`` and ``argument``, then MONAI's message with the valid values.
+    """
+    try:
+        return look_up_option(value, option)
+    except ValueError as err:
+        raise ValueError(f"{owner}: '{argument}' got {value!r}. {err}".rstrip()) from None
