@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from monai.networks.blocks import Convolution
 from monai.networks.nets import DiffusionModelUNet
-from monai.networks.nets.diffusion_model_unet import zero_module
 from torch import nn
 
 from monai_hybrid.options import NetworkOutput, choose
@@ -24,6 +23,14 @@ __all__ = ["HybridDiffusionUNet", "hybrid_unet_from_settings"]
 
 #: What ``forward`` can return: ``all`` = image head then mask head on the channel axis.
 _OUTPUTS = frozenset(NetworkOutput)  # a StrEnum member hashes like its string
+
+
+def _zero_initialised(module: nn.Module) -> nn.Module:
+    """``module`` with every parameter set to 0 (the image head starts by predicting 0, as the output convolution of
+    MONAI's diffusion UNet does)."""
+    for parameter in module.parameters():
+        nn.init.zeros_(parameter)
+    return module
 
 
 class HybridDiffusionUNet(nn.Module):
@@ -130,7 +137,9 @@ class HybridDiffusionUNet(nn.Module):
             num_head_channels=list(heads),
             use_flash_attention=use_flash_attention,
         )
-        # Keep the body's output normalisation and activation; the final convolution becomes the heads.
+        # Keep the body's output normalisation and activation; the final convolution becomes the heads. MONAI's
+        # ``out`` is Sequential(GroupNorm, SiLU, Convolution), an assumption tested directly in
+        # tests/networks/test_monai_assumptions.py.
         self.unet.out = self.unet.out[:2]
         features = channels[0]
 
@@ -145,7 +154,7 @@ class HybridDiffusionUNet(nn.Module):
                 conv_only=True,
             )
 
-        self.image_head = zero_module(conv(in_channels, 3))
+        self.image_head = _zero_initialised(conv(in_channels, 3))
         self.mask_head = conv(num_classes, 3)
         self.projection_head: nn.Module | None = None
         if projection_dim:
