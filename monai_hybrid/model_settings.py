@@ -30,7 +30,14 @@ from typing import Any
 
 from monai_hybrid.jsonio import read_json_object
 
-__all__ = ["SETTINGS_FILE", "SETTINGS_KEYS", "check_model_settings", "read_model_settings", "save_model_settings"]
+__all__ = [
+    "DEFAULT_NOISE_SCHEDULE",
+    "SETTINGS_FILE",
+    "SETTINGS_KEYS",
+    "check_model_settings",
+    "read_model_settings",
+    "save_model_settings",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,9 @@ SETTINGS_KEYS = (
     "intensity",
 )
 _INTENSITY_KEYS = ("lower", "upper", "b_min", "b_max")
+#: The noise schedule of every model trained before it was recorded (bundle 0.4 and earlier): MONAI's DDPM schedule,
+#: linear betas over 1000 steps, the only one those bundles trained with.
+DEFAULT_NOISE_SCHEDULE = {"num_train_timesteps": 1000, "schedule": "linear_beta"}
 
 
 def _plain(value: Any) -> Any:
@@ -98,6 +108,11 @@ def check_model_settings(settings: Mapping[str, Any], source: str = "model setti
     intensity = out["intensity"]
     if not isinstance(intensity, dict) or sorted(intensity) != sorted(_INTENSITY_KEYS):
         raise ValueError(f"{source}: 'intensity' must hold exactly {list(_INTENSITY_KEYS)}, got {intensity!r}.")
+    schedule = out.setdefault("noise_schedule", dict(DEFAULT_NOISE_SCHEDULE))  # recorded since bundle 0.5
+    if not isinstance(schedule, dict) or sorted(schedule) != sorted(DEFAULT_NOISE_SCHEDULE):
+        raise ValueError(
+            f"{source}: 'noise_schedule' must hold exactly {list(DEFAULT_NOISE_SCHEDULE)}, got {schedule!r}."
+        )
     return out
 
 

@@ -151,3 +151,14 @@ def test_3d_three_class_model_is_evaluated_and_served_without_overrides(bundle_r
     run_config("run", INFERENCE, bundle_root, input=target, model_path=str(model), output_dir=str(out))
     segs = sorted(out.glob("*_seg.nii.gz"))
     assert segs and all(set(np.unique(np.asarray(nib.load(str(p)).dataobj))) <= {0, 1, 2} for p in segs)
+
+
+def test_evaluate_with_the_hybrid_ensemble_from_the_command_line_keys(finetuned):
+    """The ensemble is an inference setting: evaluate (an overlay on inference.yaml) takes it like MONAI Label's
+    inference would, and its model settings carry the noise schedule it noises with."""
+    out = finetuned / "eval" / "ensemble"
+    run_config("run", EVALUATE, finetuned, output_dir=str(out), ensemble_timesteps=[0, 5, 10], ensemble_draws=2)
+    report = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= report["summary"]["mean_fg_dice"]["mean"] <= 1.0
+    settings = json.loads((finetuned / "models" / "model_settings.json").read_text())
+    assert settings["noise_schedule"] == {"num_train_timesteps": 20, "schedule": "linear_beta"}
