@@ -98,7 +98,8 @@ class PhantomConfig:
         return replace(self, sites=sites)
 
     def to_json(self) -> dict:
-        """The settings as recorded in ``summary.json``; ``raw_sites`` only when on (default summaries unchanged)."""
+        """The settings as recorded in ``summary.json`` (plain JSON types, so that a phantom read back compares equal
+        and is reused); ``raw_sites`` only when on (default summaries unchanged)."""
         out = {
             "format_version": _FORMAT_VERSION,
             "seed": self.seed,
@@ -108,7 +109,7 @@ class PhantomConfig:
         }
         if self.raw_sites:
             out["raw_sites"] = True
-        return out
+        return json.loads(json.dumps(out))  # tuples become lists, as in the file
 
 
 def _with_raw_twins(sites: tuple[Site, ...]) -> tuple[Site, ...]:

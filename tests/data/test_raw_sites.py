@@ -190,3 +190,14 @@ def test_raw_argument_validation_names_the_argument():
     grid = Grid(shape=(2, 2, 2), affine=np.eye(4))
     with pytest.raises(ValueError, match="'head'"):
         render_scan(fractions, dict(TISSUES), raw_twin(DEFAULT_SITES[1]), grid, 2.0, np.random.default_rng(0))
+
+
+def test_a_raw_sites_phantom_read_back_is_the_same_config():
+    """``ensure_phantom`` reuses a phantom whose summary equals ``to_json()``: the raw sites' head settings must come
+    out as JSON types (tuples compared unequal to the lists read back, and the phantom was regenerated each time)."""
+    import json
+
+    from monai_hybrid.data.phantom import PhantomConfig
+
+    config = PhantomConfig(seed=0, resolution=6.0, raw_sites=True).to_json()
+    assert json.loads(json.dumps(config)) == config
