@@ -76,15 +76,21 @@ def main(argv: list[str] | None = None) -> int:
         and r["method"] == args.row
         and r["budget"] in args.budgets
         and r["seed"] in args.seeds
-        and not r.get("site", "").endswith("_raw")
+        and not r.get("site", "target").endswith("_raw")
     ]
+    if not models:
+        raise SystemExit(
+            f"No fine-tuned '{args.row}' model at budgets {args.budgets} and seeds {args.seeds} in '{bench}'; check "
+            "--row, --budgets and --seeds against its results.json."
+        )
     variants = {
         "one pass": {"ensemble_timesteps": [0]},
         "ensemble": {"ensemble_timesteps": args.timesteps, "ensemble_draws": args.draws},
     }
     for run in models:
         root = bench / "runs" / run["key"].replace("/", "_")
-        datalist = bench / "phantom" / run["site"] / "datalist.json"
+        site = run.get("site", "target")
+        datalist = Path(saved["target_datalist"]) if site == "target" else bench / "phantom" / site / "datalist.json"
         for name, overrides in variants.items():
             key = f"{name}/{run['key']}"
             if key in keys:
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                     "kind": "finetune",
                     "method": name,
                     "budget": run["budget"],
-                    "site": run["site"],
+                    "site": site,
                     "seed": run["seed"],
                     "replicate": run["seed"] % pretrain_seeds,
                     "wall_s": time.perf_counter() - start,

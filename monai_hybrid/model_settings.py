@@ -15,7 +15,10 @@ The settings, as declared under ``model_settings`` in the bundle's ``configs/com
 * ``roi_size``: the training crop and the inference window (2 or 3 values);
 * ``divisible_k``: the padding multiple of the network input (``DivisiblePadd``'s ``k``);
 * ``network_args``: the ``HybridDiffusionUNet`` arguments besides ``spatial_dims``, ``in_channels``, ``num_classes``;
-* ``intensity``: ``ScaleIntensityRangePercentilesd``'s ``lower``, ``upper``, ``b_min``, ``b_max``.
+* ``intensity``: ``ScaleIntensityRangePercentilesd``'s ``lower``, ``upper``, ``b_min``, ``b_max``;
+* ``noise_schedule``: the diffusion noise schedule (``num_train_timesteps``, ``schedule`` of MONAI's
+  ``DDPMScheduler``) the model was trained with, for inference's ensemble over noise levels; models trained before
+  bundle 0.5 did not record it and get ``DEFAULT_NOISE_SCHEDULE``, the only schedule those bundles used.
 """
 
 from __future__ import annotations

@@ -63,25 +63,37 @@ FRESH_FOLDER = "phantom_fresh"
 
 
 def _fresh_cohort(out_dir: Path, resolution: float, seed: int, sites: Sequence[str], progress: bool) -> dict[str, str]:
-    """Generate the test subjects of ``sites`` with phantom seed ``seed`` (every other list holds one subject, which
-    the benchmark never reads); returns site -> datalist."""
+    """The test subjects of every target site (raw-looking twins included) of a phantom generated with ``seed``;
+    returns the datalists of ``sites``.
+
+    Every site keeps its index in the phantom, since its subjects' random streams depend on it, and the cohort
+    holds every target site whichever ``sites`` this run scores, so that runs of other grid parts are scored on the
+    same subjects. A cohort made with other settings is refused, never overwritten: runs already scored on it would
+    be paired with runs scored on another one.
+    """
     from monai_hybrid.data.phantom import PhantomConfig, generate_phantom
 
     folder = out_dir / FRESH_FOLDER
-    raw = {"raw_sites": True} if any(s.endswith("_raw") for s in sites) else {}
-    base = PhantomConfig(seed=seed, resolution=resolution, **raw)
-    keep = tuple(s for s in base.sites if s.role == "source" or s.name in sites)
-    tiny = ListSizes(training=1, validation=0, test=0)
+    base = PhantomConfig(seed=seed, resolution=resolution, raw_sites=True)
     config = replace(
         base,
         sites=tuple(
-            replace(s, sizes=tiny if s.role == "source" else replace(s.sizes, training=1, validation=0, unlabeled=0))
-            for s in keep
+            replace(s, sizes=ListSizes(training=1, validation=0, test=s.sizes.test if s.role == "target" else 0))
+            for s in base.sites
         ),
     )
     summary_path = folder / SUMMARY_FILE
-    if not (summary_path.is_file() and json.loads(summary_path.read_text()).get("config") == config.to_json()):
-        generate_phantom(folder, config, progress=progress, overwrite=summary_path.is_file())
+    if not summary_path.is_file():
+        generate_phantom(folder, config, progress=progress)
+    elif json.loads(summary_path.read_text()).get("config") != config.to_json():
+        raise ValueError(
+            f"'{folder}' holds a fresh test cohort made with other settings (another seed, resolution or version); "
+            "runs already scored on it would be paired with runs scored on another cohort. Use a new --out folder, "
+            f"or remove '{folder}' together with every run scored on it."
+        )
+    missing = [site for site in sites if not (folder / site / DATALIST_FILE).is_file()]
+    if missing:
+        raise ValueError(f"The fresh test cohort in '{folder}' has no site {missing}; it holds the phantom's sites.")
     return {site: str(folder / site / DATALIST_FILE) for site in sites}
 
 
@@ -128,7 +140,13 @@ def prepare_data(
     had_raw = written.is_file() and json.loads(written.read_text()).get("config", {}).get("raw_sites", False)
     raw = had_raw or any(site.endswith("_raw") for site in target_sites)
     if source_datalist is None or target_datalist is None:
-        ensure_phantom(phantom, resolution=resolution, progress=progress, **({"raw_sites": True} if raw else {}))
+        ensure_phantom(
+            phantom,
+            seed=DEVELOPMENT_SEED,
+            resolution=resolution,
+            progress=progress,
+            **({"raw_sites": True} if raw else {}),
+        )
         summary = json.loads((phantom / SUMMARY_FILE).read_text())
         sites = {s["name"]: s for s in summary["sites"]}
         wrong = [t for t in target_sites if t not in sites or sites[t]["role"] != "target"]

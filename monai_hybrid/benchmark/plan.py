@@ -179,8 +179,9 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
         for name in part.methods
     ]
     if control:
+        control_seeds = preset.seeds[: len(preset.pretrain_seeds)]  # one fine-tuning seed per pretraining seed
         rows += [
-            (preset.target_sites[0], preset.control_budget, name, True, preset.seeds) for name in preset.long_control
+            (preset.target_sites[0], preset.control_budget, name, True, control_seeds) for name in preset.long_control
         ]
     seen: set[str] = set()
     for site, budget, name, long_control, seeds in rows:

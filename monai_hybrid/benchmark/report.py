@@ -377,18 +377,25 @@ def _rows(runs: list[dict], budgets: list[str]) -> list[str]:
     return [m for m in methods if any(r.get("method") == m and r.get("budget") in budgets for r in runs)]
 
 
+def grid_records(runs: list[dict]) -> list[dict]:
+    """The grid's own records of a benchmark folder: without the tuning and ablation runs that share it (scored on
+    validation subjects, they must not pair with the grid's test scores)."""
+    others = ("tune/", "ablation/", "pretrain/tune_", "pretrain/ablation_")
+    return [r for r in runs if not r.get("key", "").startswith(others) and r.get("eval_list", "test") == "test"]
+
+
 def _cohort_section(
-    runs: list[dict], budgets: list[str], reference: str, sites: list[str], what: str
+    runs: list[dict], budgets: list[str], reference: str, sites: list[str], what: str, pooled_sites: list[str]
 ) -> tuple[str, dict]:
     """The tables and generated sentences of one cohort, per site and pooled; returns the text and the verdicts
     ``(where, other, budget, metric) -> word`` for the cross-cohort check."""
     words: dict = {}
     parts = []
     views = [(site, site, runs) for site in sites]
-    if len(sites) > 1:
-        pooled = pooled_runs(runs, sites)
+    if len(pooled_sites) > 1:
+        pooled = pooled_runs(runs, pooled_sites)
         if pooled:
-            views.append(("pooled over " + ", ".join(sites), "pooled", pooled))
+            views.append(("pooled over " + ", ".join(pooled_sites), "pooled", pooled))
     for where, site, view in views:
         rows = [m for m in _rows(view, budgets) if _control_of(m) is None]
         others = [m for m in rows if m != reference]
@@ -431,6 +438,7 @@ def write_grid_report(
     title: str,
     reference: str = "hybrid",
     fresh_seed: int | None = None,
+    pooled_sites: list[str] | None = None,
 ) -> str:
     """Write ``results.md`` and one ``dice_vs_budget_<site>.png`` per target site (plus ``pretraining_curves.png``).
 
@@ -440,9 +448,14 @@ def write_grid_report(
     generated verdict sentences; then the sentences where the two cohorts disagree, Dice per class, HD95, classes
     missed, the fine-tuning convergence control and the wall time of each row.
 
+    Tuning and ablation records in the same folder are left out (``grid_records``). ``pooled_sites`` (the main
+    part's target sites) are pooled: each row, budget and seed that ran at every one of them, averaged over them.
+
     Returns:
         The main table: mean foreground Dice of the first target site on the development test cohort.
     """
+    runs = grid_records(runs)
+    pooled_sites = list(pooled_sites or [])
     out = Path(out_dir)
     sites = list(dict.fromkeys(_site(r) for r in runs if r.get("kind") in ("finetune", "bound")))
     fresh = cohort_view(runs)
@@ -450,10 +463,10 @@ def write_grid_report(
     fresh_words: dict = {}
     if fresh:
         text, fresh_words = _cohort_section(
-            fresh, budgets, reference, sites, f"fresh test cohort (phantom seed {fresh_seed})"
+            fresh, budgets, reference, sites, f"fresh test cohort (phantom seed {fresh_seed})", pooled_sites
         )
         sections.append(f"## Fresh test cohort (phantom seed {fresh_seed}, never used in development)\n\n{text}")
-    text, test_words = _cohort_section(runs, budgets, reference, sites, "development test cohort")
+    text, test_words = _cohort_section(runs, budgets, reference, sites, "development test cohort", pooled_sites)
     sections.append(
         f"## Development test cohort (the phantom's test subjects, seen through the design rounds)\n\n{text}"
     )
@@ -495,12 +508,24 @@ def write_grid_report(
         )
         for m in long_rows
     )
+    per_replicate = defaultdict(set)
+    for r in runs:
+        if r.get("kind") == "finetune" and r.get("method") == reference and "replicate" in r:
+            per_replicate[r["replicate"]].add(r["seed"])
+    counts = sorted({len(v) for v in per_replicate.values()})
+    balance = (
+        f"The {reference} runs hold {' or '.join(map(str, counts))} fine-tuning seeds per pretraining seed: the mean "
+        "difference is the mean of the per-pretraining-seed means, each pretraining seed weighted alike.\n\n"
+        if len(counts) > 1
+        else ""
+    )
     (out / "results.md").write_text(
         f"# Benchmark: {title}\n\n"
         f"Default recipe (the reference of every comparison): **{reference}**. Intervals: 95%, Student's t on the "
         "per-pretraining-seed means of the paired differences (fine-tuning seed s starts from pretraining seed s % P; "
         "with one pretraining seed, t over the fine-tuning seeds). Verdicts: ahead / behind only where the interval "
         "excludes 0, otherwise level.\n\n"
+        + balance
         + "\n\n".join(sections)
         + "\n\n## Details (development test cohort)\n\n"
         + "\n".join(details)
@@ -605,8 +630,16 @@ def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike,
     title = title or f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    pooled = [s for s in preset.target_sites if any(r.get("site") == s for r in runs)]
     return write_grid_report(
-        runs, budgets, saved["class_names"], out, title, reference=preset.reference, fresh_seed=saved.get("fresh_seed")
+        runs,
+        budgets,
+        saved["class_names"],
+        out,
+        title,
+        reference=preset.reference,
+        fresh_seed=saved.get("fresh_seed"),
+        pooled_sites=pooled,
     )
 
 
@@ -623,13 +656,18 @@ def write_tuning_report(runs: list[dict], out_dir: str | os.PathLike) -> tuple[s
     sites = list(dict.fromkeys(_site(r) for r in tuned))
     pooled = pooled_runs(tuned, sites)
     summary = summarise(pooled)
-    chosen: dict[str, str] = {}
-    for method, cells in summary.items():
+    # one score per variant: its pooled mean over the budgets every variant of the row has
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
+    for method in summary:
         row, variant = method.split(" | ", 1)
-        score = float(np.mean([cells[b][0] for b in budgets if b in cells]))
-        best = chosen.get(row)
-        if best is None or score > float(np.mean([summary[f"{row} | {best}"][b][0] for b in budgets])):
-            chosen[row] = variant
+        scores[row][variant] = math.nan
+    for row, variants in scores.items():
+        common = [b for b in budgets if all(b in summary[f"{row} | {v}"] for v in variants)]
+        for v in variants:
+            scores[row][v] = float(np.mean([summary[f"{row} | {v}"][b][0] for b in common])) if common else math.nan
+    chosen = {
+        row: max(v, key=lambda name, v=v: -math.inf if math.isnan(v[name]) else v[name]) for row, v in scores.items()
+    }
     table = markdown_table(pooled, budgets)
     per_site = "\n\n".join(f"{site}:\n\n{markdown_table(tuned, budgets, site=site)}" for site in sites)
     lines = "\n".join(f"- {row}: **{variant}**" for row, variant in chosen.items())

@@ -18,11 +18,12 @@ class MaskInferer(Inferer):
 
     It asks the network for ``output="mask"``, so a network trained in ``output_mode="all"`` segments exactly as an
     inference bundle with ``output_mode="mask"`` does. With the default ``timesteps=(0,)`` that is one pass on the
-    clean image (no timesteps: t = 0). With more levels the mask logits are averaged over them: one clean pass for
-    ``t = 0`` and, for each ``t > 0``, ``draws`` passes on the window noised as in training,
-    ``x_t = sqrt(alpha_bar_t) x + sqrt(1 - alpha_bar_t) eps`` (``scheduler.add_noise``), each told its ``t``. The
-    noise is drawn inside each window (padding included, as training noises the padded crop) from a generator seeded
-    with ``seed`` at every call, so the same scan gives the same labels.
+    clean image (no timesteps: t = 0). With more levels the mask logits (not probabilities) are averaged over the
+    passes, each with equal weight: one clean pass for ``t = 0`` and, for each ``t > 0``, ``draws`` passes on the
+    window noised as in training, ``x_t = sqrt(alpha_bar_t) x + sqrt(1 - alpha_bar_t) eps``
+    (``scheduler.add_noise``), each told its ``t``. The noise is drawn inside each window (padding included, as
+    training noises the padded crop) from a generator seeded with ``seed`` at every call, so the same scan gives the
+    same labels.
 
     Args:
         inferer: the MONAI inferer that tiles the input: ``SimpleInferer`` (default), ``SlidingWindowInferer`` for
@@ -138,6 +139,11 @@ def window_inferer(
     else:
         tiles = SlidingWindowInferer(
             roi_size=roi_size, sw_batch_size=sw_batch_size or 2, overlap=overlap, cval=background
+        )
+    if isinstance(ensemble_timesteps, (int, float, str)) or not ensemble_timesteps:
+        raise ValueError(
+            f"window_inferer: 'ensemble_timesteps' must be a non-empty list of noise levels, e.g. [0, 50, 100], got "
+            f"{ensemble_timesteps!r}."
         )
     scheduler = None
     if max(int(t) for t in ensemble_timesteps) > 0:

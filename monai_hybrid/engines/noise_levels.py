@@ -105,11 +105,12 @@ def mask_weights(scheduler: Scheduler, timesteps: torch.Tensor, weighting: str =
     Args:
         scheduler: the noise scheduler (``alphas_cumprod``).
         timesteps: (N,) long.
-        weighting: a ``MaskWeighting``, checked by its owner (``HybridPrepareBatch``).
+        weighting: a ``MaskWeighting`` (or its value).
 
     Returns:
         (N,) float32 on the device of ``timesteps``.
     """
+    weighting = choose(weighting, MaskWeighting, "mask_weights", "weighting")
     if weighting == MaskWeighting.NONE:
         return torch.ones(timesteps.shape[0], device=timesteps.device)
     return _alpha_bar(scheduler)[timesteps.cpu()].float().to(timesteps.device)

@@ -31,7 +31,19 @@ def test_fresh_cohort_subjects_differ_from_every_development_subject(tiny_phanto
         assert not any(label.shape == d.shape and np.array_equal(label, d) for d in development)
     written = json.loads((tmp_path / "phantom_fresh" / "summary.json").read_text())
     assert written["config"]["seed"] == FRESH_SEED
-    assert [s["name"] for s in written["sites"]] == ["site_a_t1w", "site_c_flair"]
+    # every site keeps its index (its subjects' streams depend on it): the whole phantom, test subjects only
+    assert [s["name"] for s in written["sites"]] == [
+        "site_a_t1w",
+        "site_b_t2w",
+        "site_c_flair",
+        "site_d_pd",
+        "site_b_t2w_raw",
+        "site_c_flair_raw",
+        "site_d_pd_raw",
+    ]
+    assert _fresh_cohort(tmp_path, resolution, FRESH_SEED, ["site_d_pd_raw"], progress=False)  # reused, not redone
+    with pytest.raises(ValueError, match="fresh test cohort made with other settings"):
+        _fresh_cohort(tmp_path, resolution, FRESH_SEED + 1, ["site_c_flair"], progress=False)
     assert all(PRESETS[name].fresh_seed in (None, FRESH_SEED) for name in PRESETS)
 
 
