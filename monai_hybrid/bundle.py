@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ __all__ = [
     "write_monailabel_app",
     "write_train_config",
 ]
+
+logger = logging.getLogger(__name__)
 
 BUNDLE_NAME = "hybrid_brain_mri_segmentation"
 #: What a bundle folder is made of (models/ starts empty).
@@ -73,10 +76,15 @@ def write_bundle(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
 def write_monailabel_app(app_dir: str | os.PathLike, models_from: str | os.PathLike | None = None) -> Path:
     """Write a MONAI Label app that serves, fine-tunes and ranks scans with this project's bundle.
 
+    A hospital starts with a pretrained model and nothing fine-tuned: when ``models_from`` holds a pretraining
+    (``pretrain/model.pt`` and its ``model_settings.json``) but no ``model.pt``, the pretrained model is copied to
+    ``models/model.pt`` and served until the first Train replaces it (the log says so).
+
     Args:
         app_dir: the app folder: ``main.py`` and the bundle in ``model/hybrid_brain_mri_segmentation``.
         models_from: a ``models/`` folder of a trained bundle (``model.pt``, ``model_settings.json``,
-            ``pretrain/model_final.pt``) to copy into the app's bundle.
+            ``pretrain/model_final.pt``, or only ``pretrain/`` after the main pretraining job) to copy into the app's
+            bundle.
 
     Returns:
         ``app_dir`` as a path.
@@ -93,6 +101,16 @@ def write_monailabel_app(app_dir: str | os.PathLike, models_from: str | os.PathL
         if not source.is_dir():
             raise FileNotFoundError(f"'{source}' is not a folder; pass the models/ folder of a trained bundle.")
         shutil.copytree(source, bundle / "models", dirs_exist_ok=True)
+        models = bundle / "models"
+        pretrained = models / "pretrain" / "model.pt"
+        if not (models / "model.pt").is_file() and pretrained.is_file():
+            shutil.copy2(pretrained, models / "model.pt")
+            shutil.copy2(pretrained.with_name("model_settings.json"), models / "model_settings.json")
+            logger.info(
+                "No fine-tuned model in '%s': the app serves the pretrained model (%s) until the first Train.",
+                source,
+                pretrained,
+            )
     return app
 
 

@@ -65,3 +65,21 @@ def test_the_written_train_yaml_is_the_fine_tuning_run_in_one_file(tmp_path):
     composed.read_config([str(bundle / "configs" / c) for c in TRAIN_CONFIGS])
     for key in ("ckpt_dir", "mode", "learning_rate", "network_def", "train#prepare_batch", "run", "validation"):
         assert merged[key] == composed[key], key
+
+
+def test_an_app_written_from_a_just_pretrained_models_folder_serves_the_pretrained_model(tmp_path, caplog):
+    """After the README's main job only models/pretrain/ exists: the app serves the pretrained model until the
+    first Train."""
+    import json
+    import logging
+
+    pretrain = tmp_path / "models" / "pretrain"
+    pretrain.mkdir(parents=True)
+    (pretrain / "model.pt").write_bytes(b"weights")
+    (pretrain / "model_settings.json").write_text(json.dumps({"class_names": ["background", "csf"]}))
+    with caplog.at_level(logging.INFO, logger="monai_hybrid.bundle"):
+        assert main(["monailabel-app", str(tmp_path / "app"), "--models", str(tmp_path / "models")]) == 0
+    models = tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation" / "models"
+    assert (models / "model.pt").read_bytes() == b"weights"
+    assert json.loads((models / "model_settings.json").read_text())["class_names"] == ["background", "csf"]
+    assert "serves the pretrained model" in caplog.text and "until the first Train" in caplog.text

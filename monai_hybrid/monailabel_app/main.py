@@ -100,7 +100,17 @@ class HybridApp(MONAILabelApp):
         for name, path in self.bundles.items():
             task = BundleInferTask(path, self.conf)
             if not task.is_valid():
-                raise RuntimeError(f"'{path}' is not a bundle MONAI Label can serve (configs/inference.yaml, models/).")
+                missing = [
+                    f
+                    for f in ("configs/inference.yaml", "models/model.pt")
+                    if not os.path.exists(os.path.join(path, f))
+                ]
+                raise RuntimeError(
+                    f"'{path}' is not a bundle MONAI Label can serve: {missing or 'its inference config'} missing. "
+                    "Write the app with a trained bundle's models/ folder: monai-hybrid monailabel-app APP --models "
+                    "BUNDLE/models (a folder with only pretrain/, as the main pretraining job leaves it, serves the "
+                    "pretrained model until the first Train)."
+                )
             infers[name] = task
         return infers
 
