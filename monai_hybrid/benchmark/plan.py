@@ -243,9 +243,9 @@ def plan_ablations(preset: BenchmarkPreset, budget: Budget | None = None) -> lis
 #: learning rate around the bundle's 1e-3), scored on the *validation* subjects of every target site. The variant
 #: without overrides is the row's grid pretraining (pretraining seed ``pretrain_seeds[0]``), run once for both.
 TUNING: dict[str, dict] = {
-    "learning rate 5e-4": {"learning_rate": 5e-4},
-    "learning rate 1e-3 (bundle default)": {},
-    "learning rate 2e-3": {"learning_rate": 2e-3},
+    "lr5e-4": {"learning_rate": 5e-4},
+    "lr1e-3": {},  # the bundle's default
+    "lr2e-3": {"learning_rate": 2e-3},
 }
 #: The budgets the variants are scored at: the scarcest and the largest of the grid's main part.
 TUNING_BUDGETS = (Budget(1, "slices"), Budget(1, "scans"))

@@ -117,7 +117,7 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
     assert all(v == set(TUNING) for v in variants.values())  # equal care: the same variants for every row
     assert {s.eval_list for s in finetunes} == {"validation"}  # the test subjects choose nothing
     assert {s.site for s in finetunes} == set(preset.target_sites)
-    default = next(s for s in finetunes if s.method == "hybrid | learning rate 1e-3 (bundle default)")
+    default = next(s for s in finetunes if s.method == "hybrid | lr1e-3")
     assert default.needs == ("pretrain/hybrid/seed0",)  # the grid's own pretraining, run once for both
     # the report chooses the variant with the highest pooled mean over the budgets
     runs = [
@@ -134,5 +134,5 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
         for s in finetunes
     ]
     _, chosen = write_tuning_report(runs, tmp_path)
-    assert chosen == {"hybrid": "learning rate 2e-3", "supervised_aug": "learning rate 2e-3"}
-    assert "**learning rate 2e-3**" in (tmp_path / "tuning.md").read_text()
+    assert chosen == {"hybrid": "lr2e-3", "supervised_aug": "lr2e-3"}
+    assert "**lr2e-3**" in (tmp_path / "tuning.md").read_text()
