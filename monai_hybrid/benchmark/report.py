@@ -28,6 +28,8 @@ __all__ = [
     "cohort_view",
     "comparison_sentences",
     "cost_table",
+    "seeds_for_half_width",
+    "width_table",
     "markdown_table",
     "pooled_runs",
     "verdict",
@@ -256,6 +258,35 @@ def paired_table(
     return "\n".join(lines)
 
 
+def seeds_for_half_width(c: Comparison, target: float) -> int | None:
+    """The number of independent units (pretraining seeds) at which the 95% t interval of ``c`` would be at most
+    ``+-target`` wide, if their spread stayed the one measured; ``None`` without an interval."""
+    if not math.isfinite(c.low) or c.units < 2:
+        return None
+    sd = (c.high - c.low) / 2 * math.sqrt(c.units) / float(stats.t.ppf(0.975, c.units - 1))
+    n = 2
+    while float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n) > target and n < 10_000:
+        n += 1
+    return n
+
+
+def width_table(
+    runs: list[dict], reference: str, others: list[str], budgets: list[str], site: str | None, target: float = 0.03
+) -> str:
+    """A markdown table of the half-widths of the 95% intervals of ``reference`` minus each row (mean foreground
+    Dice) and the independent units (pretraining seeds) their measured spread would need for ``+-target``."""
+    lines = [f"| {reference} minus | " + " | ".join(budgets) + " |", "|---|" + "---|" * len(budgets)]
+    for other in others:
+        cells = []
+        for budget in budgets:
+            c = compare(runs, reference, other, budget, site=site)
+            needed = seeds_for_half_width(c, target) if c is not None else None
+            cells.append(f"+-{(c.high - c.low) / 2:.3f} ({c.units} units; {needed} for +-{target})" if needed else "")
+        if any(cells):
+            lines.append(f"| {other} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def comparison_sentences(
     runs: list[dict], reference: str, others: list[str], budgets: list[str], site: str | None, where: str
 ) -> list[str]:
@@ -423,6 +454,8 @@ def _cohort_section(
             f"HD95 (mm; lower is better, so a negative difference favours {reference}):\n\n"
             f"{paired_table(view, reference, others, present, 'mean_hd95', site, False, 2)}\n\n"
             + far
+            + "Half-widths of the Dice intervals, and the pretraining seeds the measured spread would need for +-0.03:"
+            + f"\n\n{width_table(view, reference, others, present, site)}\n\n"
             + "Generated verdicts:\n\n"
             + "\n".join(f"- {line}" for line in sentences)
             + "\n"

@@ -136,3 +136,15 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
     _, chosen = write_tuning_report(runs, tmp_path)
     assert chosen == {"hybrid": "lr2e-3", "supervised_aug": "lr2e-3"}
     assert "**lr2e-3**" in (tmp_path / "tuning.md").read_text()
+
+
+def test_seeds_needed_for_a_half_width_by_hand():
+    from monai_hybrid.benchmark.report import Comparison, seeds_for_half_width
+
+    # two units, sd 0.0354 (the first test's example): t(0.975, n-1) * 0.0354 / sqrt(n) is 0.0327 at n = 7
+    # (2.447 * 0.0354 / 2.646) and 0.0296 at n = 8 (2.365 * 0.0354 / 2.828): 8 pretraining seeds for +-0.03
+    sd = math.sqrt(0.00125)
+    half = T1 * sd / math.sqrt(2)
+    c = Comparison(0.055, 0.055 - half, 0.055 + half, 4, 4, 2, "level")
+    assert seeds_for_half_width(c, 0.03) == 8
+    assert seeds_for_half_width(Comparison(0.1, math.nan, math.nan, 1, 1, 1, "level"), 0.03) is None
