@@ -437,6 +437,8 @@ def _cohort_section(
         far = (
             "Predicted foreground more than 10 mm from the reference brain (ml, mean over test subjects):\n\n"
             f"{markdown_table(view, present, 'fp_far_ml', 2, site)}\n\n"
+            f"Paired, {reference} minus each row (ml; lower is better):\n\n"
+            f"{paired_table(view, reference, others, present, 'fp_far_ml', site, False, 1)}\n\n"
             if any("fp_far_ml" in r for r in view)
             else ""  # records before 0.5 lack it
         )
