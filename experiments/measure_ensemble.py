@@ -49,6 +49,7 @@ def _time_ratio(settings: dict, timesteps: list[int], draws: int, volume: list[i
 def main(argv: list[str] | None = None) -> int:
     from monai_hybrid.benchmark.report import compare, markdown_table
     from monai_hybrid.bundle import run_bundle
+    from monai_hybrid.model_settings import read_model_settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", required=True, help="folder of a 'monai-hybrid benchmark' run")
@@ -124,9 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             store.write_text(json.dumps(done, indent=1))
-    settings = json.loads(
-        (bench / "runs" / models[0]["key"].replace("/", "_") / "models" / "model_settings.json").read_text()
-    )
+    # through read_model_settings: models trained before bundle 0.5 get the noise schedule they were trained with
+    settings = read_model_settings(bench / "runs" / models[0]["key"].replace("/", "_") / "models" / "model.pt")
     done["timing"] = _time_ratio(settings, args.timesteps, args.draws, args.volume, args.rounds)
     done["settings"] = {"timesteps": args.timesteps, "draws": args.draws, "row": args.row, "eval_list": "validation"}
     store.write_text(json.dumps(done, indent=1))
