@@ -33,9 +33,22 @@ _FALSE = ("false", "0", "no", "off")
 
 
 def default_bundle_dir() -> Path:
-    """The bundle shipped as package data (``monai_hybrid/bundles/hybrid_brain_mri_segmentation``), in a wheel
-    install and a source checkout alike. Read its configs from here; train in a copy (``write_bundle``)."""
-    return Path(__file__).resolve().parent / "bundles" / BUNDLE_NAME
+    """The bundle shipped with the package: ``bundles/hybrid_brain_mri_segmentation`` of a source checkout, which the
+    wheel installs as ``monai_hybrid/bundles/hybrid_brain_mri_segmentation``. Read its configs from here; train in a
+    copy (``write_bundle``).
+
+    Raises:
+        FileNotFoundError: if neither place holds the bundle's ``configs/`` (a broken install).
+    """
+    package = Path(__file__).resolve().parent
+    candidates = (package / "bundles" / BUNDLE_NAME, package.parent / "bundles" / BUNDLE_NAME)  # wheel, checkout
+    for folder in candidates:
+        if (folder / "configs").is_dir():
+            return folder
+    raise FileNotFoundError(
+        f"The bundle {BUNDLE_NAME!r} is in none of {[str(c) for c in candidates]}; reinstall monai-hybrid "
+        "(pip install monai-hybrid, or pip install -e . in a checkout)."
+    )
 
 
 def write_bundle(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:

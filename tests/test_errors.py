@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-CONFIGS = Path(__file__).parents[1] / "monai_hybrid" / "bundles" / "hybrid_brain_mri_segmentation" / "configs"
+CONFIGS = Path(__file__).parents[1] / "bundles" / "hybrid_brain_mri_segmentation" / "configs"
 
 
 def test_importing_the_package_and_its_error_module_leaves_the_exception_hook_alone():
