@@ -6,23 +6,33 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
 
     python -m monailabel.main start_server --app DIR --studies STUDIES --conf models hybrid_brain_mri_segmentation
 
-* inference: MONAI Label's ``BundleInferTask`` on ``configs/inference.yaml`` and ``models/model.pt``;
+* inference: MONAI Label's ``BundleInferTask`` on ``configs/inference.yaml`` and ``models/model.pt``; an image id
+  the datastore does not know is answered 404 before any inference;
 * training (the Train button, ``POST /train/<model>``): MONAI Label's ``BundleTrainTask`` on ``configs/train.yaml``,
   the bundle's fine-tuning run: from ``models/pretrain/model_final.pt``, the pretrained hybrid model, on every
-  study with a final label; with ``unlabeled_weight`` > 0 it also denoises the studies without one
-  (semi-supervised); the new ``models/model.pt`` is served by the next ``/infer/``;
+  study with a final label whose shape matches its image (the others are named in the log and left out); with
+  ``unlabeled_weight`` > 0 it also denoises the studies without one (semi-supervised); the new ``models/model.pt``
+  is served by the next ``/infer/``;
+* scoring (``hybrid_disagreement``, a MONAI Label scoring method): in the background after start-up, after each
+  Train and after each next-scan request (MONAI Label's ``auto_update_scoring``), every unlabelled study not yet
+  scored with the served model gets its disagreement score (``monai_hybrid.active_learning``: the model's masks at
+  a few small noise levels), stored in the datastore as image info;
 * next scan (``POST /activelearning/<strategy>``): ``random`` and ``first`` (MONAI Label's), and
-  ``hybrid_disagreement``: the unlabelled study on which the served model's masks at a few small noise levels
-  disagree most (``monai_hybrid.active_learning``).
+  ``hybrid_disagreement``: the unlabelled study with the highest stored score (no inference in the request).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
+import time
+from collections.abc import Iterable, Mapping
 
+from fastapi import HTTPException
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.datastore import Datastore
+from monailabel.interfaces.tasks.scoring import ScoringMethod
 from monailabel.interfaces.tasks.strategy import Strategy
 from monailabel.tasks.activelearning.first import First
 from monailabel.tasks.activelearning.random import Random
@@ -32,53 +42,260 @@ from monailabel.tasks.train.bundle import BundleTrainTask
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "hybrid_brain_mri_segmentation"
+STRATEGY = "hybrid_disagreement"
+# the image-info entry the scoring writes and the strategy reads: {"score", "model" (stamp), "seconds"}
+SCORE_INFO_KEY = "hybrid_disagreement"
+# request keys this app adds to its own copy of a train request (never to the shared task object)
+UNLABELED_KEY = "hybrid_unlabeled_images"
 
 
-class HybridDisagreement(Strategy):
-    """The unlabelled study whose masks disagree most across small noise levels (the served model's).
+def served_model(bundle_path: str) -> str:
+    """The weights MONAI Label serves from the bundle at ``bundle_path``."""
+    return os.path.join(bundle_path, "models", "model.pt")
+
+
+def model_stamp(path: str) -> str:
+    """A stamp of the model file at ``path`` (modification time and size): it changes when Train replaces it.
+
+    Returns:
+        ``"<mtime_ns>-<size>"``, or ``""`` when the file does not exist.
+    """
+    if not os.path.isfile(path):
+        return ""
+    stat = os.stat(path)
+    return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+
+def choose_from_scores(infos: Mapping[str, Mapping], stamp: str, rng: random.Random | None = None) -> dict:
+    """The next study from the scores stored in the studies' image info.
 
     Args:
-        bundle_path: the bundle folder (its ``models/model.pt`` is read at every request: after training, the new
-            model ranks the studies).
+        infos: image id -> its datastore image info (``SCORE_INFO_KEY`` holds ``score`` and ``model``).
+        stamp: ``model_stamp`` of the served model.
+        rng: random source of the fallback (default: ``random``'s).
+
+    Returns:
+        ``{"id", "weight", "source"}``: the highest score made with the served model; else the highest score made
+        with an earlier model (scoring after the last Train still running); else a random study, ``weight`` 0,
+        with ``source`` saying that no score exists yet. ``{}`` when ``infos`` is empty.
+    """
+    if not infos:
+        return {}
+    scores = {i: info.get(SCORE_INFO_KEY) or {} for i, info in infos.items()}
+    current = {i: s["score"] for i, s in scores.items() if "score" in s and s.get("model") == stamp}
+    earlier = {i: s["score"] for i, s in scores.items() if "score" in s}
+    if current:
+        best = max(current, key=current.get)
+        if len(current) < len(infos):
+            logger.info("%s: %d of %d unlabelled studies scored so far", STRATEGY, len(current), len(infos))
+        return {"id": best, "weight": current[best], "source": "score of the served model"}
+    if earlier:
+        best = max(earlier, key=earlier.get)
+        logger.warning("%s: no study scored with the served model yet; using an earlier model's scores", STRATEGY)
+        return {"id": best, "weight": earlier[best], "source": "score of an earlier model (rescoring under way)"}
+    best = (rng or random).choice(sorted(infos))
+    logger.warning(
+        "%s: no study has a score yet (scoring runs in the background after start-up and after each Train; "
+        "POST /scoring/%s starts it now): chose %s at random",
+        STRATEGY,
+        STRATEGY,
+        best,
+    )
+    return {"id": best, "weight": 0.0, "source": "random: no score yet"}
+
+
+def _spatial_shape(path: str) -> tuple[int, ...] | None:
+    """The shape of the image file at ``path`` without trailing singleton axes, from its header; ``None`` when
+    nibabel cannot read it (DICOM series, NRRD)."""
+    import nibabel as nib
+
+    try:
+        shape = tuple(int(s) for s in nib.load(path).shape)
+    except Exception:  # noqa: BLE001 - any format nibabel cannot read is left unchecked
+        return None
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+def mismatched_labels(records: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """The labels whose shape differs from their image's.
+
+    Args:
+        records: ``{"image": path, "label": path}`` items (MONAI Label's ``datastore.datalist()``).
+
+    Returns:
+        label path -> ``"<label> (shape ...) does not match <image> (shape ...)"``, for each mismatched label.
+        Files nibabel cannot read are not checked.
+    """
+    problems = {}
+    for record in records:
+        image, label = _spatial_shape(record["image"]), _spatial_shape(record["label"])
+        if image is not None and label is not None and image != label:
+            problems[record["label"]] = (
+                f"{record['label']} (shape {label}) does not match {record['image']} (shape {image})"
+            )
+    return problems
+
+
+class _MatchingLabels:
+    """A view of a datastore whose ``datalist()`` leaves out the labels listed in ``excluded`` (a train request's
+    own view: MONAI Label's train task reads the labelled studies through ``datalist()``)."""
+
+    def __init__(self, datastore: Datastore, excluded: set[str]) -> None:
+        self._datastore = datastore
+        self._excluded = excluded
+
+    def datalist(self, *args, **kwargs):
+        return [d for d in self._datastore.datalist(*args, **kwargs) if d and d.get("label") not in self._excluded]
+
+    def __getattr__(self, name):
+        return getattr(self._datastore, name)
+
+
+def matching_datalist_view(datastore: Datastore):
+    """The datastore seen by one train request: its labelled studies whose label matches the image's shape.
+
+    Raises:
+        ValueError: no labelled study is left; the message names every mismatched label.
+    """
+    records = [d for d in datastore.datalist() if d and d.get("label")]
+    problems = mismatched_labels(records)
+    if not problems:
+        return datastore
+    for line in problems.values():
+        logger.warning("Train: left out, label shape differs from its image: %s", line)
+    if len(problems) == len(records):
+        raise ValueError(
+            "Train: no labelled study left; every final label's shape differs from its image's: "
+            + "; ".join(problems.values())
+            + ". Save each label on its image's grid again (PUT /datastore/label) and press Train."
+        )
+    return _MatchingLabels(datastore, set(problems))
+
+
+class HybridDisagreementScoring(ScoringMethod):
+    """Scores every unlabelled study not yet scored with the served model, and stores the score in its image info.
+
+    MONAI Label runs it in the background (its own process) after start-up, after each Train and after each
+    next-scan request; a study already scored with the current ``models/model.pt`` is skipped.
+
+    Args:
+        bundle_path: the bundle folder (``configs/inference.yaml``, ``models/model.pt``).
     """
 
     def __init__(self, bundle_path: str) -> None:
-        super().__init__("Hybrid model: disagreement of the mask head across small noise levels")
+        super().__init__("Hybrid model: disagreement of the mask head across small noise levels, per unlabelled study")
         self.bundle_path = bundle_path
 
     def __call__(self, request, datastore: Datastore):
-        from monai_hybrid.active_learning import BundleScorer, rank_by_disagreement
+        stamp = model_stamp(served_model(self.bundle_path))
+        images = datastore.get_unlabeled_images()
+        todo = [i for i in images if (datastore.get_image_info(i).get(SCORE_INFO_KEY) or {}).get("model") != stamp]
+        if not stamp or not todo:
+            return {"total": len(images), "scored": 0, "skipped": len(images), "model": stamp}
+        from monai_hybrid.active_learning import BundleScorer
 
+        scorer = BundleScorer(self.bundle_path, device=_scoring_device(request))
+        seconds = []
+        for image_id in todo:
+            start = time.perf_counter()
+            score = scorer.score(scorer.load(datastore.get_image_uri(image_id)))
+            seconds.append(time.perf_counter() - start)
+            info = {"score": score, "model": stamp, "seconds": round(seconds[-1], 3)}
+            datastore.update_image_info(image_id, {SCORE_INFO_KEY: info})
+            logger.info("%s scoring: %s -> %.5f in %.1f s", STRATEGY, image_id, score, seconds[-1])
+        summary = {
+            "total": len(images),
+            "scored": len(todo),
+            "skipped": len(images) - len(todo),
+            "seconds_per_study": round(sum(seconds) / len(seconds), 3),
+            "model": stamp,
+        }
+        logger.info("%s scoring: %s", STRATEGY, summary)
+        return summary
+
+
+def _scoring_device(request: Mapping) -> str:
+    """The device of a scoring request: its ``device`` (MONAI Label sends a name or a list of names), else the
+    first GPU when there is one."""
+    device = request.get("device")
+    if isinstance(device, list | tuple):
+        device = device[0] if device else None
+    if device:
+        return str(device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class HybridDisagreement(Strategy):
+    """The unlabelled study with the highest stored disagreement score (``HybridDisagreementScoring``).
+
+    Args:
+        bundle_path: the bundle folder (its ``models/model.pt`` stamps the scores that are current).
+    """
+
+    def __init__(self, bundle_path: str) -> None:
+        super().__init__("Hybrid model: disagreement of the mask head across small noise levels (stored scores)")
+        self.bundle_path = bundle_path
+
+    def __call__(self, request, datastore: Datastore):
         images = datastore.get_unlabeled_images(request.get("label_tag"), request.get("labels"))
         if not images:
             return None
-        scorer = BundleScorer(self.bundle_path, device=request.get("device", "cpu"))
-        ranked = rank_by_disagreement(images, lambda i: scorer.load(datastore.get_image_uri(i)), scorer.score)
-        logger.info("hybrid_disagreement ranking: %s", ranked)
-        image, score = ranked[0]
-        return {"id": image, "weight": score}
+        stamp = model_stamp(served_model(self.bundle_path))
+        choice = choose_from_scores({i: datastore.get_image_info(i) for i in images}, stamp)
+        logger.info("%s: next study %s (%s, weight %s)", STRATEGY, choice["id"], choice["source"], choice["weight"])
+        return choice
 
 
 class HybridTrainTask(BundleTrainTask):
-    """MONAI Label's bundle train task with the semi-supervised option: ``unlabeled_weight`` > 0 in the request
-    (the Train panel) also denoises the studies that have no final label yet."""
+    """MONAI Label's bundle train task, with what this app adds to each request, kept in that request's own copy:
+
+    * labels whose shape differs from their image are left out (named in the log); none left: the request fails
+      with the list;
+    * ``unlabeled_weight`` > 0 (the Train panel) also denoises the studies that have no final label yet;
+    * one device: the bundle has no multi-GPU train config (MONAI Label would skip the training).
+    """
 
     def config(self):
-        return {**super().config(), "unlabeled_weight": 0.0}
+        return {**super().config(), "unlabeled_weight": 0.0, "multi_gpu": False}
 
     def __call__(self, request, datastore: Datastore):
+        request = {**request, "multi_gpu": False}
         weight = float(request.get("unlabeled_weight", 0.0) or 0.0)
         images = datastore.get_unlabeled_images() if weight > 0 else []
-        self._unlabeled = (weight, [{"image": datastore.get_image_uri(i)} for i in images])
-        return super().__call__(request, datastore)
+        request[UNLABELED_KEY] = [{"image": datastore.get_image_uri(i)} for i in images]
+        return super().__call__(request, matching_datalist_view(datastore))
 
-    def _update_overrides(self, overrides):
-        weight, unlabeled = getattr(self, "_unlabeled", (0.0, []))
-        if weight > 0 and unlabeled:
-            overrides["unlabeled_weight"] = weight
-            overrides["unlabeled#dataset#data"] = unlabeled
-            logger.info("Semi-supervised fine-tuning: %d unlabelled studies, weight %s", len(unlabeled), weight)
-        return overrides
+    def run_single_gpu(self, request, overrides):
+        return super().run_single_gpu(request, {**overrides, **semi_supervised_overrides(request)})
+
+
+def semi_supervised_overrides(request: Mapping) -> dict:
+    """The bundle overrides of a train request's semi-supervised option (empty when it is off)."""
+    weight = float(request.get("unlabeled_weight", 0.0) or 0.0)
+    unlabeled = request.get(UNLABELED_KEY) or []
+    if weight <= 0 or not unlabeled:
+        return {}
+    logger.info("Semi-supervised fine-tuning: %d unlabelled studies, weight %s", len(unlabeled), weight)
+    return {"unlabeled_weight": weight, "unlabeled#dataset#data": list(unlabeled)}
+
+
+def check_image_known(image, datastore: Datastore) -> None:
+    """Raise a 404 when ``image`` (an infer request's) is neither a file nor an id of ``datastore``.
+
+    Raises:
+        HTTPException: 404 naming the id.
+    """
+    if not isinstance(image, str) or os.path.exists(image) or datastore.get_image_uri(image):
+        return
+    raise HTTPException(
+        status_code=404,
+        detail=f"Image '{image}' not found in the datastore; GET /datastore/?output=all lists the image ids, "
+        "or upload the image with PUT /datastore/image.",
+    )
 
 
 class HybridApp(MONAILabelApp):
@@ -92,7 +309,7 @@ class HybridApp(MONAILabelApp):
             name="monai-hybrid",
             description="Hybrid diffusion pretrained segmentation: serve, fine-tune on a few labelled scans, choose "
             "the next scan",
-            version="0.2.0",
+            version="0.3.0",
         )
 
     def init_infers(self):
@@ -119,4 +336,11 @@ class HybridApp(MONAILabelApp):
 
     def init_strategies(self):
         first = next(iter(self.bundles.values()))
-        return {"random": Random(), "first": First(), "hybrid_disagreement": HybridDisagreement(first)}
+        return {"random": Random(), "first": First(), STRATEGY: HybridDisagreement(first)}
+
+    def init_scoring_methods(self):
+        return {STRATEGY: HybridDisagreementScoring(next(iter(self.bundles.values())))}
+
+    def infer(self, request, datastore=None):
+        check_image_known(request.get("image"), datastore or self.datastore())
+        return super().infer(request, datastore)
