@@ -9,9 +9,11 @@ from monai_hybrid.engines.checkpoint import (
 from monai_hybrid.engines.denoising import DenoisingErrorHandler, predict_x0
 from monai_hybrid.engines.evaluation import EvaluationReport
 from monai_hybrid.engines.handlers import (
+    GuardedMLFlowHandler,
     LossTermsHandler,
     MetricsHistory,
     ModelSettingsWriter,
+    TrackingGuard,
     TrackingParamsHandler,
     TrainingProgressBar,
     every,
@@ -28,6 +30,7 @@ __all__ = [
     "AtomicCheckpointSaver",
     "DenoisingErrorHandler",
     "EvaluationReport",
+    "GuardedMLFlowHandler",
     "HybridPrepareBatch",
     "LossTermsHandler",
     "MaskInferer",
@@ -36,6 +39,7 @@ __all__ = [
     "PretrainedWeightsHandler",
     "VerifiedCheckpointLoader",
     "TimestepSampler",
+    "TrackingGuard",
     "TrackingParamsHandler",
     "TrainingProgressBar",
     "every",

@@ -45,26 +45,41 @@ class AtomicCheckpointSaver(CheckpointSaver):
     """MONAI's ``CheckpointSaver`` with atomic writes, and a fixed name for the interval checkpoint.
 
     Args:
+        save_dir: the checkpoint folder.
+        save_dict: name -> object with a ``state_dict`` to save.
+        final_filename: fixed name of the final checkpoint; ``None`` keeps MONAI's numbered name.
+        key_metric_filename: fixed name of the best-metric checkpoint; ``None`` keeps MONAI's numbered names.
         interval_filename: fixed name of the interval checkpoint (e.g. ``checkpoint_last.pt``), replaced at each
             save; ``None`` keeps MONAI's numbered names.
         engine_key: also save the state of the engine it is attached to under this key (a config cannot refer to
             the trainer from the trainer's own handlers without a circular reference).
-        args, kwargs: those of ``monai.handlers.CheckpointSaver``.
+        kwargs: the other arguments of ``monai.handlers.CheckpointSaver`` (``save_final``, ``save_key_metric``,
+            ``save_interval``, ``epoch_level``, ...), by name.
     """
 
     def __init__(
-        self, *args: Any, interval_filename: str | None = None, engine_key: str | None = None, **kwargs: Any
+        self,
+        save_dir: str,
+        save_dict: dict,
+        *,
+        final_filename: str | None = None,
+        key_metric_filename: str | None = None,
+        interval_filename: str | None = None,
+        engine_key: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(
+            save_dir, save_dict, final_filename=final_filename, key_metric_filename=key_metric_filename, **kwargs
+        )
         self.engine_key = engine_key
         # MONAI's CheckpointSaver takes no save handler: it builds one ignite Checkpoint per kind (final, key metric,
-        # interval) in __init__ with its own non-atomic DiskSaver, and keeps them in private attributes. ignite's
-        # Checkpoint.save_handler is public, so the atomic saver goes there. tests/engines/test_ignite_assumptions.py
-        # checks that those attributes exist and hold ignite Checkpoints, so a MONAI change fails there by name.
-        final = self._final_filename
+        # interval) in __init__ with its own non-atomic DiskSaver, and keeps them in private attributes, the one
+        # place here without a public route. ignite's Checkpoint.save_handler is public, so the atomic saver goes
+        # there; the file names are this class's own arguments. tests/engines/test_ignite_assumptions.py checks that
+        # those attributes exist and hold ignite Checkpoints, so a MONAI change fails there by name.
         for checkpoint, filename in (
-            (self._final_checkpoint, final),
-            (self._key_metric_checkpoint, kwargs.get("key_metric_filename")),
+            (self._final_checkpoint, final_filename),
+            (self._key_metric_checkpoint, key_metric_filename),
             (self._interval_checkpoint, interval_filename),
         ):
             if checkpoint is not None:

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
+from monai.handlers import MLFlowHandler
 
 __all__ = [
+    "GuardedMLFlowHandler",
     "LossTermsHandler",
     "MetricsHistory",
     "ModelSettingsWriter",
+    "TrackingGuard",
     "TrackingParamsHandler",
     "TrainingProgressBar",
     "every",
-    "handler_entries",
     "loss_terms",
-    "replace_handler",
 ]
 
 logger = logging.getLogger(__name__)
@@ -86,117 +89,160 @@ class LossTermsHandler:
             engine.state.metrics[f"{self.prefix}{k}"] = v / max(self._count, 1)
 
 
-def _guarded(handler: Any, state: dict) -> Any:
-    """``handler`` that warns once and goes quiet when the tracking server fails, instead of stopping the run."""
+@contextmanager
+def _scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Sets ``values`` in ``os.environ`` for the block, then restores what was there (names that were unset are
+    unset again)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if state["failed"]:
+
+class TrackingGuard:
+    """The switch that the MLflow handlers of one run share: the first tracking failure logs one warning and turns
+    them all off, and training goes on.
+
+    A bundle's tracking settings create one (``tracking_guard``) and hand it to the trainer's and the validator's
+    ``GuardedMLFlowHandler``, so an unreachable server gives one warning per run, not one per handler.
+    """
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``; ``None`` without calling it once tracking is off, and after the failure that turns it off."""
+        if self.failed:
             return None
         try:
-            return handler(*args, **kwargs)
-        except Exception as err:
-            state["failed"] = True
+            return fn(*args)
+        except Exception as err:  # tracking must never stop training
+            self.failed = True
+            first_line = str(err).splitlines()[0][:200] if str(err) else ""
             logger.warning(
-                "MLflow tracking failed (%s: %s); training goes on without tracking.",
-                type(err).__name__,
-                str(err).splitlines()[0][:200] if str(err) else "",
+                "MLflow tracking failed (%s: %s); training goes on without tracking.", type(err).__name__, first_line
             )
             return None
 
-    return call
 
+class GuardedMLFlowHandler(MLFlowHandler):
+    """MONAI's ``MLFlowHandler`` that records every loss term and never stops training.
 
-def _origin(handler: Any) -> Any:
-    """The handler as attached (ignite wraps filtered handlers and keeps a weak reference to them)."""
-    parent = getattr(handler, "_parent", None)
-    return parent() if callable(parent) else handler
+    The handler of this bundle's tracking settings (``configs/mlflow.yaml``, used as ``--tracking
+    configs/mlflow.yaml``); MONAI's own ``--tracking mlflow`` keeps its stock handler. Differences from the stock one:
 
+    * each iteration it logs every ``loss*`` entry of the engine's output (``loss_image``, ``loss_mask``, ...), the
+      total under ``tag_name`` (unless ``output_transform`` is given);
+    * the first failure of a tracking call (server down, refused, timed out) logs one warning and turns tracking off
+      for every handler sharing ``guard``; the engine runs on;
+    * each HTTP request to the tracking server waits at most ``http_timeout`` seconds and is retried
+      ``http_max_retries`` times. MLflow 3.17 takes these only from ``MLFLOW_HTTP_REQUEST_TIMEOUT`` and
+      ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, read at each request (its client has no arguments for them), so the
+      handler sets both during its own calls and restores the previous values (or their absence) right after: the
+      process environment is left as it was, and other MLflow clients keep their settings.
 
-def handler_entries(engine: Engine):
-    """Every ``(event, index, handler)`` attached to ``engine``, in the order ignite calls them.
+    Args:
+        tracking_uri: MLflow tracking URI (``sqlite:///...``, ``http(s)://...``); see ``MLFlowHandler``.
+        http_timeout: seconds to wait for the tracking server, per HTTP request (> 0).
+        http_max_retries: retries of a failed HTTP request (>= 0; MLflow waits longer before each).
+        guard: the ``TrackingGuard`` shared by the handlers of one run; ``None``: one of its own.
+        output_transform: engine output -> scalar or ``{name: scalar}`` logged each iteration; ``None``: every
+            ``loss*`` term of the output, the total as ``tag_name``.
+        experiment_param: name -> value logged as the run's MLflow parameters when the engine starts (tensors as
+            lists); ``None``: none but MONAI's ``max_epochs`` and ``epoch_length``.
+        kwargs: the other arguments of ``monai.handlers.MLFlowHandler`` (``experiment_name``, ``run_name``,
+            ``iteration_log``, ``tag_name``, ``artifacts``, ``close_on_complete``, ...).
 
-    ignite has no public API to list an engine's handlers (``has_event_handler`` needs the handler already known)
-    or to replace one in place, so this reads ``Engine._event_handlers``: a dict of event -> list of
-    ``(handler, args, kwargs)``. ``tests/engines/test_ignite_assumptions.py`` checks that layout directly, so an
-    ignite upgrade that changes it fails there, by name, rather than in a tracking run.
+    Raises:
+        ValueError: an argument is out of range or of the wrong type.
     """
-    for event, entries in engine._event_handlers.items():
-        for i, (handler, _args, _kwargs) in enumerate(entries):
-            yield event, i, handler
 
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        http_timeout: float = 10.0,
+        http_max_retries: int = 0,
+        guard: TrackingGuard | None = None,
+        output_transform: Callable[[Any], Any] | None = None,
+        experiment_param: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = type(self).__name__
+        if isinstance(http_timeout, bool) or not isinstance(http_timeout, (int, float)) or not http_timeout > 0:
+            raise ValueError(f"{name}: 'http_timeout' must be a number of seconds > 0, got {http_timeout!r}.")
+        if isinstance(http_max_retries, bool) or not isinstance(http_max_retries, int) or http_max_retries < 0:
+            raise ValueError(f"{name}: 'http_max_retries' must be an int >= 0, got {http_max_retries!r}.")
+        if guard is not None and not isinstance(guard, TrackingGuard):
+            raise ValueError(f"{name}: 'guard' must be a TrackingGuard or None, got {type(guard).__name__}.")
+        if experiment_param is not None and not isinstance(experiment_param, Mapping):
+            raise ValueError(f"{name}: 'experiment_param' must be a mapping, got {type(experiment_param).__name__}.")
+        params = None
+        if experiment_param is not None:
+            params = {str(k): (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in experiment_param.items()}
+        super().__init__(
+            tracking_uri,
+            output_transform=self._loss_terms if output_transform is None else output_transform,
+            experiment_param=params,
+            **kwargs,
+        )
+        self.http_timeout = http_timeout
+        self.http_max_retries = http_max_retries
+        self.guard = guard if guard is not None else TrackingGuard()
 
-def replace_handler(engine: Engine, event: Any, index: int, handler: Any) -> None:
-    """Put ``handler`` in the place of the ``index``-th handler of ``event`` (same arguments, same order).
+    def _loss_terms(self, output: Any) -> dict[str, float] | None:
+        terms = {(self.tag_name if k == "loss" else k): v for k, v in loss_terms(output).items()}
+        return terms or None
 
-    In place rather than ``remove_event_handler`` + ``add_event_handler``: this runs while ignite iterates the
-    STARTED handlers, and moving a handler to the end of the list would change which handlers that loop calls.
-    """
-    _, args, kwargs = engine._event_handlers[event][index]
-    engine._event_handlers[event][index] = (handler, args, kwargs)
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        http = {
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(self.http_timeout),
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(self.http_max_retries),
+        }
+        with _scoped_environ(http):
+            return self.guard.call(fn, *args)
 
+    def start(self, engine: Engine) -> None:
+        self._guarded(super().start, engine)
 
-def _mlflow_entries(engine: Engine):
-    from monai.handlers import MLFlowHandler
+    def iteration_completed(self, engine: Engine) -> None:
+        self._guarded(super().iteration_completed, engine)
 
-    for event, i, handler in handler_entries(engine):
-        if isinstance(getattr(_origin(handler), "__self__", None), MLFlowHandler):
-            yield event, i, handler
+    def epoch_completed(self, engine: Engine) -> None:
+        self._guarded(super().epoch_completed, engine)
+
+    def complete(self) -> None:
+        self._guarded(super().complete)
+
+    def close(self) -> None:
+        self._guarded(super().close)
 
 
 class TrackingParamsHandler:
-    """Makes MONAI's ``--tracking mlflow`` record the run's settings and every loss term, and never stop training.
+    """Transitional no-op, to be deleted with the last config entry that lists it.
 
-    MONAI's bundle tracking appends an ``MLFlowHandler`` to ``train#handlers`` (and ``validate#handlers``) that logs
-    only the total loss each iteration, no parameters of the method, and raises when the tracking server cannot be
-    reached. Attached before it (earlier in ``train#handlers``), this handler, when the run starts:
-
-    * gives it ``params`` (logged as MLflow parameters) and an output transform that returns every ``loss*`` term
-      (the total keeps the handler's tag, ``train_loss``);
-    * wraps the MLflow handlers of the trainer and of its validators so that a tracking failure logs one warning
-      and turns tracking off, and training goes on (with one HTTP attempt and a 10 s timeout unless the
-      ``MLFLOW_HTTP_REQUEST_*`` environment variables say otherwise).
-
-    Without tracking it does nothing.
+    It used to swap MONAI's MLflow handler at run time through ignite's private members. The run's parameters and
+    every loss term are now recorded by ``--tracking configs/mlflow.yaml`` (``GuardedMLFlowHandler``, parameters
+    from the config's ``tracked_params``). A config that still lists this handler runs, with one warning.
 
     Args:
-        params: name -> value (numbers, strings, lists) to record.
+        params: ignored.
     """
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self.params = {str(k): (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in dict(params).items()}
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        self.params = params
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._hand_over)
-
-    def _hand_over(self, engine: Engine) -> None:
-        import os
-
-        from monai.handlers import ValidationHandler
-
-        engines = [engine]
-        for _, _, handler in list(handler_entries(engine)):
-            owner = _origin(handler)
-            owner = getattr(owner, "__self__", owner)
-            if isinstance(owner, ValidationHandler) and owner.validator is not None:
-                engines.append(owner.validator)
-        found = False
-        state = {"failed": False}
-        for e in engines:
-            for event, i, handler in list(_mlflow_entries(e)):
-                found = True
-                owner = _origin(handler).__self__
-                if e is engine and event == Events.STARTED:
-                    owner.experiment_param = {**(owner.experiment_param or {}), **self.params}
-                    tag = owner.tag_name
-
-                    def terms(output: Any, tag: str = tag) -> dict[str, float]:
-                        return {(tag if k == "loss" else k): v for k, v in loss_terms(output).items()}
-
-                    owner.output_transform = terms
-                replace_handler(e, event, i, _guarded(handler, state))
-        if found:
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        logger.warning(
+            "monai_hybrid.engines.TrackingParamsHandler does nothing any more: remove it from the config's handlers "
+            "and track with '--tracking configs/mlflow.yaml'."
+        )
 
 
 class TrainingProgressBar:
