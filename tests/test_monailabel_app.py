@@ -5,7 +5,7 @@ here the app is loaded over small stand-ins of the MONAI Label base classes it s
 tested: the stored scores the next-scan strategy reads, the scoring that writes them, the label/image shape check
 of a train request, the unknown image id of an infer request. The tests marked ``monailabel`` run only where MONAI
 Label 0.8.5 is importable (``.monailabel-venv/bin/python -m pytest tests/test_monailabel_app.py``): they check the
-app's assumptions on MONAI Label's own code.
+app's assumptions on MONAI Label's own code, and the app loaded over them.
 """
 
 from __future__ import annotations
@@ -84,17 +84,26 @@ def _stub_modules() -> dict[str, types.ModuleType]:
     return modules
 
 
-@pytest.fixture
-def app_main(monkeypatch):
-    """main.py as MONAI Label loads it: over the real MONAI Label where installed, else over the stand-ins."""
-    if not HAS_MONAILABEL:
-        for name, module in _stub_modules().items():
-            monkeypatch.setitem(sys.modules, name, module)
-    spec = importlib.util.spec_from_file_location("monailabel_app_main_under_test", MAIN)
+def _load_main(name: str):
+    spec = importlib.util.spec_from_file_location(name, MAIN)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _StubTrainTask.calls = []
     return module
+
+
+@pytest.fixture
+def app_main(monkeypatch):
+    """main.py loaded over the stand-ins of MONAI Label's classes (also where MONAI Label is installed)."""
+    for name, module in _stub_modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    _StubTrainTask.calls = []
+    return _load_main("monailabel_app_main_over_stubs")
+
+
+@pytest.fixture
+def real_app_main():
+    """main.py as MONAI Label loads it, over MONAI Label's own classes."""
+    return _load_main("monailabel_app_main_over_monailabel")
 
 
 class FakeDatastore:
@@ -288,7 +297,7 @@ def test_train_request_refuses_with_the_list_when_no_label_matches(app_main, tmp
 
 @needs_monailabel
 def test_monailabel_train_task_calls_run_single_gpu_with_our_request_and_the_datastore_datalist(
-    app_main, tmp_path, monkeypatch
+    real_app_main, tmp_path, monkeypatch
 ):
     """BundleTrainTask.__call__ reads the labelled studies via datastore.datalist() and hands the request it got and
     the overrides to the public run_single_gpu (the app's only hooks); run_single_gpu runs monai.bundle.run."""
@@ -300,7 +309,7 @@ def test_monailabel_train_task_calls_run_single_gpu_with_our_request_and_the_dat
     runs = []
     monkeypatch.setattr(monai.bundle, "run", lambda **kwargs: runs.append(kwargs))
     store = _shape_store(tmp_path)
-    task = app_main.HybridTrainTask(str(bundle), {})
+    task = real_app_main.HybridTrainTask(str(bundle), {})
     task({"model": "hybrid_brain_mri_segmentation", "unlabeled_weight": 0.5, "val_split": 0.0, "device": "cpu"}, store)
     (run,) = runs
     assert [d["label"] for d in run["train#dataset#data"]] == [store.labels["a"], store.labels["c"]]
@@ -320,3 +329,19 @@ def test_monailabel_runs_scoring_after_train_and_at_start_up():
     assert settings.MONAI_LABEL_AUTO_UPDATE_SCORING is True
     for method in (MONAILabelApp.train, MONAILabelApp.next_sample, MONAILabelApp.on_init_complete):
         assert "self.async_scoring(None)" in inspect.getsource(method)
+
+
+@needs_monailabel
+def test_monailabel_classes_accept_the_apps_subclasses_and_fastapi_answers_404(real_app_main, tmp_path):
+    """The scoring method and the strategy instantiate over MONAI Label's abstract classes; the unknown-id error is
+    FastAPI's HTTPException, which MONAI Label's endpoints let through as its status."""
+    from fastapi import HTTPException
+    from monailabel.interfaces.tasks.scoring import ScoringMethod
+    from monailabel.interfaces.tasks.strategy import Strategy
+
+    assert isinstance(real_app_main.HybridDisagreementScoring(str(tmp_path)), ScoringMethod)
+    assert isinstance(real_app_main.HybridDisagreement(str(tmp_path)), Strategy)
+    app = real_app_main.HybridApp.__new__(real_app_main.HybridApp)
+    with pytest.raises(HTTPException) as raised:
+        app.infer({"model": "m", "image": "nobody"}, FakeDatastore({}))
+    assert raised.value.status_code == 404 and "'nobody'" in raised.value.detail

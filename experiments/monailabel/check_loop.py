@@ -5,13 +5,20 @@ the new model, ask for the next scan.
    set in its configs/common.yaml, configs/train.yaml written again from it);
 2. writes the project's MONAI Label app (``monai-hybrid monailabel-app``) with that model, and 6 FLAIR scans of the
    target site as the studies;
-3. starts the server, and scores ``/infer/`` on a held-out study (Dice against its ground truth);
-4. saves the labels of two studies through the datastore API (``PUT /datastore/label``, tag final);
+3. starts the server, and scores ``/infer/`` on a held-out study (Dice against its ground truth); through MONAI
+   Label's own client (``monailabel.client.MONAILabelClient``), ``/infer/`` of an unknown image id must answer 404
+   naming the id;
+4. saves the labels of two studies through the datastore API (``PUT /datastore/label``, tag final), and, through
+   MONAI Label's client, a label whose shape differs from its image for a third one;
 5. trains (``POST /train/<model>``, synchronous): the bundle's fine-tuning run from the pretrained model on the two
-   labelled studies; checks that ``models/model.pt`` was replaced;
+   good labels; the server's log must name the mismatched label as left out; checks that ``models/model.pt`` was
+   replaced;
 6. scores ``/infer/`` on the held-out study again: it must reach at least the pretrained model's Dice;
-7. asks ``POST /activelearning/hybrid_disagreement`` (and ``random``) for the next study: an unlabelled one;
-8. stops the server by its process id.
+7. waits for the ``hybrid_disagreement`` scoring that MONAI Label runs in the background after the Train: every
+   unlabelled study gets a score of the new model in its image info; prints the scoring's seconds per study;
+8. asks ``POST /activelearning/hybrid_disagreement`` for the next study: the unlabelled one with the highest stored
+   score, answered in under 2 s (printed); and ``random``: an unlabelled one;
+9. stops the server by its process id.
 
     bash experiments/monailabel/setup_env.sh                       # once: .monailabel-venv
     python experiments/monailabel/check_loop.py --monailabel-python .monailabel-venv/bin/python
@@ -118,6 +125,56 @@ def save_label(url: str, image_id: str, label: Path) -> None:
     _request(f"{url}/datastore/label?image={image_id}&tag=final", "PUT", body, headers)
 
 
+CLIENT_SNIPPET = """
+import json, sys
+from monailabel.client import MONAILabelClient
+from monailabel.client.client import MONAILabelClientException
+url, action, image_id = sys.argv[1:4]
+client = MONAILabelClient(url)
+try:
+    if action == "infer":
+        client.infer(sys.argv[4], image_id, {})
+    else:
+        client.save_label(image_id, sys.argv[4], tag="final")
+    print(json.dumps({"ok": True}))
+except MONAILabelClientException as e:
+    print(json.dumps({"ok": False, "msg": e.msg}))
+"""
+
+
+def with_client(python: str, url: str, action: str, image_id: str, arg: str) -> dict:
+    """``infer`` (arg: the model) or ``save_label`` (arg: the label file) through MONAI Label's own client, in
+    MONAI Label's environment; returns ``{"ok": True}`` or ``{"ok": False, "msg": the client's error}``."""
+    out = subprocess.check_output([python, "-c", CLIENT_SNIPPET, url, action, image_id, arg], text=True)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def model_stamp(path: Path) -> str:
+    """The app's stamp of the served model (``model_stamp`` in monai_hybrid/monailabel_app/main.py)."""
+    stat = os.stat(path)
+    return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+
+def wait_for_scores(url: str, image_ids: list[str], stamp: str, timeout: float = 1800) -> dict[str, dict]:
+    """The stored ``hybrid_disagreement`` entries of ``image_ids`` once all were scored with the model ``stamp``."""
+    start = time.time()
+    while time.time() - start < timeout:
+        objects = json.loads(_request(f"{url}/datastore/?output=all", "GET"))["objects"]
+        entries = {i: objects[i]["image"]["info"].get("hybrid_disagreement") or {} for i in image_ids}
+        if all(e.get("model") == stamp for e in entries.values()):
+            return entries
+        time.sleep(5)
+    raise TimeoutError(f"the background scoring did not score {image_ids} with the new model in {timeout} s")
+
+
+def mismatched_label(reference: Path, out: Path) -> Path:
+    """A label one voxel short along the first axis: the shape no longer matches its image."""
+    label = nib.load(str(reference))
+    data = np.asarray(label.dataobj)[:-1]
+    nib.save(nib.Nifti1Image(data, label.affine), str(out))
+    return out
+
+
 def infer_dice(url: str, image_id: str, reference: Path, out: Path) -> float:
     out.write_bytes(_request(f"{url}/infer/{MODEL}?image={image_id}&output=image"))
     pred = np.asarray(nib.load(str(out)).dataobj).astype(np.int64)
@@ -163,9 +220,18 @@ def main(argv=None) -> int:
         reference = site / entries[2]["label"]
         before = infer_dice(url, held_out, reference, work / "before.nii.gz")
         _log(f"/infer/ on {held_out} with the pretrained model: mean foreground Dice {before:.3f}")
+        unknown = with_client(python, url, "infer", "no_such_study", MODEL)
+        assert not unknown["ok"] and "Status: 404" in unknown["msg"] and "no_such_study" in unknown["msg"], unknown
+        _log(f"/infer/ of an unknown id through MONAI Label's client: {unknown['msg'][:120]}")
         for image_id, entry in zip(labelled, entries[:2], strict=True):
             save_label(url, image_id, site / entry["label"])
         _log(f"saved final labels of {labelled} through PUT /datastore/label")
+        bad_id = ids[3]
+        saved = with_client(
+            python, url, "save_label", bad_id, str(mismatched_label(site / entries[3]["label"], work / "bad.nii.gz"))
+        )
+        assert saved["ok"], saved
+        _log(f"saved a label of {bad_id} one voxel short through MONAI Label's client: accepted")
         served = app / "model" / MODEL / "models" / "model.pt"
         stamp = os.stat(served).st_mtime_ns
         t1 = time.time()
@@ -181,18 +247,35 @@ def main(argv=None) -> int:
             f"POST /train/{MODEL}: fine-tuned in {time.time() - t1:.0f} s from {Path(report['source']).name} "
             f"({len(report['loaded'])} keys loaded); models/model.pt replaced"
         )
+        left_out = [line for line in (work / "server.log").read_text().splitlines() if "left out, label shape" in line]
+        assert left_out and f"{bad_id}.nii.gz" in left_out[-1], "the mismatched label was not named in the log"
+        _log(f"the train task named the mismatched label: {left_out[-1].split('its image: ')[-1]}")
         after = infer_dice(url, held_out, reference, work / "after.nii.gz")
         _log(f"/infer/ on {held_out} with the fine-tuned model: mean foreground Dice {after:.3f} (before {before:.3f})")
         assert after >= before, f"the fine-tuned model scores {after:.3f} < {before:.3f}"
+        unlabelled = [i for i in ids if i not in (*labelled, bad_id)]
+        t2 = time.time()
+        scores = wait_for_scores(url, unlabelled, model_stamp(served))
+        per_study = [e["seconds"] for e in scores.values()]
+        _log(
+            f"background scoring after the Train: {len(scores)} unlabelled studies scored with the new model "
+            f"(waited {time.time() - t2:.0f} s after /infer/); {np.mean(per_study):.1f} s per study "
+            f"(min {min(per_study):.1f}, max {max(per_study):.1f})"
+        )
+        best = max(scores, key=lambda i: scores[i]["score"])
         for strategy in ("hybrid_disagreement", "random"):
-            t2 = time.time()
+            t3 = time.time()
             choice = json.loads(
                 _request(f"{url}/activelearning/{strategy}", body=b"{}", headers={"Content-Type": "application/json"})
             )
-            assert choice.get("id") in ids[2:], f"/activelearning/{strategy} chose {choice.get('id')!r}"
+            seconds = time.time() - t3
+            assert choice.get("id") in unlabelled, f"/activelearning/{strategy} chose {choice.get('id')!r}"
+            if strategy == "hybrid_disagreement":
+                assert choice["id"] == best and choice.get("source") == "score of the served model", choice
+                assert seconds < 2.0, f"/activelearning/{strategy} took {seconds:.1f} s"
             _log(
                 f"/activelearning/{strategy}: next study {choice['id']} (weight {choice.get('weight')}), "
-                f"{time.time() - t2:.1f} s"
+                f"{seconds:.2f} s"
             )
 
     return run_check(check, work, args.keep, _log)
