@@ -3,9 +3,9 @@
     python experiments/tiny_grid.py OUT PHANTOM                          # this checkout
     PYTHONPATH=/path/to/other/checkout python experiments/tiny_grid.py OUT2 PHANTOM
 
-Runs hybrid, supervised, scratch and semi-supervised rows (1 scan, 2 slices, one seed; the ``tiny`` preset) with
-one thread, with whichever monai_hybrid is first on sys.path, and prints its path and every run's metrics as one JSON
-line; the phantom (6 mm) is made on first use.
+Runs hybrid, supervised (plain, with intensity augmentation, with synthesis), scratch and semi-supervised rows
+(1 scan, 2 slices, one seed; the ``tiny`` preset) with one thread, with whichever monai_hybrid is first on sys.path,
+and prints its path and every run's metrics as one JSON line; the phantom (6 mm) is made on first use.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main(out: Path, phantom: Path) -> None:
         pretrain_steps=8,
         finetune_steps=4,
         budgets=(Budget(1, "scans"), Budget(2, "slices")),
-        methods=("hybrid", "supervised", "scratch", "hybrid_semi"),
+        methods=("hybrid", "supervised", "supervised_aug", "synth", "scratch", "hybrid_semi"),
     )
     lists = {f"{role}_datalist": phantom / site / "datalist.json" for role, site in SITES.items()}
     runs = BenchmarkRunner(out, preset, track=False, progress=False, **lists).run()

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from monai_hybrid.stacks import RUNS
+
 __all__ = [
     "BUNDLE_NAME",
     "TRAIN_CONFIGS",
@@ -128,7 +130,7 @@ def write_monailabel_app(app_dir: str | os.PathLike, models_from: str | os.PathL
 
 
 #: The config files merged into configs/train.yaml: the fine-tuning run.
-TRAIN_CONFIGS = ("common.yaml", "pretrain.yaml", "finetune.yaml")
+TRAIN_CONFIGS = RUNS["finetune"]
 
 
 def write_train_config(configs_dir: str | os.PathLike) -> Path:

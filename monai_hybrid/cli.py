@@ -87,11 +87,21 @@ def _bundle(args: argparse.Namespace) -> int:
     return _written(
         lambda: write_bundle(args.dir, overwrite=args.overwrite),
         "Bundle written to {out}. Train from inside it, for example:\n"
-        "  cd {out} && python -m monai.bundle run pretrain \\\n"
-        "      --config_file \"['configs/common.yaml','configs/pretrain.yaml']\"\n"
+        '  cd {out} && python -m monai.bundle run pretrain --config_file "$(monai-hybrid configs pretrain)"\n'
         "Every run's command is in the header of its config file and in docs/README.md.\n",
         (FileExistsError,),
     )
+
+
+def _configs(args: argparse.Namespace) -> int:
+    from monai_hybrid.stacks import config_file_arg
+
+    try:
+        sys.stdout.write(config_file_arg(args.run, args.overlays) + "\n")
+    except ValueError as err:
+        sys.stderr.write(f"monai-hybrid configs: {err}\n")
+        return 2
+    return 0
 
 
 def _monailabel_app(args: argparse.Namespace) -> int:
@@ -190,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("dir", help="the bundle folder to write")
     d.add_argument("--overwrite", action="store_true", help="replace the configs and docs of a bundle in DIR")
     d.set_defaults(func=_bundle)
+
+    from monai_hybrid.stacks import OVERLAYS, RUNS
+
+    c = sub.add_parser(
+        "configs",
+        help="print the --config_file list of a bundle run with overlays",
+        description="Print the value of --config_file for `python -m monai.bundle run RUN` from inside a bundle "
+        "folder: the run's configs, then the overlays named, in the order they compose. For example:  "
+        'python -m monai.bundle run pretrain --config_file "$(monai-hybrid configs pretrain synthesis 3d)"',
+    )
+    c.add_argument("run", choices=sorted(RUNS), help="the run id")
+    c.add_argument("overlays", nargs="*", metavar="OVERLAY", help=f"overlays to add: {', '.join(OVERLAYS)}")
+    c.set_defaults(func=_configs)
 
     m = sub.add_parser(
         "monailabel-app",

@@ -63,7 +63,7 @@ def test_the_written_train_yaml_is_the_fine_tuning_run_in_one_file(tmp_path):
     merged, composed = ConfigParser(), ConfigParser()
     merged.read_config(str(bundle / "configs" / "train.yaml"))
     composed.read_config([str(bundle / "configs" / c) for c in TRAIN_CONFIGS])
-    for key in ("ckpt_dir", "mode", "learning_rate", "network_def", "train#prepare_batch", "run", "validation"):
+    for key in ("ckpt_dir", "method", "learning_rate", "network_def", "train#prepare_batch", "run", "validation"):
         assert merged[key] == composed[key], key
 
 

@@ -1,7 +1,8 @@
 """The source layout: the bundle at the top level (``bundles/``), every package folder named in pyproject.toml."""
 
-import pytest
 from pathlib import Path
+
+import pytest
 
 from monai_hybrid.bundle import BUNDLE_NAME, default_bundle_dir
 

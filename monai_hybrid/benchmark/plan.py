@@ -27,7 +27,8 @@ class PretrainStep:
     """Pretrain ``mode`` on the source site into ``pretrain/<name>`` with ``seed``.
 
     Attributes:
-        overrides: bundle config keys.
+        overlays: the bundle's overlays composed on ``pretrain`` (``monai_hybrid.stacks.OVERLAYS``).
+        overrides: bundle config keys (the method's settings as ``method#<name>``).
         target_unlabeled: also denoise the target site's unlabelled scans.
     """
 
@@ -35,6 +36,7 @@ class PretrainStep:
     name: str
     mode: str
     seed: int = 0
+    overlays: tuple[str, ...] = ()
     overrides: Mapping[str, Any] = field(default_factory=dict)
     target_unlabeled: bool = False
     needs: tuple[str, ...] = ()
@@ -82,39 +84,48 @@ class ZeroShotStep:
 
 Step = PretrainStep | FinetuneStep | ZeroShotStep
 
-_LOW_NOISE = {"timestep_distribution": "truncated", "t_max": 250}
+_LOW_NOISE = {"method#timestep_distribution": "truncated", "method#t_max": 250}
 
 #: Ablations of the hybrid method's noise-level design and task balance, and of the supervised baseline's
-#: augmentation (tuned as much): pretraining overrides (``mode`` defaults to hybrid). Scored on the target's
+#: augmentation (tuned as much): pretraining overrides (``method#mode`` defaults to hybrid; ``overlays``: the bundle's
+#: overlays). Scored on the target's
 #: validation subjects.
 ABLATIONS: dict[str, dict] = {
     "hybrid, bundle 0.2 defaults (uniform t, mask_weight 0.5)": {
-        "mask_weight": 0.5,
-        "timestep_distribution": "uniform",
-        "mask_weighting": "none",
+        "method#mask_weight": 0.5,
+        "method#timestep_distribution": "uniform",
+        "method#mask_weighting": "none",
     },
-    "mask_weight 1.0, t < 250": {"mask_weight": 1.0, **_LOW_NOISE, "mask_weighting": "none"},
-    "mask_weight 1.0, lognormal": {"mask_weight": 1.0, "timestep_distribution": "lognormal", "mask_weighting": "none"},
+    "mask_weight 1.0, t < 250": {"method#mask_weight": 1.0, **_LOW_NOISE, "method#mask_weighting": "none"},
+    "mask_weight 1.0, lognormal": {
+        "method#mask_weight": 1.0,
+        "method#timestep_distribution": "lognormal",
+        "method#mask_weighting": "none",
+    },
     "mask_weight 1.0, uniform, alpha_bar weighting": {
-        "mask_weight": 1.0,
-        "timestep_distribution": "uniform",
-        "mask_weighting": "alpha_bar",
+        "method#mask_weight": 1.0,
+        "method#timestep_distribution": "uniform",
+        "method#mask_weighting": "alpha_bar",
     },
-    "mask_weight 1.0, t < 250, alpha_bar weighting": {"mask_weight": 1.0, **_LOW_NOISE, "mask_weighting": "alpha_bar"},
-    "mask_weight 1.0, t < 250, epsilon": {
-        "mask_weight": 1.0,
+    "mask_weight 1.0, t < 250, alpha_bar weighting": {
+        "method#mask_weight": 1.0,
         **_LOW_NOISE,
-        "mask_weighting": "none",
-        "prediction_type": "epsilon",
+        "method#mask_weighting": "alpha_bar",
+    },
+    "mask_weight 1.0, t < 250, epsilon": {
+        "method#mask_weight": 1.0,
+        **_LOW_NOISE,
+        "method#mask_weighting": "none",
+        "method#prediction_type": "epsilon",
     },
     "mask_weight 1.0, t < 250, intensity augmentation": {
-        "mask_weight": 1.0,
+        "method#mask_weight": 1.0,
         **_LOW_NOISE,
-        "mask_weighting": "none",
-        "augment_intensity": True,
+        "method#mask_weighting": "none",
+        "overlays": ("intensity_augmentation",),
     },
-    "supervised": {"mode": "supervised"},
-    "supervised, intensity augmentation": {"mode": "supervised", "augment_intensity": True},
+    "supervised": {"method#mode": "supervised"},
+    "supervised, intensity augmentation": {"method#mode": "supervised", "overlays": ("intensity_augmentation",)},
 }
 
 
@@ -148,6 +159,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     name=_pretrain_run(name, p),
                     mode=spec.mode,
                     seed=p,
+                    overlays=spec.overlays,
                     overrides=spec.overrides,
                     target_unlabeled=spec.target_unlabeled,
                 )
@@ -217,11 +229,14 @@ def plan_ablations(preset: BenchmarkPreset, budget: Budget | None = None) -> lis
     steps: list[Step] = []
     for i, (variant, extra) in enumerate(ABLATIONS.items()):
         overrides = dict(extra)
-        mode = overrides.pop("mode", "hybrid")
+        mode = overrides.pop("method#mode", "hybrid")
+        overlays = tuple(overrides.pop("overlays", ()))
         name = f"ablation_{i:02d}"
         seed = preset.pretrain_seeds[0]
-        steps.append(PretrainStep(f"pretrain/{name}", name=name, mode=mode, seed=seed, overrides=overrides))
-        prediction = {"prediction_type": extra["prediction_type"]} if "prediction_type" in extra else {}
+        steps.append(
+            PretrainStep(f"pretrain/{name}", name=name, mode=mode, seed=seed, overlays=overlays, overrides=overrides)
+        )
+        prediction = {k: v for k, v in extra.items() if k == "method#prediction_type"}
         for s in preset.seeds:
             steps.append(
                 FinetuneStep(
@@ -272,6 +287,7 @@ def plan_tuning(
                         name=_pretrain_run(name, p),
                         mode=spec.mode,
                         seed=p,
+                        overlays=spec.overlays,
                         overrides={**spec.overrides, **overrides},
                         target_unlabeled=spec.target_unlabeled,
                     )

@@ -16,14 +16,17 @@ class Pretraining:
 
     Attributes:
         name: the run's name.
-        mode: the bundle's ``mode``.
-        overrides: more bundle config keys (``augment_intensity``, ``synthesize_images``, ...).
+        mode: the bundle's ``method#mode``.
+        overlays: the bundle's overlays composed on ``pretrain`` (``intensity_augmentation``, ``synthesis``; see
+            ``monai_hybrid.stacks.OVERLAYS``).
+        overrides: more bundle config keys (the method's settings as ``method#<name>``).
         target_unlabeled: also denoise the target site's ``unlabeled`` scans (never its test subjects), with the
             preset's ``unlabeled_weight``.
     """
 
     name: str
     mode: str
+    overlays: tuple[str, ...] = ()
     overrides: Mapping[str, Any] = field(default_factory=dict)
     target_unlabeled: bool = False
 
@@ -35,8 +38,8 @@ PRETRAININGS: dict[str, Pretraining] = {
         Pretraining("hybrid", "hybrid"),
         Pretraining("hybrid_target", "hybrid", target_unlabeled=True),
         Pretraining("supervised", "supervised"),
-        Pretraining("supervised_aug", "supervised", {"augment_intensity": True}),
-        Pretraining("synth", "supervised", {"synthesize_images": True}),
+        Pretraining("supervised_aug", "supervised", ("intensity_augmentation",)),
+        Pretraining("synth", "supervised", ("synthesis",)),
         Pretraining("diffusion", "diffusion"),
         Pretraining("contrastive", "contrastive"),
     )

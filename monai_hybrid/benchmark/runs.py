@@ -19,12 +19,13 @@ from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroSh
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.bundle import run_bundle
 from monai_hybrid.data.datalist import load_list
+from monai_hybrid.stacks import RUNS, config_stack
 
 __all__ = ["RunContext", "evaluate", "finetune", "pretrain", "run_step", "zero_shot"]
 
-PRETRAIN_CONFIGS = ("common.yaml", "pretrain.yaml")
-FINETUNE_CONFIGS = (*PRETRAIN_CONFIGS, "finetune.yaml")
-EVALUATE_CONFIGS = ("inference.yaml", "evaluate.yaml")
+PRETRAIN_CONFIGS = RUNS["pretrain"]
+FINETUNE_CONFIGS = RUNS["finetune"]
+EVALUATE_CONFIGS = RUNS["evaluate"]
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,11 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
     start = time.perf_counter()
     workflow = ctx.run(
         "pretrain",
-        PRETRAIN_CONFIGS,
+        config_stack("pretrain", step.overlays),
         root,
         {
             "datalist": ctx.source,
-            "mode": step.mode,
+            "method#mode": step.mode,
             "seed": step.seed,
             "epochs": p.pretrain_epochs,
             "iterations_per_epoch": p.pretrain_iterations_per_epoch,
@@ -140,6 +141,7 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         "mode": step.mode,
         "seed": step.seed,
         "target_unlabeled": step.target_unlabeled,
+        "overlays": list(step.overlays),
         "overrides": dict(step.overrides),
         "wall_s": time.perf_counter() - start,
         "source_val": _floats(metrics),

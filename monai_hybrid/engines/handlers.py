@@ -19,7 +19,6 @@ __all__ = [
     "MetricsHistory",
     "ModelSettingsWriter",
     "TrackingGuard",
-    "TrackingParamsHandler",
     "TrainingProgressBar",
     "every",
     "loss_terms",
@@ -222,27 +221,6 @@ class GuardedMLFlowHandler(MLFlowHandler):
 
     def close(self) -> None:
         self._guarded(super().close)
-
-
-class TrackingParamsHandler:
-    """Transitional no-op, to be deleted with the last config entry that lists it.
-
-    It used to swap MONAI's MLflow handler at run time through ignite's private members. The run's parameters and
-    every loss term are now recorded by ``--tracking configs/mlflow.yaml`` (``GuardedMLFlowHandler``, parameters
-    from the config's ``tracked_params``). A config that still lists this handler runs, with one warning.
-
-    Args:
-        params: ignored.
-    """
-
-    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
-        self.params = params
-
-    def attach(self, engine: Engine) -> None:
-        logger.warning(
-            "monai_hybrid.engines.TrackingParamsHandler does nothing any more: remove it from the config's handlers "
-            "and track with '--tracking configs/mlflow.yaml'."
-        )
 
 
 class TrainingProgressBar:

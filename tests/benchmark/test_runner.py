@@ -195,8 +195,9 @@ def test_tiny_grid_of_the_baselines_a_user_would_pick(tiny_phantom, tmp_path):
     runs = _on_the_tiny_phantom(tmp_path, preset, root).run()
     by_key = {r["key"]: r for r in runs}
     assert by_key["pretrain/hybrid_target/seed0"]["target_unlabeled"] is True
-    assert by_key["pretrain/supervised_aug/seed0"]["overrides"] == {"augment_intensity": True}
-    assert by_key["pretrain/synth/seed0"]["overrides"] == {"synthesize_images": True}
+    assert by_key["pretrain/supervised_aug/seed0"]["overlays"] == ["intensity_augmentation"]
+    assert by_key["pretrain/synth/seed0"]["overlays"] == ["synthesis"]
+    assert by_key["pretrain/hybrid_target/seed0"]["overlays"] == []
     assert by_key["zero_shot/synth/target/seed0"]["method"] == "zero-shot (synth)"
     for key in ("hybrid_target/target/scans1/seed0", "supervised_aug/target/scans1/seed0", "synth/target/scans1/seed0"):
         assert 0.0 <= by_key[key]["mean_fg_dice"] <= 1.0, key

@@ -26,7 +26,7 @@ TINY_OVERRIDES = {
     "network_args#num_head_channels": 8,
     "network_args#norm_num_groups": 8,
     "num_train_timesteps": 20,
-    "t_max": 5,
+    "method#t_max": 5,
     "roi_size": [32, 32],
     "pixdim": [6.0, 6.0, 6.0],
     "batch_volumes": 2,
@@ -36,7 +36,6 @@ TINY_OVERRIDES = {
     "val_interval": 1,
     "checkpoint_every": 1,
     "generate_demo_data": False,
-    "validate#handlers#0#timesteps": [5, 15],
 }
 
 

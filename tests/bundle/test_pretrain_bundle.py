@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("mode", ["hybrid", "supervised", "diffusion", "contrastive"])
 def test_pretrain_one_epoch_per_mode(bundle_root, mode):
-    wf = run_config("pretrain", PRETRAIN, bundle_root, mode=mode)
+    wf = run_config("pretrain", PRETRAIN, bundle_root, **{"method#mode": mode})
     trainer = wf.parser.get_parsed_content("train#trainer")
     assert trainer.state.iteration == 2
     models = bundle_root / "models" / "pretrain"

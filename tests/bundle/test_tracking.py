@@ -3,7 +3,9 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from tests.bundle.conftest import PRETRAIN, run_config
+from tests.bundle.conftest import BUNDLE, PRETRAIN, run_config
+
+SETTINGS = str(BUNDLE / "configs" / "mlflow.yaml")  # --tracking configs/mlflow.yaml
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +16,7 @@ def test_mlflow_records_params_loss_terms_metrics_and_config(bundle_root):
         "pretrain",
         PRETRAIN,
         bundle_root,
-        tracking="mlflow",
+        tracking=SETTINGS,
         tracking_uri=uri,
         experiment_name="pretrain_test",
         run_name="tiny",
@@ -24,7 +26,8 @@ def test_mlflow_records_params_loss_terms_metrics_and_config(bundle_root):
     experiment = client.get_experiment_by_name("pretrain_test")
     run = client.search_runs(experiment.experiment_id)[0]
     assert run.info.run_name == "tiny" and run.info.status == "FINISHED"
-    assert run.data.params["mode"] == "hybrid" and run.data.params["t0_fraction"] == "0.5"
+    assert run.data.params["mode"] == "hybrid" and run.data.params["t0_fraction"] == "0.5"  # the method, whole
+    assert run.data.params["synthesis"] == "False" and run.data.params["intensity_augmentation"] == "False"
     metrics = run.data.metrics
     assert {
         "train_loss",
@@ -47,7 +50,7 @@ def test_unreachable_tracking_server_warns_and_training_goes_on(bundle_root, cap
     import logging
 
     caplog.set_level(logging.WARNING)
-    wf = run_config("pretrain", PRETRAIN, bundle_root, tracking="mlflow", tracking_uri="http://127.0.0.1:9", epochs=2)
+    wf = run_config("pretrain", PRETRAIN, bundle_root, tracking=SETTINGS, tracking_uri="http://127.0.0.1:9", epochs=2)
     trainer = wf.parser.get_parsed_content("train#trainer")
     assert trainer.state.iteration == 4
     assert (bundle_root / "models" / "pretrain" / "model_final.pt").is_file()

@@ -1,0 +1,69 @@
+"""The config files each run of the bundle composes, and the overlays a user may add: one place, so that the long
+``--config_file "['configs/common.yaml', ...]"`` list is written by ``monai-hybrid configs`` rather than by hand.
+
+A run's stack is its base configs, then the overlays the user names, in the order declared here (``3d`` last: it
+replaces the crop and spatial settings the others leave alone)::
+
+    python -m monai.bundle run pretrain --config_file "$(monai-hybrid configs pretrain synthesis)"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["OVERLAYS", "RUNS", "config_file_arg", "config_stack"]
+
+#: Run id -> the config files it composes (in the bundle's ``configs/``), in order.
+RUNS: dict[str, tuple[str, ...]] = {
+    "pretrain": ("common.yaml", "pretrain.yaml"),
+    "finetune": ("common.yaml", "pretrain.yaml", "finetune.yaml"),
+    "finetune_with_samples": ("common.yaml", "pretrain.yaml", "finetune.yaml", "finetune_with_samples.yaml"),
+    "sample": ("common.yaml", "pretrain.yaml", "sample.yaml"),
+    "inference": ("inference.yaml",),
+    "evaluate": ("inference.yaml", "evaluate.yaml"),
+}
+
+#: Overlay name -> (its config file, the runs it applies to), in the order they are composed.
+OVERLAYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "intensity_augmentation": ("intensity_augmentation.yaml", ("pretrain", "finetune", "finetune_with_samples")),
+    "synthesis": ("synthesis.yaml", ("pretrain", "finetune", "finetune_with_samples")),
+    "multi_gpu": ("multi_gpu_train.yaml", ("pretrain", "finetune")),
+    "3d": ("3d.yaml", ("pretrain", "finetune", "finetune_with_samples", "sample")),
+}
+
+
+def config_stack(run: str, overlays: Iterable[str] = ()) -> list[str]:
+    """The config files of ``run`` with ``overlays`` added, in composition order.
+
+    Args:
+        run: a key of ``RUNS``.
+        overlays: keys of ``OVERLAYS``, in any order (each at most once).
+
+    Returns:
+        File names in the bundle's ``configs/``.
+
+    Raises:
+        ValueError: an unknown run or overlay, an overlay named twice, or one that does not apply to ``run``.
+    """
+    if run not in RUNS:
+        raise ValueError(f"config_stack: 'run' {run!r} is not a run of the bundle; choose one of {sorted(RUNS)}.")
+    names = list(overlays)
+    unknown = [o for o in names if o not in OVERLAYS]
+    if unknown:
+        raise ValueError(f"config_stack: 'overlays' {unknown} unknown; choose among {list(OVERLAYS)}.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"config_stack: 'overlays' {names} names an overlay twice.")
+    misplaced = [o for o in names if run not in OVERLAYS[o][1]]
+    if misplaced:
+        raise ValueError(
+            f"config_stack: overlay(s) {misplaced} do not apply to {run!r}; "
+            + "; ".join(f"{o} applies to {list(OVERLAYS[o][1])}" for o in misplaced)
+            + "."
+        )
+    return [*RUNS[run], *(OVERLAYS[o][0] for o in OVERLAYS if o in names)]
+
+
+def config_file_arg(run: str, overlays: Iterable[str] = ()) -> str:
+    """The ``--config_file`` value of ``python -m monai.bundle run`` for ``run`` with ``overlays``, from inside a
+    bundle folder: ``"['configs/common.yaml','configs/pretrain.yaml']"`` without the outer quotes."""
+    return "[" + ",".join(f"'configs/{name}'" for name in config_stack(run, overlays)) + "]"
