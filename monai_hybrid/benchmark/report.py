@@ -630,7 +630,8 @@ def plot_validation_curves(runs: list[dict], path: str | os.PathLike, title: str
 
 def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike, title: str | None = None) -> str:
     """Write the grid report of a stored ``results.json`` (a benchmark's, or a copy in docs/results/) to
-    ``out_dir``: budgets in the order of the preset's parts, the preset's reference row and fresh-cohort seed.
+    ``out_dir``: budgets in the order of the preset's parts, the preset's reference row and fresh-cohort seed; and,
+    when it holds the tuning runs (``benchmark --tune``), their ``tuning.md`` beside it.
 
     Records written before the replicate was stored get it from their seed (``seed % P``, P pretraining seeds), as
     the plan assigned it.
@@ -666,6 +667,8 @@ def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pooled = [s for s in preset.target_sites if any(r.get("site") == s for r in runs)]
+    if any(r.get("kind") == "finetune" and r["key"].startswith("tune/") for r in runs):
+        write_tuning_report(runs, out)
     return write_grid_report(
         runs,
         budgets,

@@ -148,3 +148,34 @@ def test_seeds_needed_for_a_half_width_by_hand():
     c = Comparison(0.055, 0.055 - half, 0.055 + half, 4, 4, 2, "level")
     assert seeds_for_half_width(c, 0.03) == 8
     assert seeds_for_half_width(Comparison(0.1, math.nan, math.nan, 1, 1, 1, "level"), 0.03) is None
+
+
+def test_a_stored_results_file_gives_the_grid_report_and_the_tuning_table(tmp_path):
+    import json
+
+    from monai_hybrid.benchmark import PRESETS, write_results_report
+    from monai_hybrid.benchmark.store import _jsonable
+
+    preset = PRESETS["tiny"]
+    site = preset.target_sites[0]
+    budget = preset.budgets[0]
+    runs = [
+        _run(m, s, 0.5 + (0.1 if m == preset.reference else 0.0) + 0.01 * s, site=site, budget=budget.name)
+        | {"key": f"{m}/{site}/{budget.key}/seed{s}"}
+        for m in preset.methods
+        for s in range(4)
+    ] + [
+        _run(f"{m} | {v}", s, 0.4 + 0.1 * (v == "lr2e-3"), site=site, budget=budget.name, replicate=0)
+        | {"key": f"tune/{m} | {v}/{site}/{budget.key}/seed{s}", "eval_list": "validation"}
+        for m in preset.methods
+        for v in ("lr5e-4", "lr1e-3", "lr2e-3")
+        for s in range(2)
+    ]
+    saved = {"preset": _jsonable(preset), "class_names": ["background", "a"], "fresh_seed": None, "runs": runs}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(saved))
+    write_results_report(path, tmp_path / "report")
+    grid = (tmp_path / "report" / "results.md").read_text()
+    assert "tune/" not in grid and "lr2e-3" not in grid  # the tuning runs stay out of the grid's tables
+    tuning = (tmp_path / "report" / "tuning.md").read_text()
+    assert f"- {preset.reference}: **lr2e-3**" in tuning
