@@ -18,6 +18,7 @@ __all__ = [
     "default_bundle_dir",
     "flag",
     "optional_path",
+    "refuse_moved",
     "run_bundle",
     "write_bundle",
     "write_monailabel_app",
@@ -205,6 +206,29 @@ def optional_path(value: Any) -> str | None:
     if isinstance(value, str) and value.strip().lower() in _NONE:
         return None
     return str(value)
+
+
+def refuse_moved(value: Any, old: str, group: str) -> None:
+    """Stop a run that sets a key the bundle has moved, with the key's new name.
+
+    MONAI's command line accepts any key, so ``--mode supervised`` (bundle 0.5) would otherwise set a key that
+    nothing reads and run the default method. The config declares the old key as ``null`` and calls this first in
+    its ``initialize`` step (with the group's name, since MONAI rewrites ``#`` inside expressions).
+
+    Args:
+        value: the old key's value (``None`` unless set).
+        old: the old key.
+        group: the key it moved under (``method``): the new key is ``<group>#<old>``.
+
+    Raises:
+        ValueError: ``value`` is not ``None``: the old key was set.
+    """
+    if value is not None:
+        new = f"{group}#{old}"
+        raise ValueError(
+            f"Config key '{old}' moved to '{new}' in bundle 0.6: use --{new} {value} (it was set to {value!r} and "
+            "nothing reads it)."
+        )
 
 
 def run_bundle(

@@ -68,7 +68,7 @@ def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
         "pretrain",
         ["common.yaml", "pretrain.yaml"],
         work / "train",
-        mode="supervised",
+        **{"method#mode": "supervised"},
         epochs=1,
         iterations_per_epoch=steps,
         val_interval=1,

@@ -97,3 +97,15 @@ def test_the_configs_command_prints_the_config_file_value():
         [sys.executable, "-m", "monai_hybrid.cli", "configs", "inference", "3d"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "do not apply to 'inference'" in bad.stderr
+
+
+def test_a_key_that_moved_under_method_stops_the_run_with_its_new_name(tmp_path):
+    from .conftest import PRETRAIN, run_config
+
+    with pytest.raises(Exception) as info:  # MONAI wraps it: "Failed to evaluate ConfigExpression"
+        run_config("pretrain", PRETRAIN, tmp_path, mode="supervised")
+    error = info.value
+    while not isinstance(error, ValueError) and error.__cause__ is not None:
+        error = error.__cause__
+    assert "'mode' moved to 'method#mode' in bundle 0.6: use --method#mode supervised" in str(error)
+    assert not (tmp_path / "models").exists()  # stopped before any compute
