@@ -268,11 +268,13 @@ TUNING_BUDGETS = (Budget(1, "slices"),)
 
 
 def plan_tuning(
-    preset: BenchmarkPreset, rows: tuple[str, ...] | None = None, seeds: tuple[int, ...] = (0, 1)
+    preset: BenchmarkPreset, rows: tuple[str, ...] | None = None, seeds: tuple[int, ...] = (0,)
 ) -> list[Step]:
     """Each of ``rows`` (default: the preset's main rows that start from a pretraining) pretrained with each variant
     of ``TUNING`` (pretraining seed ``pretrain_seeds[0]``), fine-tuned on ``TUNING_BUDGETS`` at every target site of
-    the main part for ``seeds``, and scored on the sites' *validation* subjects (never the test ones)."""
+    the main part for ``seeds`` (default: fine-tuning seed 0 alone, one run per site and variant, to fit the cpu
+    preset's tuning into a session on 2 cores), and scored on the sites' *validation* subjects (never the test
+    ones)."""
     rows = rows or tuple(m for m in preset.methods if METHODS[m].pretrain)
     p = preset.pretrain_seeds[0]
     steps: list[Step] = []
