@@ -8,6 +8,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,13 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "monai_hybrid", src / "monai_hybrid", ignore=shutil.ignore_patterns("__pycache__", "models"))
+    for folder in ("monai_hybrid", "bundles"):  # the bundle's source is the top-level bundles/ (pyproject maps it)
+        shutil.copytree(REPO / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "models"))
     out = tmp_path_factory.mktemp("dist")
     _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(src)])
     (found,) = out.glob("monai_hybrid-*.whl")
+    with zipfile.ZipFile(found) as archive:  # the top-level bundles/ inside the package
+        assert "monai_hybrid/bundles/hybrid_brain_mri_segmentation/configs/pretrain.yaml" in archive.namelist()
     return found
 
 
@@ -53,9 +57,10 @@ def test_wheel_in_a_fresh_virtualenv_writes_the_bundle_and_trains_from_it(wheel,
     bundle = tmp_path / "my_bundle"
     _run([str(env_dir / "bin" / "monai-hybrid"), "bundle", str(bundle)], cwd=tmp_path)
     assert (bundle / "configs" / "common.yaml").is_file() and (bundle / "docs" / "README.md").is_file()
+    assert (bundle / "configs" / "synthesis.yaml").is_file() and (bundle / "configs" / "mlflow.yaml").is_file()
     overrides = {**TINY_OVERRIDES, "iterations_per_epoch": 1, "dataset_dir": str(tiny_phantom[0])}
     cmd = [str(python), "-m", "monai.bundle", "run", "pretrain", "--config_file"]
-    cmd.append("['configs/common.yaml','configs/pretrain.yaml']")
+    cmd.append(_run([str(env_dir / "bin" / "monai-hybrid"), "configs", "pretrain"], cwd=bundle).stdout.strip())
     for key, value in overrides.items():
         cmd += [f"--{key}", repr(value)]
     _run(cmd, cwd=bundle, env={**os.environ, "OMP_NUM_THREADS": "1"})
