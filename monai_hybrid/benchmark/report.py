@@ -706,8 +706,13 @@ def write_tuning_report(runs: list[dict], out_dir: str | os.PathLike) -> tuple[s
     chosen = {
         row: max(v, key=lambda name, v=v: -math.inf if math.isnan(v[name]) else v[name]) for row, v in scores.items()
     }
-    table = markdown_table(pooled, budgets)
-    per_site = "\n\n".join(f"{site}:\n\n{markdown_table(tuned, budgets, site=site)}" for site in sites)
+
+    # "row | variant" would split a markdown cell: the tables name it "row (variant)"
+    def shown(runs: list[dict]) -> list[dict]:
+        return [{**r, "method": "{} ({})".format(*r["method"].split(" | ", 1))} for r in runs]
+
+    table = markdown_table(shown(pooled), budgets)
+    per_site = "\n\n".join(f"{site}:\n\n{markdown_table(shown(tuned), budgets, site=site)}" for site in sites)
     lines = "\n".join(f"- {row}: **{variant}**" for row, variant in chosen.items())
     (Path(out_dir) / "tuning.md").write_text(
         "# Equal care: every row's pretraining variants on the validation subjects\n\n"

@@ -135,7 +135,9 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
     ]
     _, chosen = write_tuning_report(runs, tmp_path)
     assert chosen == {"hybrid": "lr2e-3", "supervised_aug": "lr2e-3"}
-    assert "**lr2e-3**" in (tmp_path / "tuning.md").read_text()
+    text = (tmp_path / "tuning.md").read_text()
+    assert "**lr2e-3**" in text
+    assert "| hybrid (lr2e-3) | 0.700" in text and "| hybrid | lr" not in text  # one cell per row name
 
 
 def test_seeds_needed_for_a_half_width_by_hand():
