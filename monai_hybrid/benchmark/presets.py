@@ -278,6 +278,25 @@ class BenchmarkPreset:
                 fields[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         return cls(**fields)
 
+    def run_settings(self) -> dict[str, Any]:
+        """The settings that change what a recorded run did (a results folder resumed with other values would mix
+        runs of two protocols): every field but the ones that only choose *which* runs there are, and ``workers``."""
+        which = {
+            "name",
+            "workers",
+            "budgets",
+            "seeds",
+            "target_sites",
+            "parts",
+            "reference",
+            "methods",
+            "long_control",
+            "control_budget",
+            "zero_shot",
+            "oracle_seeds",
+        }
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in which}
+
     @property
     def grid_parts(self) -> tuple[GridPart, ...]:
         """The main part (``target_sites`` x ``budgets`` x ``methods`` x ``seeds``), then ``parts``."""
@@ -325,6 +344,9 @@ _CPU = BenchmarkPreset(
     pretrain_steps=600,
     pretrain_epochs=6,
     pretrain_val_interval=1,
+    # chosen on validation subjects by both key rows (equal-care tuning, docs/results/tuning_cpu.md): the largest of
+    # the three rates tried, so a larger one may be better still
+    learning_rate=2e-3,
     finetune_steps=150,
     finetune_samples_per_volume=2,
     oracle_seeds=(0,),

@@ -57,6 +57,15 @@ class ResultStore:
         name = saved.get("preset", {}).get("name")
         if name not in (None, self.preset.name):
             raise ValueError(f"'{self.path}' holds a '{name}' benchmark; use another output folder.")
+        if hasattr(self.preset, "run_settings"):
+            now = _jsonable(self.preset.run_settings())
+            stored = saved.get("preset", {})
+            changed = {k: (stored[k], v) for k, v in now.items() if stored.get(k, v) != v}
+            if changed:
+                raise ValueError(
+                    f"'{self.path}' holds runs made with other settings of preset '{name}' (setting: (saved, now)): "
+                    f"{changed}. Resuming would mix the two in one table; use another output folder."
+                )
         self.runs = saved.get("runs", [])
         logger.info("Resuming: %d runs already done in %s", len(self.runs), self.path)
 
