@@ -6,11 +6,17 @@ validation list: one pass at t = 0, and the ensemble (``--timesteps``, ``--draws
 noise levels and draws). The paired difference ensemble minus one pass gets the benchmark report's 95% interval
 (t on the per-pretraining-seed means) and verdict. The cost is measured side by side in the same process: the
 inferer alone (``MaskInferer``) on a volume of ``--volume`` voxels with the benchmark's network, in alternating
-rounds, as a median ratio; and the evaluations' wall times.
+rounds after one untimed warm-up call of each, as a median ratio; and the evaluations' wall times.
 
     python experiments/measure_ensemble.py --benchmark runs/benchmark --out runs/ensemble
 
 Writes ``results.json`` (every evaluation, the timings) and ``results.md`` to ``--out``.
+
+The cost alone, with no benchmark run: the network of ``--model``'s ``model_settings.json`` (default: the bundle's
+``configs/common.yaml``), weights as initialised (the time does not depend on them); prints the ratio, and writes
+``timing.json`` to ``--out`` when given:
+
+    python experiments/measure_ensemble.py --cost-only --timesteps 0 50 100 150 --draws 1
 """
 
 from __future__ import annotations
@@ -37,13 +43,52 @@ def _time_ratio(settings: dict, timesteps: list[int], draws: int, volume: list[i
     x = torch.randn(1, settings["in_channels"], *volume)
     times: dict[str, list[float]] = {"one pass": [], "ensemble": []}
     with torch.no_grad():
+        single(x, net), ensemble(x, net)  # warm-up, untimed: the first call's one-off costs are no pass's
         for _ in range(rounds):
             for name, inferer in (("one pass", single), ("ensemble", ensemble)):
                 start = time.perf_counter()
                 inferer(x, net)
                 times[name].append(time.perf_counter() - start)
     ratios = [e / s for e, s in zip(times["ensemble"], times["one pass"], strict=True)]
-    return {"passes": ensemble.passes, "median_ratio": statistics.median(ratios), "ratios": ratios, "times": times}
+    return {
+        "passes": ensemble.passes,
+        "median_ratio": statistics.median(ratios),
+        "ratios": ratios,
+        "times": times,
+        "volume": volume,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _cost_line(timing: dict) -> str:
+    return (
+        f"Cost: {timing['passes']} forward passes per window; inferer time ratio ensemble / one pass, median of "
+        f"{len(timing['ratios'])} alternating rounds: {timing['median_ratio']:.2f}."
+    )
+
+
+def _cost_only(args: argparse.Namespace) -> int:
+    from monai_hybrid.bundle import default_bundle_dir
+    from monai_hybrid.model_settings import read_model_settings
+
+    # no model: a path without settings beside it, so read_model_settings gives the bundle's defaults
+    model = Path(args.model) if args.model else default_bundle_dir() / "models" / "none" / "model.pt"
+    settings = read_model_settings(model, default_bundle_dir())
+    timing = _time_ratio(settings, args.timesteps, args.draws, args.volume, args.rounds)
+    timing["settings"] = {"timesteps": args.timesteps, "draws": args.draws, "model": args.model}
+    one = statistics.median(timing["times"]["one pass"])
+    many = statistics.median(timing["times"]["ensemble"])
+    lines = [
+        f"t in {args.timesteps}, {args.draws} draw(s) per level above 0, volume {args.volume}, "
+        f"{timing['torch_threads']} torch threads",
+        f"one pass: median {one:.3f} s; ensemble: median {many:.3f} s",
+        _cost_line(timing),
+    ]
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "timing.json").write_text(json.dumps(timing, indent=1))
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     from monai_hybrid.model_settings import read_model_settings
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--benchmark", required=True, help="folder of a 'monai-hybrid benchmark' run")
-    p.add_argument("--out", required=True, help="output folder (a rerun resumes)")
+    p.add_argument("--benchmark", help="folder of a 'monai-hybrid benchmark' run")
+    p.add_argument("--out", help="output folder (a rerun resumes)")
+    p.add_argument("--cost-only", action="store_true", help="only time the ensemble against one pass")
+    p.add_argument("--model", help="with --cost-only: a model.pt whose model_settings.json defines the network")
     p.add_argument("--row", default="hybrid", help="the benchmark row whose fine-tuned models are scored")
     p.add_argument("--budgets", nargs="+", default=["1 slice", "1 scan"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
@@ -62,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--volume", type=int, nargs="+", default=[64, 64, 40], help="voxels of the timed volume")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
+    if args.cost_only:
+        return _cost_only(args)
+    if not args.benchmark or not args.out:
+        p.error("--benchmark and --out are required (or --cost-only)")
 
     bench, out = Path(args.benchmark), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,11 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"({c.wins}/{c.n}): **{c.word}**"
                     )
         lines.append("")
-    t = done["timing"]
-    lines.append(
-        f"Cost: {t['passes']} forward passes per window; inferer time ratio ensemble / one pass, median of "
-        f"{len(t['ratios'])} alternating rounds: {t['median_ratio']:.2f}."
-    )
+    lines.append(_cost_line(done["timing"]))
     (out / "results.md").write_text("\n".join(lines) + "\n")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
