@@ -40,6 +40,9 @@ PRETRAININGS: dict[str, Pretraining] = {
         Pretraining("supervised", "supervised"),
         Pretraining("supervised_aug", "supervised", ("intensity_augmentation",)),
         Pretraining("synth", "supervised", ("synthesis",)),
+        # contrast randomisation inside hybrid pretraining: the augmented or synthesised image is noised and denoised
+        Pretraining("hybrid_aug", "hybrid", ("intensity_augmentation",)),
+        Pretraining("hybrid_synth", "hybrid", ("synthesis",)),
         Pretraining("diffusion", "diffusion"),
         Pretraining("contrastive", "contrastive"),
     )
@@ -72,6 +75,8 @@ METHODS: dict[str, Method] = {
         Method("supervised", "supervised"),
         Method("supervised_aug", "supervised_aug"),
         Method("synth", "synth"),
+        Method("hybrid_aug", "hybrid_aug"),
+        Method("hybrid_synth", "hybrid_synth"),
         Method("diffusion", "diffusion"),
         Method("contrastive", "contrastive"),
         Method("scratch", None),
