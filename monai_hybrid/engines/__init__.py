@@ -24,6 +24,7 @@ from monai_hybrid.engines.prepare_batch import (
     HybridPrepareBatch,
     finetuning_prepare_batch,
 )
+from monai_hybrid.engines.staged import StagedFineTuning, Trainable, trainable_parameters
 
 __all__ = [
     "AtomicCheckpointSaver",
@@ -36,15 +37,18 @@ __all__ = [
     "MetricsHistory",
     "ModelSettingsWriter",
     "PretrainedWeightsHandler",
+    "StagedFineTuning",
     "VerifiedCheckpointLoader",
     "TimestepSampler",
     "TrackingGuard",
     "TrainingProgressBar",
+    "Trainable",
     "every",
     "finetuning_prepare_batch",
     "load_checkpoint",
     "loss_terms",
     "mask_weights",
     "predict_x0",
+    "trainable_parameters",
     "window_inferer",
 ]
