@@ -25,6 +25,13 @@ class MaskInferer(Inferer):
     training noises the padded crop) from a generator seeded with ``seed`` at every call, so the same scan gives the
     same labels.
 
+    Why logits: the result stays what one pass returns, logits of shape (N, K, *spatial), so every consumer's
+    postprocessing (the bundle's softmax and argmax, MONAI Label's) is unchanged, and the default stays bit-identical
+    to one pass. Their softmax is the normalised geometric mean of the passes' probabilities, a product of experts:
+    a class keeps a voxel only where every pass gives it some probability, so one pass's confident outlier is
+    outvoted (the arithmetic mean of probabilities, the usual ensemble, would give it at least 1 / passes; the two
+    are not compared on validation subjects here).
+
     Args:
         inferer: the MONAI inferer that tiles the input: ``SimpleInferer`` (default), ``SlidingWindowInferer`` for
             3D patches, ``SliceInferer`` for a 2D network on volumes.
@@ -46,7 +53,13 @@ class MaskInferer(Inferer):
         name = type(self).__name__
         if inferer is not None and not callable(inferer):
             raise ValueError(f"{name}: 'inferer' must be a MONAI inferer, got {type(inferer).__name__}.")
-        levels = [int(t) for t in timesteps]
+        try:
+            given = list(timesteps)
+            levels = [int(t) for t in given if not isinstance(t, (str, bool)) and float(t) == int(t)]
+        except (TypeError, ValueError, OverflowError):
+            given, levels = None, []
+        if isinstance(timesteps, str) or given is None or len(levels) != len(given):
+            raise ValueError(f"{name}: 'timesteps' must be a list of integer noise levels, got {timesteps!r}.")
         if not levels or len(set(levels)) != len(levels) or min(levels) < 0:
             raise ValueError(f"{name}: 'timesteps' must be distinct non-negative integers, got {list(timesteps)}.")
         if not isinstance(draws, int) or draws < 1:
@@ -145,8 +158,12 @@ def window_inferer(
             f"window_inferer: 'ensemble_timesteps' must be a non-empty list of noise levels, e.g. [0, 50, 100], got "
             f"{ensemble_timesteps!r}."
         )
+    try:
+        noisy = max(int(t) for t in ensemble_timesteps) > 0
+    except (TypeError, ValueError):
+        noisy = False  # MaskInferer names the entry that is not a noise level
     scheduler = None
-    if max(int(t) for t in ensemble_timesteps) > 0:
+    if noisy:
         from monai.networks.schedulers import DDPMScheduler
 
         if not noise_schedule:

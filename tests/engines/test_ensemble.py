@@ -54,6 +54,16 @@ def test_noise_is_drawn_per_window_and_reproducible():
     assert not torch.equal(a, clean)  # the noisy passes count
 
 
+def test_two_levels_differ_from_one_pass_and_the_seed_picks_the_draws():
+    net, x = _net(), torch.randn(1, 1, 16, 16)
+    ensemble = {s: MaskInferer(timesteps=[0, 50], scheduler=DDPMScheduler(1000), seed=s) for s in (0, 1)}
+    with torch.no_grad():
+        single = net(x, output="mask")
+        a, again, other = ensemble[0](x, net), ensemble[0](x, net), ensemble[1](x, net)
+    assert a.shape == single.shape and not torch.equal(a, single)
+    assert torch.equal(a, again) and not torch.equal(a, other)
+
+
 def test_window_inferer_builds_the_ensemble_from_the_recorded_schedule():
     inferer = window_inferer(
         2,
@@ -74,11 +84,20 @@ def test_window_inferer_builds_the_ensemble_from_the_recorded_schedule():
         ({"timesteps": []}, "'timesteps' must be distinct non-negative integers"),
         ({"timesteps": [0, 0]}, "'timesteps' must be distinct non-negative integers"),
         ({"draws": 0}, "'draws' must be a positive integer"),
+        ({"timesteps": "[0, 50]"}, "'timesteps' must be a list of integer noise levels"),
+        ({"timesteps": 50}, "'timesteps' must be a list of integer noise levels"),
+        ({"timesteps": [0, 50.5]}, "'timesteps' must be a list of integer noise levels"),
+        ({"timesteps": [0, "a"]}, "'timesteps' must be a list of integer noise levels"),
     ],
 )
 def test_bad_ensembles_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MaskInferer(**kwargs)
-    if "timesteps" in kwargs and 50 in kwargs["timesteps"]:
+    if kwargs.get("timesteps") == [0, 50]:
         with pytest.raises(ValueError, match="needs the model's 'noise_schedule'"):
             window_inferer(2, (16, 16), ensemble_timesteps=[0, 50])
+
+
+def test_window_inferer_leaves_a_bad_level_to_the_named_message():
+    with pytest.raises(ValueError, match="'timesteps' must be a list of integer noise levels"):
+        window_inferer(2, (16, 16), ensemble_timesteps=[0, "fifty"])
