@@ -40,7 +40,7 @@ def test_pretrain_has_no_augmentation_or_synthesis_unless_an_overlay_adds_it():
 
 @pytest.mark.parametrize(
     "overlay, first, count",
-    [("synthesis", "RandTorchIOd", 7), ("intensity_augmentation", "RandBiasFieldd", 6)],
+    [("synthesis", "IntensitySubClustersd", 10), ("intensity_augmentation", "RandBiasFieldd", 6)],
 )
 def test_an_overlay_adds_its_transforms_and_tracking_records_it(overlay, first, count):
     parser = _parser("pretrain", [overlay])
@@ -56,7 +56,7 @@ def test_both_overlays_and_3d_compose_on_fine_tuning():
     assert parser.get_parsed_content("spatial_dims") == 3
     assert parser["train#affine#rotate_range"] == [0.1, 0.1, 0.1]
     assert parser.get_parsed_content("method#mode") == "supervised"
-    assert len(parser.get_parsed_content("train#synthesis")) == 7
+    assert len(parser.get_parsed_content("train#synthesis")) == 10
 
 
 def test_stacks_compose_in_the_declared_order_whatever_the_order_given():
