@@ -45,6 +45,8 @@ __all__ = [
 
 _ORDER = [
     "hybrid",
+    "hybrid_aug",
+    "hybrid_synth",
     "hybrid_target",
     "hybrid_semi",
     "supervised",
