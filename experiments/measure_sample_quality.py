@@ -34,6 +34,7 @@ from monai_hybrid.bundle import default_bundle_dir, run_bundle
 from monai_hybrid.data import load_list
 from monai_hybrid.networks import transfer_weights
 from monai_hybrid.sample_quality import compare_statistics, consistency_dice, save_pairs_montage, tissue_statistics
+from monai_hybrid.stacks import config_stack
 
 logger = logging.getLogger("sample_quality")
 
@@ -159,7 +160,7 @@ def usefulness(bundle: Path, args, overrides: dict) -> list[dict]:
         if not (semi / "models" / "model.pt").is_file():
             run_bundle(
                 "finetune",
-                list(FINETUNE_CONFIGS),
+                config_stack("finetune", ["unlabeled"]),  # the target's unlabelled scans denoised too
                 semi,
                 bundle,
                 **{

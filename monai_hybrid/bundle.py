@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from monai_hybrid.stacks import RUNS
+from monai_hybrid.stacks import OVERLAYS, RUNS
 
 __all__ = [
     "BUNDLE_NAME",
@@ -19,6 +19,7 @@ __all__ = [
     "flag",
     "optional_path",
     "refuse_moved",
+    "require_overlay",
     "run_bundle",
     "write_bundle",
     "write_monailabel_app",
@@ -228,6 +229,40 @@ def refuse_moved(value: Any, old: str, group: str) -> None:
         raise ValueError(
             f"Config key '{old}' moved to '{new}' in bundle 0.6: use --{new} {value} (it was set to {value!r} and "
             "nothing reads it)."
+        )
+
+
+def require_overlay(value: Any, key: str, overlay: str, composed: bool = False) -> None:
+    """Stop a run whose setting needs the data an overlay declares, when the overlay is not in its config stack
+    (or is there with the setting off).
+
+    ``unlabeled_weight`` > 0 reads unlabelled scans, which only ``configs/unlabeled.yaml`` declares; without it
+    MONAI's command line would accept ``--unlabeled_weight 0.5`` and the run would train on the labelled data
+    alone. ``pretrain.yaml`` calls this first thing (its ``initialize`` step, through ``unlabeled_check``) with
+    ``composed`` false, and the overlay replaces that call by one with ``composed`` true.
+
+    Args:
+        value: the setting's value (a number; > 0 is on).
+        key: the setting (``unlabeled_weight``), named in the error.
+        overlay: the overlay that declares what the setting reads (a key of ``monai_hybrid.stacks.OVERLAYS``).
+        composed: whether the overlay is in the run's stack.
+
+    Raises:
+        ValueError: ``value`` > 0 without the overlay (the message gives the ``--config_file`` that composes it),
+            or ``value`` <= 0 with it (it would read the data for nothing).
+    """
+    on = float(value) > 0
+    if on and not composed:
+        file, runs = OVERLAYS[overlay]
+        stacks = " or ".join(f'"$(monai-hybrid configs {run} {overlay})"' for run in runs)
+        raise ValueError(
+            f"Config key '{key}' is {value!r} but the run does not compose the '{overlay}' overlay (configs/{file}),"
+            f" which declares the data it reads: use --config_file {stacks}, or leave {key} at 0."
+        )
+    if composed and not on:
+        raise ValueError(
+            f"Config key '{key}' is {value!r} with the '{overlay}' overlay composed: set {key} > 0, or leave the "
+            "overlay out of --config_file."
         )
 
 

@@ -33,12 +33,14 @@ class _Base:
 
 class _StubTrainTask(_Base):
     """What the app relies on in MONAI Label's BundleTrainTask: ``__call__`` reads the labelled studies through
-    ``datastore.datalist()`` and calls ``run_single_gpu(request, overrides)`` with the request it was given."""
+    ``datastore.datalist()`` and calls ``run_single_gpu(request, overrides)`` with the request it was given, which
+    runs ``bundle_config_path`` (recorded here as the third item of each call)."""
 
     calls: list = []
 
     def __init__(self, path, conf):
         self.bundle_path = path
+        self.bundle_config_path = f"{path}/configs/train.yaml"
 
     def config(self):
         return {"max_epochs": 50, "multi_gpu": True}
@@ -49,7 +51,7 @@ class _StubTrainTask(_Base):
         return {}
 
     def run_single_gpu(self, request, overrides):
-        _StubTrainTask.calls.append((request, overrides))
+        _StubTrainTask.calls.append((request, overrides, self.bundle_config_path))
 
 
 class _StubApp(_Base):
@@ -265,10 +267,11 @@ def test_train_request_leaves_out_mismatched_labels_and_keeps_its_state_in_the_r
     state = dict(vars(task))
     request = {"model": "m", "unlabeled_weight": 0.5}
     task(request, store)
-    sent_request, overrides = _StubTrainTask.calls[-1]
+    sent_request, overrides, config_file = _StubTrainTask.calls[-1]
     assert [d["label"] for d in overrides["train#dataset#data"]] == [store.labels["a"], store.labels["c"]]
     assert overrides["unlabeled_weight"] == 0.5
     assert overrides["unlabeled#dataset#data"] == [{"image": store.images["u"]}]
+    assert config_file == [f"{tmp_path}/configs/train.yaml", str(tmp_path / "configs" / "unlabeled.yaml")]
     assert sent_request["multi_gpu"] is False
     assert request == {"model": "m", "unlabeled_weight": 0.5}  # the caller's request is untouched
     assert vars(task) == state  # nothing of the request kept on the shared task object
@@ -282,6 +285,17 @@ def test_train_requests_do_not_share_state(app_main, tmp_path):
     task({"model": "m"}, store)  # the next request, without the option, on the same task object
     assert "unlabeled#dataset#data" in _StubTrainTask.calls[0][1]
     assert "unlabeled#dataset#data" not in _StubTrainTask.calls[1][1]
+    # the overlay is composed for the semi-supervised request only; the task keeps train.yaml alone
+    assert _StubTrainTask.calls[0][2][-1].endswith("unlabeled.yaml")
+    assert _StubTrainTask.calls[1][2] == task.bundle_config_path == f"{tmp_path}/configs/train.yaml"
+
+
+def test_a_train_request_without_unlabelled_studies_runs_train_yaml_alone(app_main, tmp_path):
+    store = _shape_store(tmp_path, bad_ids=(), unlabelled=())
+    task = app_main.HybridTrainTask(str(tmp_path), {})
+    task({"model": "m", "unlabeled_weight": 0.5}, store)  # the option on, but every study has a label
+    _, overrides, config_file = _StubTrainTask.calls[-1]
+    assert config_file == task.bundle_config_path and "unlabeled_weight" not in overrides
 
 
 def test_train_request_refuses_with_the_list_when_no_label_matches(app_main, tmp_path):
@@ -311,9 +325,14 @@ def test_monailabel_train_task_calls_run_single_gpu_with_our_request_and_the_dat
     store = _shape_store(tmp_path)
     task = real_app_main.HybridTrainTask(str(bundle), {})
     task({"model": "hybrid_brain_mri_segmentation", "unlabeled_weight": 0.5, "val_split": 0.0, "device": "cpu"}, store)
-    (run,) = runs
-    assert [d["label"] for d in run["train#dataset#data"]] == [store.labels["a"], store.labels["c"]]
-    assert run["unlabeled#dataset#data"] == [{"image": store.images["u"]}] and run["unlabeled_weight"] == 0.5
+    task({"model": "hybrid_brain_mri_segmentation", "val_split": 0.0, "device": "cpu"}, store)
+    semi, plain = runs
+    assert [d["label"] for d in semi["train#dataset#data"]] == [store.labels["a"], store.labels["c"]]
+    assert semi["unlabeled#dataset#data"] == [{"image": store.images["u"]}] and semi["unlabeled_weight"] == 0.5
+    # the semi-supervised request composes the unlabeled overlay on train.yaml; the next request runs train.yaml
+    assert semi["config_file"] == [str(bundle / "configs" / "train.yaml"), str(bundle / "configs" / "unlabeled.yaml")]
+    assert plain["config_file"] == task.bundle_config_path == str(bundle / "configs" / "train.yaml")
+    assert "unlabeled#dataset#data" not in plain and "unlabeled_weight" not in plain
     assert not hasattr(task, "_unlabeled")
 
 

@@ -19,13 +19,15 @@ from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroSh
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.bundle import run_bundle
 from monai_hybrid.data.datalist import load_list
-from monai_hybrid.stacks import RUNS, config_stack
+from monai_hybrid.stacks import OVERLAYS, RUNS, config_stack
 
 __all__ = ["RunContext", "evaluate", "finetune", "pretrain", "run_step", "zero_shot"]
 
 PRETRAIN_CONFIGS = RUNS["pretrain"]
 FINETUNE_CONFIGS = RUNS["finetune"]
 EVALUATE_CONFIGS = RUNS["evaluate"]
+#: The overlay that declares the unlabelled scans (pretraining on the target's, semi-supervised fine-tuning).
+UNLABELED = "unlabeled"
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,11 @@ class RunContext:
         """The bundle root of fine-tuning or evaluation run ``key``."""
         return self.out_dir / "runs" / key.replace("/", "_")
 
-    def training_overrides(self) -> dict[str, Any]:
-        """The preset's model and batch settings, as bundle config keys of a training run."""
+    def training_overrides(self, configs: Sequence[str] = ()) -> dict[str, Any]:
+        """The preset's model and batch settings, as bundle config keys of a training run composed of ``configs``
+        (the unlabelled scans' dataset, quiet too, exists only with the unlabeled overlay)."""
         p = self.preset
+        unlabeled = OVERLAYS[UNLABELED][0] in configs
         return {
             "class_names": list(self.class_names),
             "pixdim": [p.resolution] * 3,
@@ -83,13 +87,13 @@ class RunContext:
             "dataset_dir": str(self.out_dir / "phantom"),
             "train#dataset#progress": False,
             "validate#dataset#progress": False,
-            "unlabeled#dataset#progress": False,
+            **({"unlabeled#dataset#progress": False} if unlabeled else {}),
             "progress_bar": False,
         }
 
     def run(self, run_id: str, configs: Sequence[str], root: Path, overrides: dict[str, Any]) -> Any:
         """Run the bundle (training configs get ``training_overrides``)."""
-        common = self.training_overrides() if configs[0] == "common.yaml" else {"generate_demo_data": False}
+        common = self.training_overrides(configs) if configs[0] == "common.yaml" else {"generate_demo_data": False}
         return run_bundle(run_id, configs, root, self.bundle_dir, **{**common, **overrides})
 
 
@@ -109,7 +113,7 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
     start = time.perf_counter()
     workflow = ctx.run(
         "pretrain",
-        config_stack("pretrain", step.overlays),
+        config_stack("pretrain", (*step.overlays, UNLABELED) if step.target_unlabeled else step.overlays),
         root,
         {
             "datalist": ctx.source,
@@ -197,7 +201,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
     start = time.perf_counter()
     ctx.run(
         "finetune",
-        FINETUNE_CONFIGS,
+        config_stack("finetune", (UNLABELED,) if step.semi else ()),
         root,
         {
             "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
@@ -211,7 +215,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
             "iterations_per_epoch": steps,
             "val_interval": 10**6,
             "learning_rate": p.finetune_learning_rate,
-            "unlabeled_weight": p.unlabeled_weight if step.semi else 0.0,
+            **({"unlabeled_weight": p.unlabeled_weight} if step.semi else {}),
             **chosen,
             **step.overrides,
         },

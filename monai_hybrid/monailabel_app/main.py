@@ -11,8 +11,9 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
 * training (the Train button, ``POST /train/<model>``): MONAI Label's ``BundleTrainTask`` on ``configs/train.yaml``,
   the bundle's fine-tuning run: from ``models/pretrain/model_final.pt``, the pretrained hybrid model, on every
   study with a final label whose shape matches its image (the others are named in the log and left out); with
-  ``unlabeled_weight`` > 0 it also denoises the studies without one (semi-supervised); the new ``models/model.pt``
-  is served by the next ``/infer/``;
+  ``unlabeled_weight`` > 0 it also denoises the studies without one (semi-supervised: that request's run composes
+  the bundle's ``configs/unlabeled.yaml`` overlay on ``train.yaml``); the new ``models/model.pt`` is served by the
+  next ``/infer/``;
 * scoring (``hybrid_disagreement``, a MONAI Label scoring method): in the background after start-up, after each
   Train and after each next-scan request (MONAI Label's ``auto_update_scoring``), every unlabelled study not yet
   scored with the served model gets its disagreement score (``monai_hybrid.active_learning``: the model's masks at
@@ -23,6 +24,7 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -255,7 +257,9 @@ class HybridTrainTask(BundleTrainTask):
 
     * labels whose shape differs from their image are left out (named in the log); none left: the request fails
       with the list;
-    * ``unlabeled_weight`` > 0 (the Train panel) also denoises the studies that have no final label yet;
+    * ``unlabeled_weight`` > 0 (the Train panel) also denoises the studies that have no final label yet: the run
+      composes the bundle's unlabeled overlay (``configs/unlabeled.yaml``) on ``configs/train.yaml``, for that
+      request only (``train.yaml`` alone has no unlabelled data and refuses the weight);
     * one device: the bundle has no multi-GPU train config (MONAI Label would skip the training).
     """
 
@@ -270,7 +274,20 @@ class HybridTrainTask(BundleTrainTask):
         return super().__call__(request, matching_datalist_view(datastore))
 
     def run_single_gpu(self, request, overrides):
-        return super().run_single_gpu(request, {**overrides, **semi_supervised_overrides(request)})
+        semi = semi_supervised_overrides(request)
+        if not semi:
+            return super().run_single_gpu(request, overrides)
+        # the request's own copy of the task, whose run composes the overlay: the shared task is left as it is
+        task = copy.copy(self)
+        task.bundle_config_path = [self.bundle_config_path, unlabeled_overlay(self.bundle_path)]
+        return super(HybridTrainTask, task).run_single_gpu(request, {**overrides, **semi})
+
+
+def unlabeled_overlay(bundle_path: str) -> str:
+    """The bundle's overlay that declares the unlabelled scans (``configs/unlabeled.yaml``)."""
+    from monai_hybrid.stacks import OVERLAYS
+
+    return os.path.join(bundle_path, "configs", OVERLAYS["unlabeled"][0])
 
 
 def semi_supervised_overrides(request: Mapping) -> dict:

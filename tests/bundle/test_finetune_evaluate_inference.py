@@ -29,8 +29,10 @@ def test_finetune_from_pretrained_on_one_scan(pretrained):
 
 
 def test_finetune_on_slices_with_semi_supervised_denoising(pretrained):
-    wf = run_config("finetune", FINETUNE, pretrained, label_unit="slices", num_labeled=2, unlabeled_weight=0.5)
+    semi = [*FINETUNE, "unlabeled.yaml"]  # "$(monai-hybrid configs finetune unlabeled)": unlabeled_weight 0.5
+    wf = run_config("finetune", semi, pretrained, label_unit="slices", num_labeled=2)
     trainer = wf.parser.get_parsed_content("train#trainer")
+    assert trainer.prepare_batch.unlabeled_loader is not None and trainer.loss_function.image_weight == 0.5
     assert {"loss", "loss_image", "loss_mask"} <= set(loss_terms(trainer.state.output))  # decollated by MONAI
     cases = json.loads((pretrained / "models" / "labelled_cases.json").read_text())["cases"]
     assert all("slice_z_mm" in c for c in cases)

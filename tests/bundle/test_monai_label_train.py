@@ -31,9 +31,12 @@ def test_train_yaml_fine_tunes_from_the_pretrained_model_on_the_datastore_labels
     site = pretrained / "demo_data" / "site_c_flair"
     datalist = json.loads((site / "datalist.json").read_text())
     labelled = [{"image": str(site / e["image"]), "label": str(site / e["label"])} for e in datalist["training"]]
-    # the app's semi-supervised option: the studies without a final label, denoised (HybridTrainTask)
+    # the app's semi-supervised option: the studies without a final label, denoised (HybridTrainTask), with the
+    # unlabeled overlay composed on train.yaml for that request
     unlabeled = [{"image": str(site / e["image"])} for e in datalist["unlabeled"]]
     semi_overrides = {"unlabeled_weight": 0.5, "unlabeled#dataset#data": unlabeled} if semi else {}
+    train = str(bundle / "configs" / "train.yaml")
+    config_file = [train, str(bundle / "configs" / "unlabeled.yaml")] if semi else train
     config = yaml.safe_load((bundle / "configs" / "train.yaml").read_text())
     handlers = config["train"]["handlers"]
     assert not [h for h in handlers if h.get("_target_") == "CheckpointLoader"]  # MONAI Label may add its own
@@ -44,7 +47,7 @@ def test_train_yaml_fine_tunes_from_the_pretrained_model_on_the_datastore_labels
         init_id=None,
         final_id=None,
         meta_file=str(bundle / "configs" / "metadata.json"),
-        config_file=str(bundle / "configs" / "train.yaml"),
+        config_file=config_file,
         logging_file=False,
         **{
             "bundle_root": str(bundle),

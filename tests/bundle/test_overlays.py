@@ -93,6 +93,14 @@ def test_the_configs_command_prints_the_config_file_value():
         check=True,
     ).stdout.strip()
     assert out == config_file_arg("finetune", ["intensity_augmentation"])
+    for run in ("pretrain", "finetune"):
+        out = subprocess.run(
+            [sys.executable, "-m", "monai_hybrid.cli", "configs", run, "unlabeled", "3d"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert out.endswith("'configs/unlabeled.yaml','configs/3d.yaml']"), out
     bad = subprocess.run(
         [sys.executable, "-m", "monai_hybrid.cli", "configs", "inference", "3d"], capture_output=True, text=True
     )
@@ -109,3 +117,86 @@ def test_a_key_that_moved_under_method_stops_the_run_with_its_new_name(tmp_path)
         error = error.__cause__
     assert "'mode' moved to 'method#mode' in bundle 0.6: use --method#mode supervised" in str(error)
     assert not (tmp_path / "models").exists()  # stopped before any compute
+
+
+# --- the unlabeled overlay: unlabelled scans for pretraining on the target and semi-supervised fine-tuning -----------
+
+
+def test_without_the_unlabeled_overlay_no_unlabelled_data_is_declared():
+    for run, overlays in (("pretrain", []), ("finetune", []), ("pretrain", ["3d"]), ("finetune", ["3d"])):
+        parser = _parser(run, overlays)
+        assert "unlabeled" not in parser.get() and "prepared_unlabeled" not in parser.get(), (run, overlays)
+        assert parser.get_parsed_content("train#prepare_batch#unlabeled_loader") is None
+        assert parser.get_parsed_content("unlabeled_weight") == 0.0
+    text = "".join((BUNDLE / "configs" / f).read_text() for f in ("pretrain.yaml", "finetune.yaml", "3d.yaml"))
+    assert "unlabeled#" not in text and '_disabled_: "$@unlabeled_weight' not in text
+
+
+@pytest.mark.parametrize("run", ["pretrain", "finetune"])
+@pytest.mark.parametrize("three_d", [False, True])
+def test_the_unlabeled_overlay_composes_on_pretraining_and_fine_tuning_in_2d_and_3d(run, three_d):
+    parser = _parser(run, ["unlabeled", "3d"] if three_d else ["unlabeled"])
+    assert parser["train#prepare_batch#unlabeled_loader"] == "@unlabeled::dataloader"
+    assert parser.get_parsed_content("unlabeled_weight") == 0.5
+    assert parser.get_parsed_content("unlabeled_datalist") == "datalist.json"  # the run's own datalist by default
+    crop = parser.get_parsed_content("unlabeled#crop")
+    if three_d:  # patches of the 3D roi, nothing squeezed
+        assert _names(crop) == ["RandSpatialCropSamplesd"] and crop[0].cropper.cropper.roi_size == [64, 64, 64]
+    else:  # one axial slice per sample
+        assert _names(crop) == ["RandSpatialCropSamplesd", "SqueezeDimd"]
+        assert crop[0].cropper.cropper.roi_size == [96, 96, 1]
+    pipeline = _names(parser.get_parsed_content("unlabeled#preprocessing").transforms)
+    assert pipeline[0] == "LoadImaged" and pipeline[-1] == "EnsureTyped"
+    assert config_stack(run, ["3d", "unlabeled"])[-2:] == ["unlabeled.yaml", "3d.yaml"]
+
+
+def test_require_overlay_names_the_key_and_the_stack_that_composes_it():
+    from monai_hybrid.bundle import require_overlay
+
+    require_overlay(0.0, "unlabeled_weight", "unlabeled")  # off, no overlay
+    require_overlay(0.5, "unlabeled_weight", "unlabeled", composed=True)  # on, with it
+    with pytest.raises(ValueError) as info:
+        require_overlay(0.5, "unlabeled_weight", "unlabeled")
+    message = str(info.value)
+    assert "Config key 'unlabeled_weight' is 0.5" in message and "configs/unlabeled.yaml" in message
+    assert '"$(monai-hybrid configs pretrain unlabeled)"' in message
+    assert '"$(monai-hybrid configs finetune unlabeled)"' in message
+    with pytest.raises(ValueError, match="'unlabeled_weight' is 0 with the 'unlabeled' overlay composed"):
+        require_overlay(0, "unlabeled_weight", "unlabeled", composed=True)
+
+
+def _stopped(tmp_path, configs, **overrides) -> str:
+    from .conftest import run_config
+
+    with pytest.raises(Exception) as info:  # MONAI wraps it: "Failed to evaluate ConfigExpression"
+        run_config("pretrain" if configs[-1] != "finetune.yaml" else "finetune", configs, tmp_path, **overrides)
+    assert not (tmp_path / "models").exists()  # stopped before any compute
+    error = info.value
+    while not isinstance(error, ValueError) and error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
+
+
+@pytest.mark.parametrize("run", ["pretrain", "finetune"])
+def test_an_unlabeled_weight_without_the_overlay_stops_the_run_with_the_stack_to_use(tmp_path, run):
+    message = _stopped(tmp_path, config_stack(run), unlabeled_weight=0.5)
+    assert "Config key 'unlabeled_weight' is 0.5 but the run does not compose the 'unlabeled' overlay" in message
+    assert f'"$(monai-hybrid configs {run} unlabeled)"' in message
+
+
+def test_the_unlabeled_overlay_with_a_zero_weight_stops_the_run(tmp_path):
+    message = _stopped(tmp_path, config_stack("pretrain", ["unlabeled"]), unlabeled_weight=0)
+    assert "leave the overlay out of --config_file" in message
+
+
+@pytest.mark.slow
+def test_pretraining_with_the_target_sites_unlabelled_scans(bundle_root):
+    from .conftest import run_config
+
+    target = bundle_root / "demo_data" / "site_c_flair" / "datalist.json"
+    wf = run_config("pretrain", config_stack("pretrain", ["unlabeled"]), bundle_root, unlabeled_datalist=str(target))
+    prepare = wf.parser.get_parsed_content("train#prepare_batch")
+    assert prepare.unlabeled_loader is not None and prepare.unlabeled_weight == 0.5
+    (case,) = prepare.unlabeled_loader.dataset.data  # the target's one unlabelled scan
+    assert "site_c_flair" in case["image"]
+    assert wf.parser.get_parsed_content("train#trainer").state.iteration == 2
