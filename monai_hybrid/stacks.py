@@ -28,6 +28,7 @@ OVERLAYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "intensity_augmentation": ("intensity_augmentation.yaml", ("pretrain", "finetune", "finetune_with_samples")),
     "synthesis": ("synthesis.yaml", ("pretrain", "finetune", "finetune_with_samples")),
     "unlabeled": ("unlabeled.yaml", ("pretrain", "finetune", "finetune_with_samples")),
+    "staged_finetuning": ("staged_finetuning.yaml", ("finetune", "finetune_with_samples")),
     "multi_gpu": ("multi_gpu_train.yaml", ("pretrain", "finetune")),
     "3d": ("3d.yaml", ("pretrain", "finetune", "finetune_with_samples", "sample")),
 }
