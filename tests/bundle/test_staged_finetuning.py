@@ -15,16 +15,16 @@ def _pretrained_weights(root):
     return torch.load(root / "models" / "pretrain" / "model_final.pt", map_location="cpu", weights_only=True)["model"]
 
 
+def _finetune_staged(root, unfreeze_at):
+    """Fine-tune ``root``'s pretrained model with the staged_finetuning overlay; the trained network and trainer."""
+    overrides = {"stages#unfreeze_at": unfreeze_at}
+    wf = run_config("finetune", config_stack("finetune", ["staged_finetuning"]), root, num_labeled=1, **overrides)
+    return wf.parser.get_parsed_content("network"), wf.parser.get_parsed_content("train#trainer")
+
+
 def test_the_mask_head_alone_for_the_whole_run(pretrained):
     before = _pretrained_weights(pretrained)
-    wf = run_config(
-        "finetune",
-        config_stack("finetune", ["staged_finetuning"]),
-        pretrained,
-        num_labeled=1,
-        **{"stages#unfreeze_at": None},
-    )
-    network = wf.parser.get_parsed_content("network")
+    network, _ = _finetune_staged(pretrained, None)
     trains = {n for n, p in network.named_parameters() if p.requires_grad}
     assert trains == {"mask_head.conv.weight", "mask_head.conv.bias"}
     after = network.state_dict()
@@ -33,14 +33,6 @@ def test_the_mask_head_alone_for_the_whole_run(pretrained):
 
 
 def test_everything_trains_after_unfreeze_at(pretrained):
-    wf = run_config(
-        "finetune",
-        config_stack("finetune", ["staged_finetuning"]),
-        pretrained,
-        num_labeled=1,
-        **{"stages#unfreeze_at": 1},
-    )
-    network = wf.parser.get_parsed_content("network")
+    network, trainer = _finetune_staged(pretrained, 1)
     assert all(p.requires_grad for p in network.parameters())
-    trainer = wf.parser.get_parsed_content("train#trainer")
     assert trainer.state.iteration >= 2  # iteration 2 ran with everything trainable
