@@ -173,7 +173,7 @@ def _report(args: argparse.Namespace) -> int:
     from monai_hybrid.benchmark import write_results_report
 
     try:
-        table = write_results_report(args.results, args.out, title=args.title)
+        table = write_results_report(args.results, args.out, title=args.title, reference=args.reference)
     except (FileNotFoundError, KeyError, ValueError) as err:
         sys.stderr.write(f"{err}\n")
         return 1
@@ -329,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("results", help="a benchmark's results.json (also the copies stored in docs/results/)")
     r.add_argument("--out", required=True, help="folder of the report")
     r.add_argument("--title", default=None, help="title (default: the preset and its pretraining seeds)")
+    r.add_argument(
+        "--reference",
+        default=None,
+        help="the row every other row is compared with (default: the preset's reference, the default recipe)",
+    )
     r.set_defaults(func=_report)
     return parser
 

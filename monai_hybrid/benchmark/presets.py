@@ -365,6 +365,9 @@ _CPU = BenchmarkPreset(
         GridPart("flair_seeds", ("site_c_flair",), _SCARCE[:2], _KEY_ROWS, tuple(range(6, 16))),
         # raw-looking scans (head, background noise, scanner units, uncropped field of view)
         GridPart("raw", ("site_c_flair_raw",), (Budget(1, "slices"), Budget(1, "scans")), _KEY_ROWS, tuple(range(6))),
+        # the recipe issue's first option: contrast randomisation inside hybrid pretraining, against the key rows of
+        # flair_seeds and main on the same labelled slices (report --reference hybrid_aug)
+        GridPart("recipe", ("site_c_flair",), _SCARCE[:2], ("hybrid_aug",), tuple(range(16))),
         # every other row at every budget on FLAIR, and at the scarce budgets on the other contrasts, one fine-tuning
         # seed per pretraining seed (hybrid_target, 1.55x the cost of hybrid and behind it in bundle 0.4's grid, is
         # left to the full preset)

@@ -630,10 +630,13 @@ def plot_validation_curves(runs: list[dict], path: str | os.PathLike, title: str
     return True
 
 
-def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike, title: str | None = None) -> str:
+def write_results_report(
+    results: str | os.PathLike, out_dir: str | os.PathLike, title: str | None = None, reference: str | None = None
+) -> str:
     """Write the grid report of a stored ``results.json`` (a benchmark's, or a copy in docs/results/) to
-    ``out_dir``: budgets in the order of the preset's parts, the preset's reference row and fresh-cohort seed; and,
-    when it holds the tuning runs (``benchmark --tune``), their ``tuning.md`` beside it.
+    ``out_dir``: budgets in the order of the preset's parts, the preset's reference row (or ``reference``, another
+    row of the grid, every other row compared with it) and fresh-cohort seed; and, when it holds the tuning runs
+    (``benchmark --tune``), their ``tuning.md`` beside it.
 
     Records written before the replicate was stored get it from their seed (``seed % P``, P pretraining seeds), as
     the plan assigned it.
@@ -643,6 +646,7 @@ def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike,
 
     Raises:
         FileNotFoundError: ``results`` does not exist.
+        ValueError: ``reference`` is not a row fine-tuned in ``results``.
     """
     import json
 
@@ -665,6 +669,9 @@ def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike,
         for b in dict.fromkeys(r.get("budget") for r in runs if r.get("kind") == "finetune")
         if b not in budgets and b != "all scans"
     ]
+    if reference is not None and not any(r.get("kind") == "finetune" and r.get("method") == reference for r in runs):
+        rows = sorted({r["method"] for r in runs if r.get("kind") == "finetune" and "method" in r})
+        raise ValueError(f"reference '{reference}' is no fine-tuned row of '{path}'; rows: {rows}.")
     title = title or f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -677,7 +684,7 @@ def write_results_report(results: str | os.PathLike, out_dir: str | os.PathLike,
         saved["class_names"],
         out,
         title,
-        reference=preset.reference,
+        reference=reference or preset.reference,
         fresh_seed=saved.get("fresh_seed"),
         pooled_sites=pooled,
     )

@@ -181,3 +181,28 @@ def test_a_stored_results_file_gives_the_grid_report_and_the_tuning_table(tmp_pa
     assert "tune/" not in grid and "lr2e-3" not in grid  # the tuning runs stay out of the grid's tables
     tuning = (tmp_path / "report" / "tuning.md").read_text()
     assert f"- {preset.reference}: **lr2e-3**" in tuning
+
+
+def test_another_reference_row_is_compared_with_every_row_and_an_unknown_one_is_named(tmp_path):
+    import json
+
+    from monai_hybrid.benchmark import PRESETS, write_results_report
+    from monai_hybrid.benchmark.store import _jsonable
+
+    preset = PRESETS["tiny"]  # rows hybrid (the preset's reference) and scratch
+    site, budget = preset.target_sites[0], preset.budgets[0]
+    runs = [
+        _run(m, s, 0.5 + (0.1 if m == "scratch" else 0.0) + 0.01 * s, site=site, budget=budget.name)
+        | {"key": f"{m}/{site}/{budget.key}/seed{s}"}
+        for m in preset.methods
+        for s in range(4)
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"preset": _jsonable(preset), "class_names": ["background", "a"], "runs": runs}))
+    write_results_report(path, tmp_path / "report", reference="scratch")
+    text = (tmp_path / "report" / "results.md").read_text()
+    assert "| scratch minus |" in text and "| hybrid minus |" not in text
+    assert "scratch is **ahead** of hybrid on Dice" in text  # +0.1 at every seed
+    unknown = "reference 'hybrid_aug' is no fine-tuned row .* rows: \\['hybrid', 'scratch'\\]"
+    with pytest.raises(ValueError, match=unknown):
+        write_results_report(path, tmp_path / "other", reference="hybrid_aug")
