@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from ignite.engine import Engine, Events
 
+from monai_hybrid.lesion_metrics import lesion_scores
 from monai_hybrid.metrics import FAR_MARGIN_MM, false_positive_volume_ml, missed_classes
 
 __all__ = ["EvaluationReport"]
@@ -44,6 +45,12 @@ class EvaluationReport:
     ``fp_outside_ml`` is the predicted foreground outside the reference's foreground, ``fp_far_ml`` the part of it
     farther than ``FAR_MARGIN_MM`` (10 mm) from it, in ml from the label's own spacing.
 
+    With a ``lesion_class``, each case also gets the lesion metrics of the MICCAI 2017 WMH challenge
+    (``monai_hybrid.lesion_metrics``, Kuijf et al. 2019): ``lesion_dice``, ``lesion_recall``, ``lesion_f1``,
+    ``lesion_avd_percent``, ``lesion_hd95_mm``, ``lesion_fp_ml``, ``n_ref_lesions`` and ``n_pred_lesions``. A case
+    whose reference has no lesion scores ``nan`` on the first five (left out of the means, ``n`` counts the others)
+    and its false-positive lesion volume in ``lesion_fp_ml``.
+
     Args:
         output_dir: folder of the reports.
         class_names: all class names, background first.
@@ -51,6 +58,12 @@ class EvaluationReport:
         hd95_metric: name of the HD95 metric (``None``: no HD95).
         pred_key, reference_key: one-hot prediction and reference in the engine's output, for the missed classes
             (``None``: not counted).
+        lesion_class: the class scored with the lesion metrics, one of ``class_names`` (``None``: no lesion
+            metrics); needs ``pred_key`` and ``reference_key``.
+
+    Raises:
+        ValueError: fewer than two class names, a ``lesion_class`` that is background or not among them, or a
+            ``lesion_class`` without ``pred_key`` and ``reference_key``.
     """
 
     def __init__(
@@ -61,18 +74,32 @@ class EvaluationReport:
         hd95_metric: str | None = None,
         pred_key: str | None = "pred",
         reference_key: str | None = "reference",
+        lesion_class: str | None = None,
     ) -> None:
         if len(class_names) < 2:
             raise ValueError(f"{type(self).__name__}: 'class_names' needs background and at least one class.")
+        if lesion_class is not None:
+            if lesion_class not in list(class_names)[1:]:
+                raise ValueError(
+                    f"{type(self).__name__}: 'lesion_class' {lesion_class!r} is not a foreground class of "
+                    f"{list(class_names)}; name one of them, or null for no lesion metrics."
+                )
+            if pred_key is None or reference_key is None:
+                raise ValueError(
+                    f"{type(self).__name__}: 'lesion_class' needs 'pred_key' and 'reference_key' (the one-hot "
+                    "prediction and reference in the engine's output)."
+                )
         self.output_dir = Path(output_dir)
         self.classes = list(class_names)[1:]
         self.dice_metric = dice_metric
         self.hd95_metric = hd95_metric
         self.pred_key = pred_key
         self.reference_key = reference_key
+        self.lesion_channel = None if lesion_class is None else list(class_names).index(lesion_class)
         self._names: list[str] = []
         self._missed: list[np.ndarray] = []
         self._fp_ml: list[tuple[float, float]] = []
+        self._lesions: list[dict] = []
         self.summary: dict = {}
 
     def attach(self, engine: Engine) -> None:
@@ -84,6 +111,7 @@ class EvaluationReport:
         self._names.clear()
         self._missed.clear()
         self._fp_ml.clear()
+        self._lesions.clear()
 
     def _collect(self, engine: Engine) -> None:
         batch = engine.state.batch
@@ -97,6 +125,8 @@ class EvaluationReport:
             self._fp_ml.append(
                 (false_positive_volume_ml(pred, ref), false_positive_volume_ml(pred, ref, margin_mm=FAR_MARGIN_MM))
             )
+            if self.lesion_channel is not None:
+                self._lesions.append(lesion_scores(pred, ref, self.lesion_channel).as_row())
 
     def _details(self, engine: Engine, name: str | None) -> np.ndarray | None:
         if name is None:
@@ -125,6 +155,8 @@ class EvaluationReport:
                 row["n_missed"] = float(self._missed[i].sum())
             if self._fp_ml:
                 row["fp_outside_ml"], row["fp_far_ml"] = self._fp_ml[i]
+            if self._lesions:
+                row.update(self._lesions[i])
             rows.append(row)
         columns = [k for k in rows[0] if k != "case"] if rows else []
         summary = {}
