@@ -1,5 +1,6 @@
 """Networks: the hybrid diffusion U-Net."""
 
+from monai_hybrid.networks.head_growth import NEW_CLASS_PRIOR, NewClassRule, appended_classes, grow_rows
 from monai_hybrid.networks.hybrid_unet import HybridDiffusionUNet, hybrid_unet_from_settings
 from monai_hybrid.networks.transfer import (
     TransferReport,
@@ -8,8 +9,12 @@ from monai_hybrid.networks.transfer import (
 )
 
 __all__ = [
+    "NEW_CLASS_PRIOR",
     "HybridDiffusionUNet",
+    "NewClassRule",
     "TransferReport",
+    "appended_classes",
+    "grow_rows",
     "hybrid_unet_from_settings",
     "WeightTransferError",
     "transfer_weights",
