@@ -14,7 +14,11 @@ WMH Segmentation Challenge", IEEE TMI 38(11):2556-2568, 2019. On the binary lesi
 * ``hd95_mm``: the 95th percentile Hausdorff distance in mm (MONAI's ``compute_hausdorff_distance`` with the
   reference's spacing). A prediction without any lesion scores the volume's diagonal, the project's rule for a
   missed class (``monai_hybrid.metrics``); the challenge's script gives ``nan`` there, which a mean would drop;
-* ``fp_ml``: the predicted lesion volume outside the reference lesion mask, in ml (``false_positive_volume_ml``).
+* ``fp_ml``: the predicted lesion volume outside the reference lesion mask, in ml (what
+  ``monai_hybrid.metrics.false_positive_volume_ml`` gives with no margin, here in 2D too).
+
+Volumes come from the full affine: a 2D slice that keeps its volume's affine (as MONAI's slicing does) has voxels
+as thick as the slice.
 
 A case whose reference has no lesion has nothing to overlap, detect or compare volumes with: ``dice``, ``recall``,
 ``f1``, ``avd_percent`` and ``hd95_mm`` are ``nan`` (left out of means, which count the cases they average), never a
@@ -32,7 +36,7 @@ import torch
 from monai.metrics import compute_dice, compute_hausdorff_distance
 from scipy import ndimage
 
-from monai_hybrid.metrics import false_positive_volume_ml, spacing_mm, volume_diagonal_mm
+from monai_hybrid.metrics import spacing_mm, volume_diagonal_mm
 
 __all__ = ["LESION_COLUMNS", "LesionScores", "label_lesions", "lesion_scores"]
 
@@ -114,12 +118,14 @@ def lesion_scores(y_pred: torch.Tensor, y: torch.Tensor, channel: int) -> Lesion
         raise ValueError(f"lesion_scores: expected one-hot (K, *spatial), 2 or 3 spatial dims; got {tuple(y.shape)}.")
     if not 1 <= channel < y.shape[0]:
         raise ValueError(f"lesion_scores: 'channel' must be in 1..{y.shape[0] - 1} (0 is background), got {channel}.")
-    spacing = spacing_mm(y)
+    affine_spacing = spacing_mm(y)
+    spacing = affine_spacing[: y.ndim - 1]  # in-plane only for a 2D slice with its volume's affine
+    voxel_ml = math.prod(affine_spacing) / 1000.0
     pred = torch.as_tensor(y_pred)[channel].detach().cpu().numpy() > 0.5
     ref = torch.as_tensor(y)[channel].detach().cpu().numpy() > 0.5
     ref_labels, n_ref = label_lesions(ref)
     pred_labels, n_pred = label_lesions(pred)
-    fp_ml = false_positive_volume_ml(y_pred[[0, channel]], y[[0, channel]])
+    fp_ml = np.count_nonzero(pred & ~ref) * voxel_ml
     if n_ref == 0:  # nothing to overlap or compare with: only the false positives are scored
         nan = math.nan
         return LesionScores(nan, nan, nan, nan, nan, fp_ml, 0, n_pred)

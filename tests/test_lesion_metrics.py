@@ -66,6 +66,20 @@ def test_26_connectivity_makes_a_diagonal_pair_one_lesion():
     assert count == 1 and set(np.unique(labels)) == {0, 1}
 
 
+def test_a_2d_slice_uses_8_connectivity_its_in_plane_spacing_and_its_thickness():
+    """A (K, H, W) slice keeping its volume's affine (0.5 x 0.5 mm pixels, 3 mm thick)."""
+    ref = np.zeros((6, 6), dtype=np.int64)
+    ref[1, 1] = ref[2, 2] = ref[4, 4] = LESION  # two lesions: a diagonal pair and a single pixel
+    pred = np.zeros_like(ref)
+    pred[2, 2] = pred[4, 0] = LESION  # one detection, one false lesion
+    scores = lesion_scores(_one_hot(pred, (0.5, 0.5, 3.0)), _one_hot(ref, (0.5, 0.5, 3.0)), LESION)
+    assert (scores.n_ref, scores.n_pred) == (2, 2) and scores.recall == 0.5 and scores.f1 == pytest.approx(0.5)
+    assert scores.fp_ml == pytest.approx(0.5 * 0.5 * 3.0 / 1000)
+    # nearest distances (mm), prediction to reference: 0 and 1.414 (from (4, 0) to (2, 2)); reference to prediction:
+    # 0.707, 0 and 1.414; the 95th percentile (linear) of each is 0.95 * 1.414
+    assert scores.hd95_mm == pytest.approx(0.95 * math.sqrt(2.0), rel=1e-5)
+
+
 def test_avd_and_hd95_with_anisotropic_spacing_by_hand():
     spacing = (0.5, 1.0, 3.0)  # voxel: 1.5 mm^3
     ref = np.zeros((6, 6, 6), dtype=np.int64)
