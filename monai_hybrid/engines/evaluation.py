@@ -82,7 +82,7 @@ class EvaluationReport:
             if lesion_class not in list(class_names)[1:]:
                 raise ValueError(
                     f"{type(self).__name__}: 'lesion_class' {lesion_class!r} is not a foreground class of "
-                    f"{list(class_names)}; name one of them, or null for no lesion metrics."
+                    f"{list(class_names)}; name one of them, or None (null in YAML) for no lesion metrics."
                 )
             if pred_key is None or reference_key is None:
                 raise ValueError(
