@@ -10,7 +10,9 @@ own configs (``sample.yaml``, ``finetune.yaml``, ``evaluate.yaml``), as a user w
    unlabelled scans gives a model of the target's images; pairs sampled from it are added to the same k scans, and
    fine-tuning from the pretrained model with and without them is scored on the target's test subjects.
 
-Usage, from the repository root, after pretraining a hybrid and a supervised model with the bundle defaults::
+Usage, from the repository root, after pretraining a hybrid model over every noise level
+(``--method#timestep_distribution uniform``: ``sample`` refuses the default ``t < 250`` model) and a supervised
+model::
 
     python experiments/measure_sample_quality.py --hybrid-root runs/hybrid \
         --segmenter runs/sup/models/pretrain/model_final.pt --out runs/sample_quality --usefulness --seeds 0 1 2

@@ -18,7 +18,10 @@ The settings, as declared under ``model_settings`` in the bundle's ``configs/com
 * ``intensity``: ``ScaleIntensityRangePercentilesd``'s ``lower``, ``upper``, ``b_min``, ``b_max``;
 * ``noise_schedule``: the diffusion noise schedule (``num_train_timesteps``, ``schedule`` of MONAI's
   ``DDPMScheduler``) the model was trained with, for inference's ensemble over noise levels; models trained before
-  bundle 0.5 did not record it and get ``DEFAULT_NOISE_SCHEDULE``, the only schedule those bundles used.
+  bundle 0.5 did not record it and get ``DEFAULT_NOISE_SCHEDULE``, the only schedule those bundles used;
+* ``denoised_timesteps`` (optional): the image head learned to denoise ``t <`` this (0: never; ``None``: not
+  recorded), written by pretraining (``configs/pretrain.yaml``); ``sample`` needs ``num_train_timesteps``
+  (``monai_hybrid.sampling.check_samplable``).
 """
 
 from __future__ import annotations
@@ -115,6 +118,12 @@ def check_model_settings(settings: Mapping[str, Any], source: str = "model setti
     if not isinstance(schedule, dict) or sorted(schedule) != sorted(DEFAULT_NOISE_SCHEDULE):
         raise ValueError(
             f"{source}: 'noise_schedule' must hold exactly {list(DEFAULT_NOISE_SCHEDULE)}, got {schedule!r}."
+        )
+    denoised = out.setdefault("denoised_timesteps", None)  # recorded since bundle 0.8, by pretraining only
+    if denoised is not None and (isinstance(denoised, bool) or not isinstance(denoised, int) or denoised < 0):
+        raise ValueError(
+            f"{source}: 'denoised_timesteps' must be null or a non-negative integer (the image head denoised t < it), "
+            f"got {denoised!r}."
         )
     return out
 

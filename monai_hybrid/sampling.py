@@ -20,9 +20,55 @@ import torch
 from monai.inferers import DiffusionInferer
 from monai.networks.schedulers import Scheduler
 
-__all__ = ["sample_pairs", "write_pairs", "generate_pairs"]
+__all__ = ["check_samplable", "generate_pairs", "sample_pairs", "write_pairs"]
 
 logger = logging.getLogger(__name__)
+
+
+def check_samplable(checkpoint: str | os.PathLike, num_train_timesteps: int) -> int | None:
+    """Refuse, before any compute, a model whose image head never learned to denoise the whole noise range.
+
+    Sampling starts from pure noise at ``t = num_train_timesteps - 1``; a model pretrained on ``t < t_max`` only
+    (the bundle's default hybrid pretraining, ``method#t_max`` 250) has never seen such inputs and returns
+    texture, not anatomy, and a supervised or contrastive model has no trained image head at all. Training records the
+    exclusive upper bound of the timesteps its image head denoised as ``denoised_timesteps`` in
+    ``model_settings.json`` beside the checkpoint (0: never; ``None``: not recorded, as for fine-tuned models and
+    models before bundle 0.8, which are sampled with a warning).
+
+    Args:
+        checkpoint: the model to sample (``sample_checkpoint``).
+        num_train_timesteps: ``T`` of the noise schedule sampled with.
+
+    Returns:
+        The recorded ``denoised_timesteps`` (``None``: not recorded).
+
+    Raises:
+        ValueError: the model denoised fewer than ``num_train_timesteps`` timesteps; the message names the file,
+            the key and the pretraining settings that make a model that can sample.
+    """
+    from monai_hybrid.model_settings import SETTINGS_FILE, read_model_settings
+
+    settings_path = Path(checkpoint).parent / SETTINGS_FILE
+    if not settings_path.is_file():
+        logger.warning("%s not found: cannot tell which noise levels the model learned to denoise.", settings_path)
+        return None
+    denoised = read_model_settings(checkpoint).get("denoised_timesteps")
+    if denoised is None:
+        logger.warning(
+            "%s does not record 'denoised_timesteps' (a fine-tuned model, or one trained before bundle 0.8): sampling "
+            "it anyway; a model pretrained on low noise levels only gives texture, not anatomy.",
+            settings_path,
+        )
+        return None
+    if denoised < num_train_timesteps:
+        learned = "was never trained to denoise" if denoised == 0 else f"learned to denoise t < {denoised} only"
+        raise ValueError(
+            f"{settings_path}: 'denoised_timesteps' is {denoised}: the image head of {checkpoint} {learned}, and "
+            f"sampling starts from pure noise at t = {num_train_timesteps - 1}. Sample a hybrid (or diffusion) model "
+            "pretrained over the whole noise range: pretrain with --method#timestep_distribution uniform (or "
+            "lognormal, or --method#t_max null), then --sample_checkpoint its models/pretrain/model_final.pt."
+        )
+    return int(denoised)
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ def test_saved_settings_are_read_back_from_the_model_folder(tmp_path):
     assert read_model_settings(tmp_path / "model.pt") == {
         **TINY_SETTINGS,
         "noise_schedule": {"num_train_timesteps": 1000, "schedule": "linear_beta"},
+        "denoised_timesteps": None,  # nor which noise levels it learned to denoise (recorded since bundle 0.8)
     }
     net = hybrid_unet_from_settings(TINY_SETTINGS, output_mode="mask")
     assert net.num_classes == 4 and net.spatial_dims == 2 and net.output_mode == "mask"
@@ -43,6 +44,8 @@ def test_no_model_and_no_bundle_says_the_model_is_missing(tmp_path):
         ({"class_names": ["background"]}, "'class_names' must list at least 2"),
         ({"spatial_dims": 4}, "'spatial_dims' must be 2 or 3"),
         ({"intensity": {"lower": 0.5}}, "'intensity' must hold exactly"),
+        ({"denoised_timesteps": -1}, "'denoised_timesteps' must be null or a non-negative integer"),
+        ({"denoised_timesteps": 2.5}, "'denoised_timesteps' must be null or a non-negative integer"),
     ],
 )
 def test_each_bad_setting_is_named(change, message):

@@ -8,8 +8,10 @@ import pytest
 import torch
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
+from monai_hybrid.model_settings import save_model_settings
 from monai_hybrid.networks import HybridDiffusionUNet
-from monai_hybrid.sampling import generate_pairs, sample_pairs
+from monai_hybrid.sampling import check_samplable, generate_pairs, sample_pairs
+from tests.bundle.conftest import TINY_SETTINGS
 
 TINY = dict(channels=(8, 16), attention_levels=(False, True), num_head_channels=8, norm_num_groups=8)
 
@@ -71,3 +73,30 @@ def test_same_seed_same_pairs_and_datalist(tmp_path, scheduler):
         np.asarray(nib.load(str(other.parent / first)).dataobj),
         np.asarray(nib.load(str(paths[0].parent / lists[0]["training"][0]["image"])).dataobj),
     )
+
+
+@pytest.mark.parametrize(
+    "denoised, message",
+    [
+        (0, "'denoised_timesteps' is 0: the image head of .*model.pt was never trained to denoise"),
+        (
+            250,
+            "'denoised_timesteps' is 250: .*learned to denoise t < 250 only, and sampling starts from pure noise at "
+            "t = 999",
+        ),
+    ],
+)
+def test_a_model_that_did_not_learn_every_noise_level_is_refused(tmp_path, denoised, message):
+    save_model_settings({**TINY_SETTINGS, "denoised_timesteps": denoised}, tmp_path)
+    with pytest.raises(ValueError, match=message):
+        check_samplable(tmp_path / "model.pt", 1000)
+
+
+def test_a_full_range_model_is_accepted_and_an_unrecorded_range_only_warned(tmp_path, caplog):
+    save_model_settings({**TINY_SETTINGS, "denoised_timesteps": 1000}, tmp_path / "full")
+    assert check_samplable(tmp_path / "full" / "model.pt", 1000) == 1000
+    save_model_settings(TINY_SETTINGS, tmp_path / "unknown")
+    assert check_samplable(tmp_path / "unknown" / "model.pt", 1000) is None
+    assert "does not record 'denoised_timesteps'" in caplog.text
+    assert check_samplable(tmp_path / "nowhere" / "model.pt", 1000) is None
+    assert "cannot tell which noise levels" in caplog.text
