@@ -225,3 +225,6 @@ def test_the_evaluate_config_scores_lesions_when_the_model_has_the_class(class_n
     parser.read_config([str(configs / "inference.yaml"), str(configs / "evaluate.yaml")])
     parser["class_names"] = class_names
     assert parser.get_parsed_content("lesion_class") == expected
+    parser.get_parsed_content("imports")
+    (report,) = [h for h in parser.get_parsed_content("handlers") if isinstance(h, EvaluationReport)]
+    assert report.lesion_channel == (None if expected is None else class_names.index(expected))
