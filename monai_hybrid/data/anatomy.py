@@ -5,11 +5,11 @@ Each subject is a random draw of:
 * a small affine (rotation up to 4 degrees, scaling by up to 5 %, translation up to 4 mm);
 * a smooth displacement field (cubic interpolation of a coarse grid of Gaussian control points, a few mm);
 * a ventricle size: a radial magnification around the lateral ventricles (smaller or larger ventricles);
-* a cortical thickness: the white-matter boundary moved in or out (thinner or thicker grey matter);
-* optionally 0 to 4 white-matter lesions, ellipsoids of 4 to 12 mm diameter.
+* a cortical thickness: the white-matter boundary moved in or out (thinner or thicker grey matter).
 
 All of it is a backward map from the subject's world coordinates (mm) to the template's, so any voxel grid (any site,
-any spacing or orientation) samples the same subject.
+any spacing or orientation) samples the same subject. White-matter lesions (``lesions``) are maps in template space
+that the same map deforms; ``tissue_fractions`` takes them out of the white matter.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from monai_hybrid.data.lesions import LesionMap
 from monai_hybrid.data.template import VENTRICLE_CENTRE_MM, TemplateMaps
 
 __all__ = [
     "Grid",
-    "Lesion",
     "SubjectAnatomy",
     "sample_anatomy",
     "tissue_fractions",
@@ -95,21 +95,6 @@ def site_grid(
 
 
 @dataclass(frozen=True)
-class Lesion:
-    """A white-matter lesion: an ellipsoid in template space.
-
-    Attributes:
-        centre_mm: centre in template world coordinates.
-        semi_axes_mm: the three semi-axes (2 to 6 mm).
-        rotation: (3, 3) orientation of the axes.
-    """
-
-    centre_mm: np.ndarray
-    semi_axes_mm: np.ndarray
-    rotation: np.ndarray
-
-
-@dataclass(frozen=True)
 class SubjectAnatomy:
     """One subject: the random parameters that deform the template.
 
@@ -118,14 +103,12 @@ class SubjectAnatomy:
         control_displacement: (3, *control grid) displacement in mm at control points spanning the field of view.
         ventricle_scale: radial magnification around the ventricles (> 0: larger ventricles).
         cortex_shift: logit shift of the white-matter map (> 0: more white matter, thinner cortex).
-        lesions: the lesions, possibly none.
     """
 
     affine: np.ndarray
     control_displacement: np.ndarray
     ventricle_scale: float
     cortex_shift: float
-    lesions: tuple[Lesion, ...]
 
 
 def _rotation(angles_rad: np.ndarray) -> np.ndarray:
@@ -137,26 +120,11 @@ def _rotation(angles_rad: np.ndarray) -> np.ndarray:
     return rz @ ry @ rx
 
 
-@functools.lru_cache(maxsize=2)
-def _lesion_sites(template: TemplateMaps) -> np.ndarray:
-    """World coordinates (N, 3) of deep white matter, where lesion centres are drawn."""
-    deep = ndimage.binary_erosion(template.wm > 0.9, iterations=3)
-    idx = np.argwhere(deep)[::7].astype(np.float64)
-    return idx @ template.affine[:3, :3].T + template.affine[:3, 3]
-
-
-def sample_anatomy(
-    rng: np.random.Generator,
-    template: TemplateMaps,
-    lesions: bool = False,
-    deformation_mm: float = 2.5,
-) -> SubjectAnatomy:
+def sample_anatomy(rng: np.random.Generator, deformation_mm: float = 2.5) -> SubjectAnatomy:
     """Draw a random subject.
 
     Args:
         rng: the subject's random generator.
-        template: the template maps (lesion centres are drawn in its deep white matter).
-        lesions: whether to draw 0 to 4 white-matter lesions.
         deformation_mm: standard deviation of the control-point displacements.
 
     Returns:
@@ -170,23 +138,11 @@ def sample_anatomy(
     inverse[:3, :3] = np.diag(1.0 / scale) @ rotation.T
     inverse[:3, 3] = -inverse[:3, :3] @ translation
     control = rng.normal(0.0, deformation_mm, size=(3, *_CONTROL_POINTS))
-    found: list[Lesion] = []
-    if lesions:
-        centres = _lesion_sites(template)
-        for _ in range(int(rng.integers(0, 5))):
-            found.append(
-                Lesion(
-                    centre_mm=centres[rng.integers(len(centres))],
-                    semi_axes_mm=rng.uniform(2.0, 6.0, size=3),
-                    rotation=_rotation(rng.uniform(0, np.pi, size=3)),
-                )
-            )
     return SubjectAnatomy(
         affine=inverse,
         control_displacement=control,
         ventricle_scale=float(rng.uniform(-0.15, 0.4)),
         cortex_shift=float(rng.uniform(-1.0, 1.0)),
-        lesions=tuple(found),
     )
 
 
@@ -211,20 +167,19 @@ def template_coordinates(anatomy: SubjectAnatomy, grid: Grid) -> np.ndarray:
     return (x - anatomy.ventricle_scale * offset * weight).astype(np.float32)
 
 
-def _lesion_fraction(lesion: Lesion, x: np.ndarray) -> np.ndarray:
-    offset = np.tensordot(lesion.rotation.T, x - lesion.centre_mm.reshape(3, 1, 1, 1), axes=1)
-    r = np.sqrt(np.sum((offset / lesion.semi_axes_mm.reshape(3, 1, 1, 1)) ** 2, axis=0))
-    # about 1 mm soft edge
-    return np.clip(0.5 - (r - 1.0) * lesion.semi_axes_mm.min(), 0.0, 1.0)
-
-
-def tissue_fractions(anatomy: SubjectAnatomy, grid: Grid, template: TemplateMaps) -> np.ndarray:
+def tissue_fractions(
+    anatomy: SubjectAnatomy, grid: Grid, template: TemplateMaps, lesions: LesionMap | None = None
+) -> np.ndarray:
     """Partial-volume fractions of every class at the voxels of ``grid``.
+
+    Lesions replace white matter: a voxel's lesion fraction is at most its white-matter fraction, and what it takes
+    is taken from the white matter (the other classes are those of the same subject without lesions).
 
     Args:
         anatomy: the subject.
         grid: the voxel grid of the scan.
         template: template maps, already blurred to the partial volume of the grid's voxels.
+        lesions: the subject's lesion map in template space, blurred like ``template``; ``None``: no lesions.
 
     Returns:
         Array (len(CLASS_NAMES), X, Y, Z), float32, summing to 1 over the first axis.
@@ -242,9 +197,7 @@ def tissue_fractions(anatomy: SubjectAnatomy, grid: Grid, template: TemplateMaps
     wm_new = np.minimum(np.where(wm > eps, shifted, wm), tissue)
     gm = tissue - wm_new
     wm = wm_new
-    lesion = np.zeros_like(wm)
-    for item in anatomy.lesions:
-        lesion = np.maximum(lesion, _lesion_fraction(item, x))
+    lesion = np.zeros_like(wm) if lesions is None else lesions.sample(x)
     lesion = np.minimum(lesion, wm)
     wm = wm - lesion
     background = np.clip(1.0 - csf - gm - wm - lesion, 0.0, 1.0)

@@ -22,6 +22,7 @@ import numpy as np
 
 from monai_hybrid.data.anatomy import CLASS_NAMES, Grid, sample_anatomy, site_grid, tissue_fractions
 from monai_hybrid.data.head import head_fractions, head_grid, sample_head
+from monai_hybrid.data.lesions import LESION_MODEL_VERSION, LesionMap, LesionModel, lesion_map, sample_lesion_model
 from monai_hybrid.data.mr_physics import HEAD_TISSUE_PARAMETERS, TissueParameters, jitter_tissues
 from monai_hybrid.data.render import labels_from_fractions, render_scan
 from monai_hybrid.data.sites import DEFAULT_SITES, ListSizes, Site, raw_twin
@@ -38,6 +39,7 @@ __all__ = [
     "render_subject",
     "SubjectScan",
     "subject_scan",
+    "subject_lesions",
     "summary_text",
 ]
 
@@ -60,7 +62,9 @@ class PhantomConfig:
     Attributes:
         seed: random seed; the same seed gives identical files.
         resolution: base voxel size in mm (2 by default, 3 for fast CPU runs); sites scale it by their factors.
-        lesions: add 0 to 4 white-matter lesions per subject, as class 4.
+        lesions: add white-matter hyperintensities (``lesions.LESION_CATEGORIES``: none, punctate, periventricular
+            or confluent, 0.5 to 50 ml) to the subjects of the target sites, as class 4; source sites stay
+            tissue-only (they still list the class).
         sites: the sites to render.
         raw_sites: append a raw-looking twin (``<name>_raw``: head, air, scanner units, larger field of view) of
             every skull-stripped target site at the end of ``sites``, so that the other sites keep their indices,
@@ -99,7 +103,8 @@ class PhantomConfig:
 
     def to_json(self) -> dict:
         """The settings as recorded in ``summary.json`` (plain JSON types, so that a phantom read back compares equal
-        and is reused); ``raw_sites`` only when on (default summaries unchanged)."""
+        and is reused); ``raw_sites`` only when on, the lesion model's version only with lesions (default summaries
+        unchanged)."""
         out = {
             "format_version": _FORMAT_VERSION,
             "seed": self.seed,
@@ -109,6 +114,8 @@ class PhantomConfig:
         }
         if self.raw_sites:
             out["raw_sites"] = True
+        if self.lesions:
+            out["lesion_model"] = LESION_MODEL_VERSION
         return json.loads(json.dumps(out))  # tuples become lists, as in the file
 
 
@@ -136,8 +143,42 @@ def _head_rng(seed: int, site_index: int, subject: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, owner + 1, subject, 2]))
 
 
+def _lesion_rng(seed: int, site_index: int, subject: int) -> np.random.Generator:
+    """The subject's lesion generator, apart from its anatomy's, so that switching lesions on changes nothing else
+    (the montage subject has the same lesions at every target site)."""
+    owner = -1 if subject == _MONTAGE_SUBJECT else site_index
+    return np.random.default_rng(np.random.SeedSequence([seed, owner + 1, subject, 3]))
+
+
+def _partial_volume_sigma(grid: Grid) -> tuple[float, ...]:
+    return tuple(np.round(grid.spacing * _PARTIAL_VOLUME_SIGMA, 4))
+
+
 def _site_template(template: TemplateMaps, grid: Grid) -> TemplateMaps:
-    return template.smoothed(tuple(np.round(grid.spacing * _PARTIAL_VOLUME_SIGMA, 4)))
+    return template.smoothed(_partial_volume_sigma(grid))
+
+
+def subject_lesions(config: PhantomConfig, site_index: int, subject: int) -> LesionModel | None:
+    """The lesions of one subject at one site: ``None`` without ``config.lesions`` or at a source site.
+
+    Args:
+        config: the phantom.
+        site_index: index of the site in ``config.sites``.
+        subject: the subject's index at that site.
+
+    Returns:
+        The lesion draw (``load_ml == 0`` for a subject of the "none" category), or ``None``.
+    """
+    if not config.lesions or config.sites[site_index].role != "target":
+        return None
+    return sample_lesion_model(_lesion_rng(config.seed, site_index, subject), load_template())
+
+
+def _site_lesions(model: LesionModel | None, template: TemplateMaps, grid: Grid) -> LesionMap | None:
+    """The lesion map blurred to the grid's partial volume; ``None`` when the subject has no lesion."""
+    if model is None or model.load_ml == 0:
+        return None
+    return lesion_map(model, template).smoothed(_partial_volume_sigma(grid))
 
 
 @dataclass(frozen=True)
@@ -173,14 +214,17 @@ def subject_scan(config: PhantomConfig, site_index: int, subject: int) -> tuple[
     site = config.sites[site_index]
     anatomy_rng, scan_rng = _rngs(config.seed, site_index, subject)
     template = load_template()
-    anatomy = sample_anatomy(anatomy_rng, template, lesions=config.lesions)
+    anatomy = sample_anatomy(anatomy_rng)
     tissues = jitter_tissues(anatomy_rng)
+    lesions = subject_lesions(config, site_index, subject)
     spacing = np.asarray(site.spacing_factor) * config.resolution
     if site.head is None:
         grid = site_grid(spacing, site.orientation)
-        return SubjectScan(grid, tissue_fractions(anatomy, grid, _site_template(template, grid)), tissues), scan_rng
-    grid = head_grid(spacing, site.orientation, site.head)
-    fractions = tissue_fractions(anatomy, grid, _site_template(template, grid))
+    else:
+        grid = head_grid(spacing, site.orientation, site.head)
+    fractions = tissue_fractions(anatomy, grid, _site_template(template, grid), _site_lesions(lesions, template, grid))
+    if site.head is None:
+        return SubjectScan(grid, fractions, tissues), scan_rng
     head_rng = _head_rng(config.seed, site_index, subject)
     head = head_fractions(1.0 - fractions[0], grid, sample_head(head_rng), site.head)
     head_tissues = jitter_tissues(head_rng, tissues=HEAD_TISSUE_PARAMETERS)
