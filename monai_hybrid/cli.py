@@ -229,7 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     p.add_argument("--resolution", type=float, default=2.0, help="base voxel size in mm (2; 3 for fast CPU runs)")
-    p.add_argument("--lesions", action="store_true", help="add white-matter lesions as class 4")
+    p.add_argument(
+        "--lesions",
+        action="store_true",
+        help="add white-matter hyperintensities (class 4, 'lesion') to the target sites (docs/phantom.md, Lesions)",
+    )
     p.add_argument(
         "--raw-sites",
         action="store_true",
