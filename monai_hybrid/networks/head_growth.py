@@ -7,7 +7,7 @@ instead of re-initialising the whole head. The rule for the new channels (``new_
 
 * ``"zero"``: zero weights, and a bias ``log(NEW_CLASS_PRIOR)`` below the lowest trained bias. The new logit is a
   constant: where the features vanish the new class gets a probability below ``NEW_CLASS_PRIOR / K`` (``K`` trained
-  classes), so it starts absent and the trained classes keep their predictions;
+  classes), and it wins only where every trained logit falls below that constant;
 * ``"copy:<class>"``: the weights and bias of a trained class, the bias lowered by ``log(1 / NEW_CLASS_PRIOR)``: the
   new class starts as a faint copy of that class, with ``NEW_CLASS_PRIOR`` times its probability at every voxel (a
   white-matter lesion starts inside white matter), and never as the most probable class;

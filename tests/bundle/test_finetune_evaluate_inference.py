@@ -45,11 +45,13 @@ def test_finetune_from_scratch(bundle_root):
 
 
 def test_finetune_with_another_class_count_reinitialises_the_mask_head(pretrained):
+    # not the pretrained classes followed by new ones (those grow the head: test_finetune_add_class.py)
     run_config(
-        "finetune", FINETUNE, pretrained, class_names=["background", "csf", "grey_matter", "white_matter", "lesion"]
+        "finetune", FINETUNE, pretrained, class_names=["background", "lesion", "csf", "grey_matter", "white_matter"]
     )
     report = json.loads((pretrained / "models" / "weight_transfer.json").read_text())
     assert sorted(report["reinitialised"]) == ["mask_head.conv.bias", "mask_head.conv.weight"]
+    assert report["mask_head"]["action"] == "reinitialised" and report["grown"] == []
 
 
 def test_finetune_refuses_another_architecture(pretrained):
