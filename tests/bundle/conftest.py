@@ -91,14 +91,19 @@ def bundle_root(tmp_path, tiny_phantom):
     return root
 
 
+def pretrain_run(tmp_path_factory, tiny_phantom, name: str, **overrides) -> Path:
+    """A new run folder ``name`` on the tiny phantom with a tiny model pretrained with ``overrides``."""
+    root = tmp_path_factory.mktemp(name) / "run"
+    shutil.copytree(tiny_phantom[0], root / "demo_data")
+    run_config("pretrain", PRETRAIN, root, **overrides)
+    return root
+
+
 @pytest.fixture(scope="module")
 def pretrained_root(tmp_path_factory, tiny_phantom):
     """A run folder with a tiny pretrained hybrid model (models/pretrain/), made once per test module; copy it
     (``pretrained``) before writing into it."""
-    root = tmp_path_factory.mktemp("pretrained") / "run"
-    shutil.copytree(tiny_phantom[0], root / "demo_data")
-    run_config("pretrain", PRETRAIN, root)
-    return root
+    return pretrain_run(tmp_path_factory, tiny_phantom, "pretrained")
 
 
 @pytest.fixture

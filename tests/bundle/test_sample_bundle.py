@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from monai_hybrid.data import DatalistError
-from tests.bundle.conftest import FINETUNE, PRETRAIN, SAMPLE, cause, run_config
+from tests.bundle.conftest import FINETUNE, SAMPLE, cause, pretrain_run, run_config
 
 pytestmark = pytest.mark.slow
 
@@ -15,10 +15,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def full_range_root(tmp_path_factory, tiny_phantom):
     """A tiny hybrid model pretrained over the whole noise range (the only kind ``sample`` accepts)."""
-    root = tmp_path_factory.mktemp("full_range") / "run"
-    shutil.copytree(tiny_phantom[0], root / "demo_data")
-    run_config("pretrain", PRETRAIN, root, **{"method#timestep_distribution": "uniform"})
-    return root
+    return pretrain_run(tmp_path_factory, tiny_phantom, "full_range", **{"method#timestep_distribution": "uniform"})
 
 
 @pytest.fixture
