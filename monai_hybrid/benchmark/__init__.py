@@ -1,6 +1,7 @@
 """The label-efficiency benchmark (``monai-hybrid benchmark``): presets, plan, runs, executor, result store, report."""
 
 from monai_hybrid.benchmark.data import BenchmarkData, prepare_data
+from monai_hybrid.benchmark.lesion_report import write_lesion_report
 from monai_hybrid.benchmark.plan import (
     ABLATIONS,
     TUNING,
@@ -11,7 +12,16 @@ from monai_hybrid.benchmark.plan import (
     plan_grid,
     plan_tuning,
 )
-from monai_hybrid.benchmark.presets import METHODS, PRESETS, PRETRAININGS, BenchmarkPreset, Budget, Method, Pretraining
+from monai_hybrid.benchmark.presets import (
+    METHODS,
+    PRESETS,
+    PRETRAININGS,
+    BenchmarkPreset,
+    Budget,
+    GridPart,
+    Method,
+    Pretraining,
+)
 from monai_hybrid.benchmark.report import (
     markdown_table,
     paired_table,
@@ -39,6 +49,7 @@ __all__ = [
     "BenchmarkRunner",
     "Budget",
     "FinetuneStep",
+    "GridPart",
     "Method",
     "MlflowSink",
     "PretrainStep",
@@ -55,6 +66,7 @@ __all__ = [
     "summarise",
     "write_ablations_report",
     "write_grid_report",
+    "write_lesion_report",
     "write_results_report",
     "write_tuning_report",
 ]

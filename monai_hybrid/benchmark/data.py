@@ -14,10 +14,22 @@ from monai_hybrid.data.phantom import DATALIST_FILE, SUMMARY_FILE, ensure_phanto
 from monai_hybrid.data.prepare import prepare_datalist
 from monai_hybrid.data.sites import SOURCE_SITE, ListSizes
 
-__all__ = ["DEVELOPMENT_SEED", "FRESH_FOLDER", "BenchmarkData", "prepare_data"]
+__all__ = ["DEVELOPMENT_SEED", "FRESH_FOLDER", "LESION_SUFFIX", "BenchmarkData", "is_lesion_site", "prepare_data"]
 
 #: The phantom seed every development run used (``ensure_phantom``'s default): a fresh cohort needs another.
 DEVELOPMENT_SEED = 0
+#: A target site named ``<phantom site>_lesions`` is that site of the phantom with white-matter lesions (labelled as
+#: one more class, ``lesion``): the source site stays tissue-only, so its models grow the mask head when fine-tuned.
+LESION_SUFFIX = "_lesions"
+
+
+def is_lesion_site(site: str) -> bool:
+    """Whether ``site`` names a phantom target site with lesions (``<site>_lesions``)."""
+    return site.endswith(LESION_SUFFIX)
+
+
+def _folder(name: str, lesions: bool) -> str:
+    return f"{name}{LESION_SUFFIX}" if lesions else name
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,8 @@ class BenchmarkData:
         class_names: background first; every model of the benchmark segments these.
         fresh: target site -> the datalist of its fresh test cohort (a phantom generated with another seed).
         fresh_seed: the seed of the fresh cohort's phantom (``None``: none).
+        site_classes: target site -> its classes, for the sites that label more classes than the source (the lesion
+            sites: ``class_names`` then ``lesion``); the other sites label ``class_names``.
     """
 
     source: str
@@ -38,6 +52,7 @@ class BenchmarkData:
     class_names: tuple[str, ...]
     fresh: dict[str, str] = field(default_factory=dict)
     fresh_seed: int | None = None
+    site_classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _class_names(source: str, target: str, given: Sequence[str] | None) -> tuple[str, ...]:
@@ -58,13 +73,16 @@ def _class_names(source: str, target: str, given: Sequence[str] | None) -> tuple
     return names
 
 
-#: Folder of a benchmark's fresh test cohort, beside ``phantom``.
+#: Folder of a benchmark's fresh test cohort, beside ``phantom`` (``phantom_fresh_lesions``: with lesions).
 FRESH_FOLDER = "phantom_fresh"
 
 
-def _fresh_cohort(out_dir: Path, resolution: float, seed: int, sites: Sequence[str], progress: bool) -> dict[str, str]:
-    """The test subjects of every target site (raw-looking twins included) of a phantom generated with ``seed``;
-    returns the datalists of ``sites``.
+def _fresh_cohort(
+    out_dir: Path, resolution: float, seed: int, sites: Sequence[str], progress: bool, lesions: bool = False
+) -> dict[str, str]:
+    """The test subjects of every target site (raw-looking twins included; with ``lesions``, every target site with
+    lesions and no raw twin) of a phantom generated with ``seed``; returns the datalists of ``sites`` (phantom site
+    names).
 
     Every site keeps its index in the phantom, since its subjects' random streams depend on it, and the cohort
     holds every target site whichever ``sites`` this run scores, so that runs of other grid parts are scored on the
@@ -73,8 +91,8 @@ def _fresh_cohort(out_dir: Path, resolution: float, seed: int, sites: Sequence[s
     """
     from monai_hybrid.data.phantom import PhantomConfig, generate_phantom
 
-    folder = out_dir / FRESH_FOLDER
-    base = PhantomConfig(seed=seed, resolution=resolution, raw_sites=True)
+    folder = out_dir / _folder(FRESH_FOLDER, lesions)
+    base = PhantomConfig(seed=seed, resolution=resolution, raw_sites=not lesions, lesions=lesions)
     config = replace(
         base,
         sites=tuple(
@@ -115,7 +133,9 @@ def prepare_data(
         out_dir: the benchmark's folder (the phantom goes to ``out_dir/phantom``, the fresh cohort to
             ``out_dir/phantom_fresh``).
         resolution: the phantom's resolution (mm).
-        target_sites: the phantom's target sites (ignored with ``target_datalist``).
+        target_sites: the phantom's target sites (ignored with ``target_datalist``); ``<site>_lesions`` is a clean
+            target site with white-matter lesions, labelled as one more class (``out_dir/phantom_lesions``, its fresh
+            cohort in ``out_dir/phantom_fresh_lesions``).
         source_datalist: a labelled source datalist instead of the phantom's source site.
         target_datalist: a target datalist instead of the phantom's target sites (the site ``target``).
         class_names: the classes; default: the datalists' ``labels`` maps.
@@ -135,10 +155,12 @@ def prepare_data(
             "(--fresh-seed)."
         )
     phantom = Path(out_dir) / "phantom"
+    plain = [site for site in target_sites if not is_lesion_site(site)]
+    lesion_sites = [site for site in target_sites if is_lesion_site(site)] if target_datalist is None else []
     # a phantom that already holds the raw-looking sites keeps them, whichever sites this run needs
     written = phantom / SUMMARY_FILE
     had_raw = written.is_file() and json.loads(written.read_text()).get("config", {}).get("raw_sites", False)
-    raw = had_raw or any(site.endswith("_raw") for site in target_sites)
+    raw = had_raw or any(site.endswith("_raw") for site in plain)
     if source_datalist is None or target_datalist is None:
         ensure_phantom(
             phantom,
@@ -149,27 +171,53 @@ def prepare_data(
         )
         summary = json.loads((phantom / SUMMARY_FILE).read_text())
         sites = {s["name"]: s for s in summary["sites"]}
-        wrong = [t for t in target_sites if t not in sites or sites[t]["role"] != "target"]
+        targets_of = [n for n, s in sites.items() if s["role"] == "target"]
+        wrong = [t for t in plain if t not in targets_of]
+        wrong += [t for t in lesion_sites if t.removesuffix(LESION_SUFFIX) not in targets_of or "_raw" in t]
         if wrong and target_datalist is None:
             raise ValueError(
-                f"{wrong} are not target sites of the phantom; choose among "
-                f"{[n for n, s in sites.items() if s['role'] == 'target']}."
+                f"{wrong} are not target sites of the phantom (a lesion site is a clean target site with the "
+                f"suffix '{LESION_SUFFIX}'); choose among {targets_of}."
             )
     source = str(source_datalist or phantom / SOURCE_SITE.name / DATALIST_FILE)
     if target_datalist is not None:
         targets = {"target": str(target_datalist)}
     else:
-        targets = {site: str(phantom / site / DATALIST_FILE) for site in target_sites}
-    names = _class_names(source, next(iter(targets.values())), class_names)
+        targets = {site: str(phantom / site / DATALIST_FILE) for site in plain}
+    if lesion_sites:
+        with_lesions = Path(out_dir) / _folder("phantom", True)
+        ensure_phantom(with_lesions, seed=DEVELOPMENT_SEED, resolution=resolution, lesions=True, progress=progress)
+        for site in lesion_sites:
+            targets[site] = str(with_lesions / site.removesuffix(LESION_SUFFIX) / DATALIST_FILE)
+        targets = {site: targets[site] for site in target_sites}  # the caller's order
+    names = _class_names(source, targets[plain[0]] if plain else source, class_names)
+    site_classes = {site: _site_classes(targets[site], names) for site in lesion_sites}
     prepare_datalist(
         source, num_classes=len(names), require=("training", "validation"), lists=("training", "validation")
     )
     lists = ("training", "validation", "test") + (("unlabeled",) if unlabeled else ())
-    for target in targets.values():
-        prepare_datalist(target, num_classes=len(names), require=lists, lists=lists)
+    for site, target in targets.items():
+        prepare_datalist(target, num_classes=len(site_classes.get(site, names)), require=lists, lists=lists)
     fresh: dict[str, str] = {}
     if fresh_seed is not None and target_datalist is None:
-        fresh = _fresh_cohort(Path(out_dir), resolution, fresh_seed, list(targets), progress)
-        for datalist in fresh.values():
-            prepare_datalist(datalist, num_classes=len(names), require=("test",), lists=("test",))
-    return BenchmarkData(source, targets, names, fresh, fresh_seed if fresh else None)
+        if plain:
+            fresh = _fresh_cohort(Path(out_dir), resolution, fresh_seed, plain, progress)
+        if lesion_sites:
+            named = [site.removesuffix(LESION_SUFFIX) for site in lesion_sites]
+            cohort = _fresh_cohort(Path(out_dir), resolution, fresh_seed, named, progress, lesions=True)
+            fresh.update({site: cohort[name] for site, name in zip(lesion_sites, named, strict=True)})
+        for site, datalist in fresh.items():
+            num_classes = len(site_classes.get(site, names))
+            prepare_datalist(datalist, num_classes=num_classes, require=("test",), lists=("test",))
+    return BenchmarkData(source, targets, names, fresh, fresh_seed if fresh else None, site_classes)
+
+
+def _site_classes(datalist: str, source_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The classes of a lesion site's datalist: the source's, then the classes it adds (the mask head grows)."""
+    names = datalist_class_names(datalist)
+    if names is None or tuple(names[: len(source_names)]) != tuple(source_names) or len(names) <= len(source_names):
+        raise ValueError(
+            f"'{datalist}' labels {None if names is None else list(names)}: a lesion site must label the source's "
+            f"classes {list(source_names)} in the same order, then the classes it adds."
+        )
+    return tuple(names)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monai_hybrid.benchmark.data import is_lesion_site
 from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset, Budget
 
 __all__ = [
@@ -142,8 +143,9 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
     """Every run of the grid's ``parts`` (default: all): the pretraining runs first (each pretraining that a row of
     the parts uses, for each pretraining seed), then the runs that need none (scratch, the oracle of each site), then
     the runs that start from a pretrained model. The zero-shot bounds are evaluated at each site for the pretrainings
-    of ``zero_shot`` that some row uses; the convergence control (``long_control``) runs at the first target site of
-    the main part, for one fine-tuning seed per pretraining seed, when ``main`` is among the parts."""
+    of ``zero_shot`` that some row uses (not at a lesion site: a source model has no lesion channel); the convergence
+    control (``long_control``) runs at the first target site of the main part, for one fine-tuning seed per
+    pretraining seed, when ``main`` is among the parts."""
     chosen = preset.grid_parts if parts is None else tuple(preset.part(name) for name in parts)
     sites = list(dict.fromkeys(site for part in chosen for site in part.sites))
     control = bool(preset.long_control) and any(part.name == "main" for part in chosen)
@@ -172,7 +174,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                 )
             )
         for name in preset.zero_shot:
-            if name in names:
+            if name in names and not is_lesion_site(site):  # a source model has no channel for the added class
                 for p in preset.pretrain_seeds:
                     steps.append(
                         ZeroShotStep(

@@ -335,6 +335,8 @@ _ROWS = ("hybrid", "hybrid_target", "supervised", "supervised_aug", "synth", "sc
 _KEY_ROWS = ("hybrid", "supervised_aug")
 _CPU_ROWS = ("hybrid", "supervised", "supervised_aug", "synth", "scratch")
 _TARGETS = ("site_c_flair", "site_b_t2w", "site_d_pd")
+_LESION_BUDGETS = (Budget(1, "scans"), Budget(3, "scans"), Budget(5, "scans"))
+_LESION_ROWS = ("hybrid", "supervised_aug", "synth", "scratch")
 #: The fresh test cohort's phantom seed: never used by a development run (they all used seed 0).
 FRESH_SEED = 20261130
 
@@ -373,6 +375,12 @@ _CPU = BenchmarkPreset(
         # left to the full preset)
         GridPart("rows", ("site_c_flair",), _SCANS_AND_SLICES, _CPU_ROWS, tuple(range(4))),
         GridPart("rows_contrasts", _TARGETS[1:], _SCARCE, _CPU_ROWS, tuple(range(4))),
+        # white-matter lesions on FLAIR, a class the source never labelled (docs/results-lesions.md): the mask head
+        # grows by one channel; synth cannot predict lesions zero-shot, so it is fine-tuned like the others
+        GridPart("lesions", ("site_c_flair_lesions",), _LESION_BUDGETS, _LESION_ROWS, tuple(range(4))),
+        # the tissue-only twin of the default recipe at the lesion budgets (1 scan is in main): its tissue Dice is
+        # what the lesion models must keep
+        GridPart("lesions_tissue", ("site_c_flair",), _LESION_BUDGETS[1:], ("hybrid",), tuple(range(4))),
     ),
     fresh_seed=FRESH_SEED,
     pretrain_seeds=(0, 1, 2, 3),
@@ -455,5 +463,9 @@ PRESETS: dict[str, BenchmarkPreset] = {
         methods=(*_ROWS, "diffusion", "contrastive", "scratch_long", "hybrid_semi"),
         long_control=("hybrid", "supervised"),
         zero_shot=("hybrid", "supervised", "supervised_aug", "synth"),
+        parts=(
+            GridPart("lesions", ("site_c_flair_lesions",), _LESION_BUDGETS, _LESION_ROWS, tuple(range(8))),
+            GridPart("lesions_tissue", ("site_c_flair",), _LESION_BUDGETS[1:], ("hybrid",), tuple(range(8))),
+        ),
     ),
 }

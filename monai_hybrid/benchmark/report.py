@@ -373,7 +373,8 @@ def cost_table(runs: list[dict], rows: list[str], reference: str) -> str:
 def plot_dice(
     runs: list[dict], budgets: list[str], path: str | os.PathLike, title: str = "", metric: str = "mean_fg_dice"
 ) -> None:
-    """Mean foreground Dice against the label budget, one line per method (mean and std over seeds)."""
+    """Mean foreground Dice (or ``metric``) against the label budget, one line per method (mean and std over
+    seeds)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -396,7 +397,7 @@ def plot_dice(
         )
     ax.set_xticks(x, budgets)
     ax.set_xlabel("labelled target data")
-    ax.set_ylabel("mean foreground Dice (test)")
+    ax.set_ylabel("mean foreground Dice (test)" if metric == "mean_fg_dice" else f"{metric} (test)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
@@ -635,8 +636,9 @@ def write_results_report(
 ) -> str:
     """Write the grid report of a stored ``results.json`` (a benchmark's, or a copy in docs/results/) to
     ``out_dir``: budgets in the order of the preset's parts, the preset's reference row (or ``reference``, another
-    row of the grid, every other row compared with it) and fresh-cohort seed; and, when it holds the tuning runs
-    (``benchmark --tune``), their ``tuning.md`` beside it.
+    row of the grid, every other row compared with it) and fresh-cohort seed; when it holds the tuning runs
+    (``benchmark --tune``), their ``tuning.md`` beside it; when it holds runs at a lesion site, their report
+    (``results_lesions.md``, ``monai_hybrid.benchmark.lesion_report``) beside it, and the grid report without them.
 
     Records written before the replicate was stored get it from their seed (``seed % P``, P pretraining seeds), as
     the plan assigned it.
@@ -678,8 +680,20 @@ def write_results_report(
     pooled = [s for s in preset.target_sites if any(r.get("site") == s for r in runs)]
     if any(r.get("kind") == "finetune" and r["key"].startswith("tune/") for r in runs):
         write_tuning_report(runs, out)
+    from monai_hybrid.benchmark.data import is_lesion_site
+    from monai_hybrid.benchmark.lesion_report import write_lesion_report
+
+    write_lesion_report(
+        grid_records(runs),
+        budgets,
+        saved["class_names"],
+        out,
+        title,
+        reference=reference or preset.reference,
+        fresh_seed=saved.get("fresh_seed"),
+    )
     return write_grid_report(
-        runs,
+        [r for r in runs if not is_lesion_site(_site(r))],
         budgets,
         saved["class_names"],
         out,

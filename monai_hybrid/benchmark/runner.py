@@ -134,7 +134,16 @@ class BenchmarkRunner:
         snapshot = self.out_dir / "bundle"
         shutil.rmtree(snapshot / "configs", ignore_errors=True)
         shutil.copytree(self.bundle_dir / "configs", snapshot / "configs")
-        ctx = RunContext(self.out_dir, self.preset, snapshot, data.source, data.targets, data.class_names, data.fresh)
+        ctx = RunContext(
+            self.out_dir,
+            self.preset,
+            snapshot,
+            data.source,
+            data.targets,
+            data.class_names,
+            data.fresh,
+            data.site_classes,
+        )
         header = {
             "source_datalist": self.source_datalist,
             "target_datalist": self.target_datalist,
@@ -142,6 +151,7 @@ class BenchmarkRunner:
             # the preset's, also when this run (ablations, tuning) scores no fresh cohort
             "fresh_seed": self.preset.fresh_seed if self.target_datalist is None else None,
             "class_names": list(data.class_names),
+            **({"site_classes": {k: list(v) for k, v in data.site_classes.items()}} if data.site_classes else {}),
         }
         sinks = (MlflowSink(self.out_dir, self.preset.name),) if self.track else ()
         store = ResultStore(self.out_dir, self.preset, header, sinks)

@@ -42,6 +42,8 @@ class RunContext:
         targets: target site -> its datalist (the first is the one whose unlabelled scans ``hybrid_target`` sees).
         class_names: the classes every model segments.
         fresh: target site -> the datalist of its fresh test cohort (sites without one are scored on ``test`` only).
+        site_classes: target site -> its classes where they are more than the source's (a lesion site); the models
+            fine-tuned there grow the mask head (``new_class_init``).
     """
 
     out_dir: Path
@@ -51,6 +53,11 @@ class RunContext:
     targets: Mapping[str, str]
     class_names: tuple[str, ...]
     fresh: Mapping[str, str] = field(default_factory=dict)
+    site_classes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def classes(self, site: str) -> tuple[str, ...]:
+        """The classes labelled at target ``site`` (the source's, unless it adds some)."""
+        return tuple(self.site_classes.get(site, self.class_names))
 
     def target(self, site: str | None = None) -> str:
         """The datalist of target ``site`` (default: the first target)."""
@@ -168,7 +175,16 @@ def evaluate(
     )
     report = json.loads((out / "metrics.json").read_text())
     gc.collect()
-    return {"summary": report["summary"], "cases": report["cases"]}
+    return {"summary": {**report["summary"], **_lesion_free(report["cases"])}, "cases": report["cases"]}
+
+
+def _lesion_free(cases: list[dict]) -> dict:
+    """With lesion metrics: the false-positive lesion volume (ml) on the cases whose reference has no lesion (what a
+    model does on a subject without lesions, which the lesion means leave out), as a summary entry."""
+    free = [float(c["lesion_fp_ml"]) for c in cases if c.get("n_ref_lesions") == 0]
+    if not free:
+        return {}
+    return {"lesion_free_fp_ml": {"mean": float(sum(free) / len(free)), "n": len(free)}}
 
 
 def _scores(ctx: RunContext, root: Path, model_path: Path, site: str, eval_list: str) -> dict:
@@ -206,6 +222,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         {
             "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
             "datalist": target,
+            "class_names": list(ctx.classes(step.site)),
             "pretrained_checkpoint": str(pretrained) if pretrained else None,
             "num_labeled": step.budget.k if step.budget else 0,
             "label_unit": step.budget.unit if step.budget else "scans",
