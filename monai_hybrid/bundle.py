@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +23,7 @@ __all__ = [
     "refuse_moved",
     "require_overlay",
     "run_bundle",
+    "set_class_names",
     "write_bundle",
     "write_monailabel_app",
     "write_train_config",
@@ -90,7 +93,47 @@ def write_bundle(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     return out
 
 
-def write_monailabel_app(app_dir: str | os.PathLike, models_from: str | os.PathLike | None = None) -> Path:
+def _checked_class_names(class_names: Sequence[str]) -> list[str]:
+    names = list(class_names)
+    if len(names) < 2 or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"class_names must be at least two distinct names, background first; got {names}.")
+    if names[0] != "background":
+        raise ValueError(f"class_names must start with 'background' (label 0); got {names}.")
+    return names
+
+
+def set_class_names(bundle_dir: str | os.PathLike, class_names: Sequence[str]) -> None:
+    """Make a bundle label ``class_names``: the ``class_names`` of its ``configs/common.yaml`` (the line rewritten,
+    its comment kept), the output channels of ``configs/metadata.json`` (the labels MONAI Label shows) and
+    ``configs/train.yaml`` written again. Fine-tuning a model that labels the first classes grows its mask head by
+    the ones appended (``new_class_init``).
+
+    Raises:
+        ValueError: fewer than two names, names repeated or not strings, or the first is not ``background``.
+    """
+    names = _checked_class_names(class_names)
+    configs = Path(bundle_dir) / "configs"
+    common = configs / "common.yaml"
+    text, count = re.subn(
+        r"^class_names: \[[^\]]*\]", f"class_names: [{', '.join(names)}]", common.read_text(), count=1, flags=re.M
+    )
+    if count != 1:
+        raise ValueError(f"'{common}' has no one-line 'class_names: [...]' to set; edit it by hand.")
+    common.write_text(text)
+    metadata_path = configs / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    pred = metadata["network_data_format"]["outputs"]["pred"]
+    pred["num_channels"] = len(names)
+    pred["channel_def"] = {str(i): name for i, name in enumerate(names)}
+    metadata_path.write_text(json.dumps(metadata, indent=4) + "\n")
+    write_train_config(configs)
+
+
+def write_monailabel_app(
+    app_dir: str | os.PathLike,
+    models_from: str | os.PathLike | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Path:
     """Write a MONAI Label app that serves, fine-tunes and ranks scans with this project's bundle.
 
     A hospital starts with a pretrained model and nothing fine-tuned: when ``models_from`` holds a pretraining
@@ -102,17 +145,24 @@ def write_monailabel_app(app_dir: str | os.PathLike, models_from: str | os.PathL
         models_from: a ``models/`` folder of a trained bundle (``model.pt``, ``model_settings.json``,
             ``pretrain/model_final.pt``, or only ``pretrain/`` after the main pretraining job) to copy into the app's
             bundle.
+        class_names: the classes the app labels (default: the bundle's), background first; the source's classes
+            then the added ones (a lesion class) make the first Train grow the mask head (``set_class_names``).
 
     Returns:
         ``app_dir`` as a path.
 
     Raises:
         FileNotFoundError: ``models_from`` is given but does not exist.
+        ValueError: ``class_names`` is not a list of classes (``set_class_names``).
     """
+    if class_names is not None:
+        _checked_class_names(class_names)  # before anything is written
     app = Path(app_dir)
     app.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(__file__).resolve().parent / "monailabel_app" / "main.py", app / "main.py")
     bundle = write_bundle(app / "model" / BUNDLE_NAME, overwrite=True)
+    if class_names is not None:
+        set_class_names(bundle, class_names)
     if models_from is not None:
         source = Path(models_from)
         if not source.is_dir():

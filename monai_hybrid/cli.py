@@ -108,11 +108,11 @@ def _monailabel_app(args: argparse.Namespace) -> int:
     from monai_hybrid.bundle import write_monailabel_app
 
     return _written(
-        lambda: write_monailabel_app(args.dir, models_from=args.models),
+        lambda: write_monailabel_app(args.dir, models_from=args.models, class_names=args.class_names),
         "MONAI Label app written to {out}. In MONAI Label's environment (docs/how-to/monai-label.md):\n"
         "  python -m monailabel.main start_server --app {out} --studies STUDIES "
         "--conf models hybrid_brain_mri_segmentation\n",
-        (FileNotFoundError,),
+        (FileNotFoundError, ValueError),
     )
 
 
@@ -220,6 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("dir", help="the app folder to write")
     m.add_argument("--models", default=None, help="models/ folder of a trained bundle to copy into the app's bundle")
+    m.add_argument(
+        "--class-names",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="the classes the app labels, background first (default: the bundle's); a class appended to the model's, "
+        "for example: background csf grey_matter white_matter lesion, grows the mask head at the first Train",
+    )
     m.set_defaults(func=_monailabel_app)
 
     p = sub.add_parser(

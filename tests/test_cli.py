@@ -83,3 +83,24 @@ def test_an_app_written_from_a_just_pretrained_models_folder_serves_the_pretrain
     assert (models / "model.pt").read_bytes() == b"weights"
     assert json.loads((models / "model_settings.json").read_text())["class_names"] == ["background", "csf"]
     assert "serves the pretrained model" in caplog.text and "until the first Train" in caplog.text
+
+
+def test_an_app_with_a_class_added_labels_it_everywhere_a_run_reads_classes(tmp_path, capsys):
+    import json
+
+    from monai.bundle import ConfigParser
+
+    names = ["background", "csf", "grey_matter", "white_matter", "lesion"]
+    assert main(["monailabel-app", str(tmp_path / "app"), "--class-names", *names]) == 0
+    configs = tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation" / "configs"
+    pred = json.loads((configs / "metadata.json").read_text())["network_data_format"]["outputs"]["pred"]
+    assert pred["channel_def"] == {str(i): n for i, n in enumerate(names)} and pred["num_channels"] == 5
+    for config in ("common.yaml", "train.yaml"):
+        parser = ConfigParser()
+        parser.read_config(str(configs / config))
+        assert parser.get_parsed_content("class_names") == names, config
+    assert "# background first" in (configs / "common.yaml").read_text()  # the line's comment is kept
+    # refused before anything is written, naming the rule
+    for wrong in (["csf", "background"], ["background"], ["background", "csf", "csf"]):
+        assert main(["monailabel-app", str(tmp_path / "bad"), "--class-names", *wrong]) == 1
+        assert "class_names" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -11,6 +11,7 @@ app's assumptions on MONAI Label's own code, and the app loaded over them.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import random
 import sys
 import time
@@ -304,6 +305,37 @@ def test_train_request_refuses_with_the_list_when_no_label_matches(app_main, tmp
         app_main.HybridTrainTask(str(tmp_path), {})({"model": "m"}, store)
     assert "a_label.nii.gz" in str(raised.value) and "b_label.nii.gz" in str(raised.value)
     assert not _StubTrainTask.calls
+
+
+def _class_bundle(tmp_path, app: list[str], served: list[str]) -> Path:
+    import json
+
+    from monai_hybrid.bundle import set_class_names, write_bundle
+
+    bundle = write_bundle(tmp_path / "bundle")
+    set_class_names(bundle, app)
+    (bundle / "models" / "model_settings.json").write_text(json.dumps({"class_names": served}))
+    return bundle
+
+
+TISSUES = ["background", "csf", "grey_matter", "white_matter"]
+
+
+@pytest.mark.parametrize("added", [True, False])
+def test_a_train_after_a_class_was_added_starts_from_the_pretrained_model(app_main, tmp_path, added, caplog):
+    """MONAI Label puts a loader of the served model first in train#handlers; a served model with fewer classes
+    than the app cannot be loaded into the grown head: the app leaves that loader out (and only that one)."""
+    caplog.set_level(logging.INFO)
+    bundle = _class_bundle(tmp_path, TISSUES + ["lesion"] if added else TISSUES, TISSUES)
+    served = {"_target_": "CheckpointLoader", "load_path": str(bundle / "models" / "model.pt"), "strict": False}
+    other = {"_target_": "CheckpointLoader", "load_path": str(tmp_path / "elsewhere.pt")}
+    handlers = [served, other, {"_target_": "StatsHandler"}]
+    task = app_main.HybridTrainTask(str(bundle), {})
+    task.run_single_gpu({"model": "m"}, {"train#handlers": handlers})
+    sent = _StubTrainTask.calls[-1][1]["train#handlers"]
+    assert sent == (handlers[1:] if added else handlers)
+    assert ("grows the mask head" in caplog.text) == added
+    assert handlers[0] is served  # the caller's list is untouched
 
 
 # --- the app's assumptions on MONAI Label 0.8.5's own code -------------------------------------------------------

@@ -13,7 +13,8 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
   study with a final label whose shape matches its image (the others are named in the log and left out); with
   ``unlabeled_weight`` > 0 it also denoises the studies without one (semi-supervised: that request's run composes
   the bundle's ``configs/unlabeled.yaml`` overlay on ``train.yaml``); the new ``models/model.pt`` is served by the
-  next ``/infer/``;
+  next ``/infer/``; after a class was added to the app (``--class-names``), the first Train grows the mask head
+  from the pretrained model (the served model's head is smaller);
 * scoring (``hybrid_disagreement``, a MONAI Label scoring method): in the background after start-up, after each
   Train and after each next-scan request (MONAI Label's ``auto_update_scoring``), every unlabelled study not yet
   scored with the served model gets its disagreement score (``monai_hybrid.active_learning``: the model's masks at
@@ -25,6 +26,7 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import random
@@ -260,7 +262,10 @@ class HybridTrainTask(BundleTrainTask):
     * ``unlabeled_weight`` > 0 (the Train panel) also denoises the studies that have no final label yet: the run
       composes the bundle's unlabeled overlay (``configs/unlabeled.yaml``) on ``configs/train.yaml``, for that
       request only (``train.yaml`` alone has no unlabelled data and refuses the weight);
-    * one device: the bundle has no multi-GPU train config (MONAI Label would skip the training).
+    * one device: the bundle has no multi-GPU train config (MONAI Label would skip the training);
+    * a class added to the app (``monai-hybrid monailabel-app --class-names``, a lesion class for example): while the
+      served model labels fewer classes, MONAI Label's loader of the served model is left out and the run starts
+      from the pretrained model, growing the mask head (``without_served_loader``).
     """
 
     def config(self):
@@ -274,6 +279,7 @@ class HybridTrainTask(BundleTrainTask):
         return super().__call__(request, matching_datalist_view(datastore))
 
     def run_single_gpu(self, request, overrides):
+        overrides = without_served_loader(self.bundle_path, overrides)
         semi = semi_supervised_overrides(request)
         if not semi:
             return super().run_single_gpu(request, overrides)
@@ -281,6 +287,56 @@ class HybridTrainTask(BundleTrainTask):
         task = copy.copy(self)
         task.bundle_config_path = [self.bundle_config_path, unlabeled_overlay(self.bundle_path)]
         return super(HybridTrainTask, task).run_single_gpu(request, {**overrides, **semi})
+
+
+def app_class_names(bundle_path: str) -> list[str] | None:
+    """The classes the app labels: the bundle's ``configs/metadata.json`` output ``channel_def`` (what MONAI Label
+    shows the annotator), in channel order; ``None`` when it has none."""
+    try:
+        with open(os.path.join(bundle_path, "configs", "metadata.json")) as f:
+            channels = json.load(f)["network_data_format"]["outputs"]["pred"]["channel_def"]
+    except (OSError, KeyError, ValueError):
+        return None
+    return [channels[k] for k in sorted(channels, key=int)]
+
+
+def served_class_names(bundle_path: str) -> list[str] | None:
+    """The classes of the served model (``models/model_settings.json``); ``None`` when it is not there."""
+    try:
+        with open(os.path.join(bundle_path, "models", "model_settings.json")) as f:
+            return list(json.load(f)["class_names"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def without_served_loader(bundle_path: str, overrides: Mapping) -> dict:
+    """A train request's overrides without the loader of the served model when that model labels other classes
+    than the app (a class was added, ``monai-hybrid monailabel-app --class-names``): MONAI Label puts a
+    ``CheckpointLoader`` of ``models/model.pt`` first in ``train#handlers``, which cannot load a mask head of
+    another size; the fine-tuning run then starts from the pretrained model and grows the head itself
+    (``weight_transfer.json`` says how). Otherwise the overrides as they are."""
+    app, served = app_class_names(bundle_path), served_class_names(bundle_path)
+    handlers = overrides.get("train#handlers")
+    if app is None or served is None or app == served or not handlers:
+        return dict(overrides)
+    model = os.path.join(bundle_path, "models")
+    kept = [
+        h
+        for h in handlers
+        if not (
+            isinstance(h, Mapping)
+            and h.get("_target_") == "CheckpointLoader"
+            and os.path.dirname(os.path.abspath(str(h.get("load_path", "")))) == os.path.abspath(model)
+        )
+    ]
+    if len(kept) < len(handlers):
+        logger.info(
+            "The served model labels %s, the app %s: this Train starts from the pretrained model and grows the mask "
+            "head (models/weight_transfer.json), not from the served model.",
+            served,
+            app,
+        )
+    return {**overrides, "train#handlers": kept}
 
 
 def unlabeled_overlay(bundle_path: str) -> str:
