@@ -20,8 +20,16 @@ the new model, ask for the next scan.
    score, answered in under 2 s (printed); and ``random``: an unlabelled one;
 9. stops the server by its process id.
 
+With ``--lesions`` the target scans carry white-matter lesions (the phantom's lesion model) and the app labels a
+class the source never labelled (``monai-hybrid monailabel-app --class-names ... lesion``): the studies are the six
+FLAIR scans with the largest lesion load, the Train grows the mask head from the pretrained model
+(``weight_transfer.json`` must list ``lesion`` as added) and ``/infer/`` on the held-out study must return class 4.
+``--pretrained`` serves a pretraining already made (a ``models/pretrain`` folder; its voxel size, window and network
+are written into the app's ``configs/common.yaml``) instead of pretraining one.
+
     bash experiments/monailabel/setup_env.sh                       # once: .monailabel-venv
     python experiments/monailabel/check_loop.py --monailabel-python .monailabel-venv/bin/python
+    python experiments/monailabel/check_loop.py --lesions --pretrained BENCH/pretrain/hybrid_seed0/models/pretrain
 
 Run from this project's own environment (it pretrains with it). Exit code 0 when every check passes.
 """
@@ -55,14 +63,14 @@ def _log(msg: str) -> None:
 
 
 SITE_SETTINGS = {"pixdim": [3.0, 3.0, 3.0], "roi_size": [64, 64]}
+TISSUES = ["background", "csf", "grey_matter", "white_matter"]
+LESION = 4
 
 
-def pretrain(work: Path, steps: int, phantom_dir: Path) -> tuple[Path, Path]:
-    """A pretrained hybrid model (3 mm, 64 x 64) on the phantom's source site; returns (models dir, phantom)."""
+def pretrain(work: Path, steps: int, data: Path) -> Path:
+    """A pretrained hybrid model (3 mm, 64 x 64) on the phantom's source site; returns its models dir."""
     from monai_hybrid.bundle import run_bundle
-    from monai_hybrid.data import ensure_phantom
 
-    data = ensure_phantom(phantom_dir, resolution=3.0, progress=False)
     run_bundle(
         "pretrain",
         ["common.yaml", "pretrain.yaml"],
@@ -75,23 +83,31 @@ def pretrain(work: Path, steps: int, phantom_dir: Path) -> tuple[Path, Path]:
         progress_bar=False,
         **SITE_SETTINGS,
     )
-    return work / "pretrain" / "models" / "pretrain", data
+    return work / "pretrain" / "models" / "pretrain"
 
 
-def write_app(work: Path, pretrained: Path) -> Path:
+def site_settings(pretrained: Path | None) -> dict:
+    """The app bundle's site settings: the 3 mm defaults of this check, or those of a given pretraining."""
+    if pretrained is None:
+        return dict(SITE_SETTINGS)
+    recorded = json.loads((pretrained / "model_settings.json").read_text())
+    return {key: recorded[key] for key in ("pixdim", "roi_size", "network_args")}
+
+
+def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[str] | None) -> Path:
     """The MONAI Label app with the site's bundle: pretrained weights in models/pretrain, served as models/model.pt
-    until the first training."""
+    until the first training; ``class_names`` (the app's labels) when a class is added."""
     import yaml
 
     from monai_hybrid.bundle import write_monailabel_app, write_train_config
 
-    app = write_monailabel_app(work / "app")
+    app = write_monailabel_app(work / "app", class_names=class_names)
     bundle = app / "model" / MODEL
     shutil.copytree(pretrained, bundle / "models" / "pretrain")
     shutil.copy(pretrained / "model_final.pt", bundle / "models" / "model.pt")
     shutil.copy(pretrained / "model_settings.json", bundle / "models" / "model_settings.json")
     common = yaml.safe_load((bundle / "configs" / "common.yaml").read_text())
-    common.update(SITE_SETTINGS)  # the site's settings, as a user edits them
+    common.update(settings)  # the site's settings, as a user edits them
     (bundle / "configs" / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
     write_train_config(bundle / "configs")
     return app
@@ -175,12 +191,25 @@ def mismatched_label(reference: Path, out: Path) -> Path:
     return out
 
 
-def infer_dice(url: str, image_id: str, reference: Path, out: Path) -> float:
+def infer(url: str, image_id: str, reference: Path, out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``/infer/`` of ``image_id`` (the label map) and the reference label map."""
     out.write_bytes(_request(f"{url}/infer/{MODEL}?image={image_id}&output=image"))
     pred = np.asarray(nib.load(str(out)).dataobj).astype(np.int64)
     gt = np.asarray(nib.load(str(reference)).dataobj)
     assert pred.shape == gt.shape, f"shape {pred.shape} != {gt.shape}"
+    return pred, gt
+
+
+def infer_dice(url: str, image_id: str, reference: Path, out: Path) -> float:
+    """The mean Dice of the tissue classes of ``/infer/`` on ``image_id``."""
+    pred, gt = infer(url, image_id, reference, out)
     return float(np.mean([dice(pred, gt, k) for k in (1, 2, 3)]))
+
+
+def by_lesion_load(site: Path, entries: list[dict]) -> list[dict]:
+    """``entries`` with the largest lesion volume first."""
+    voxels = {e["image"]: int((np.asarray(nib.load(str(site / e["label"])).dataobj) == LESION).sum()) for e in entries}
+    return sorted(entries, key=lambda e: -voxels[e["image"]])
 
 
 def main(argv=None) -> int:
@@ -189,6 +218,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=150, help="pretraining steps of the served model")
     p.add_argument("--max-epochs", type=int, default=4, help="epochs (of 25 steps) of the server's fine-tuning")
     p.add_argument("--phantom-dir", default=None, help="3 mm phantom to use or create (default: in the work folder)")
+    p.add_argument("--lesions", action="store_true", help="target scans with lesions; the app adds the lesion class")
+    p.add_argument("--pretrained", default=None, help="a models/pretrain folder to serve instead of pretraining")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args(argv)
     python = os.path.abspath(args.monailabel_python)
@@ -198,12 +229,22 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="monailabel-loop-"))
 
     def check(state: dict) -> None:
+        from monai_hybrid.data import ensure_phantom
+
+        phantom = Path(args.phantom_dir) if args.phantom_dir else work / "phantom"
+        data = ensure_phantom(phantom, resolution=3.0, lesions=args.lesions, progress=False)
         t0 = time.time()
-        pretrained, data = pretrain(work, args.steps, Path(args.phantom_dir) if args.phantom_dir else work / "phantom")
-        _log(f"pretrained the hybrid model in {time.time() - t0:.0f} s")
-        app = write_app(work, pretrained)
+        if args.pretrained:
+            pretrained = Path(args.pretrained)
+            _log(f"serving the pretraining in {pretrained}")
+        else:
+            pretrained = pretrain(work, args.steps, data)
+            _log(f"pretrained the hybrid model in {time.time() - t0:.0f} s")
+        settings = site_settings(pretrained if args.pretrained else None)
+        app = write_app(work, pretrained, settings, TISSUES + ["lesion"] if args.lesions else None)
         site = data / "site_c_flair"
-        entries = json.loads((site / "datalist.json").read_text())["training"][:6]
+        entries = json.loads((site / "datalist.json").read_text())["training"]
+        entries = (by_lesion_load(site, entries) if args.lesions else entries)[:6]
         (work / "studies").mkdir()
         ids = [f"flair_{i}" for i in range(len(entries))]
         for image_id, entry in zip(ids, entries, strict=True):
@@ -250,9 +291,20 @@ def main(argv=None) -> int:
         left_out = [line for line in (work / "server.log").read_text().splitlines() if "left out, label shape" in line]
         assert left_out and f"{bad_id}.nii.gz" in left_out[-1], "the mismatched label was not named in the log"
         _log(f"the train task named the mismatched label: {left_out[-1].split('its image: ')[-1]}")
-        after = infer_dice(url, held_out, reference, work / "after.nii.gz")
-        _log(f"/infer/ on {held_out} with the fine-tuned model: mean foreground Dice {after:.3f} (before {before:.3f})")
+        pred, gt = infer(url, held_out, reference, work / "after.nii.gz")
+        after = float(np.mean([dice(pred, gt, k) for k in (1, 2, 3)]))
+        _log(f"/infer/ on {held_out} with the fine-tuned model: tissue Dice {after:.3f} (before {before:.3f})")
         assert after >= before, f"the fine-tuned model scores {after:.3f} < {before:.3f}"
+        if args.lesions:
+            grown = report["mask_head"]
+            assert "lesion" in json.dumps(grown), f"weight_transfer.json does not list the lesion channel: {grown}"
+            _log(f"weight_transfer.json, mask head: {json.dumps(grown)}")
+            found = int((pred == LESION).sum())
+            assert found > 0, f"/infer/ on {held_out} returned no voxel of class {LESION}"
+            _log(
+                f"/infer/ on {held_out} returns class {LESION} (lesion): {found} voxels predicted, "
+                f"{int((gt == LESION).sum())} in the reference, lesion Dice {dice(pred, gt, LESION):.3f}"
+            )
         unlabelled = [i for i in ids if i not in (*labelled, bad_id)]
         t2 = time.time()
         scores = wait_for_scores(url, unlabelled, model_stamp(served))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -256,7 +258,10 @@ class ModelSettingsWriter:
     """Writes the model-defining settings beside the checkpoints when training starts (``model_settings.json``).
 
     ``inference.yaml`` and ``evaluate.yaml`` read them from the folder of the model they load, so a model trained
-    with other settings is evaluated and served with its own (``monai_hybrid.model_settings``).
+    with other settings is evaluated and served with its own (``monai_hybrid.model_settings``). When the folder
+    already holds models (``*.pt``) whose settings differ from this run's (a class added to a served model, as a
+    MONAI Label Train does), those settings stay until the run completes, when its final model replaces the served
+    one: a server that loads the old model meanwhile reads the old settings, not the new class count.
 
     Args:
         settings: the resolved ``model_settings`` of the bundle config.
@@ -275,15 +280,44 @@ class ModelSettingsWriter:
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self)
 
+    def _differs_from_models_there(self) -> bool:
+        from monai_hybrid.model_settings import SETTINGS_FILE
+
+        folder = Path(self.folder)
+        path = folder / SETTINGS_FILE
+        if not path.is_file() or not any(folder.glob("*.pt")):
+            return False
+        try:
+            there = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+        return there != json.loads(json.dumps(self.settings))
+
+    def _write(self) -> None:
+        from monai_hybrid.model_settings import save_model_settings
+
+        path = save_model_settings(self.settings, self.folder)
+        logger.info("Model settings written to '%s'.", path)
+
     def __call__(self, engine: Engine) -> None:
         import ignite.distributed as idist
 
-        from monai_hybrid.model_settings import save_model_settings
-
         if idist.get_rank() > 0:  # one writer under DDP
             return
-        path = save_model_settings(self.settings, self.folder)
-        logger.info("Model settings written to '%s'.", path)
+        if self._differs_from_models_there():
+            # registered now, after the checkpoint savers: the settings follow the final model, never precede it
+            engine.add_event_handler(Events.COMPLETED, self._completed)
+            logger.info(
+                "'%s' holds models with other settings (model_settings.json there); this run's settings are written "
+                "when it completes, with its final model.",
+                self.folder,
+            )
+            return
+        self._write()
+
+    def _completed(self, engine: Engine) -> None:
+        engine.remove_event_handler(self._completed, Events.COMPLETED)
+        self._write()
 
 
 class MetricsHistory:
