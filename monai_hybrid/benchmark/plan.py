@@ -55,6 +55,8 @@ class FinetuneStep:
         overrides: bundle config keys of the fine-tuning run.
         cases: the labelled scans (image paths of the target's ``training`` list) chosen by the caller (an active
             learning strategy); ``None``: ``budget`` scans or slices drawn with ``seed``.
+        replicate: the unit of replication, the pretraining seed the run starts from (for a row from scratch, the
+            one it is grouped with); ``None``: ``seed`` modulo the preset's pretraining seeds.
     """
 
     key: str
@@ -69,6 +71,7 @@ class FinetuneStep:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     cases: tuple[str, ...] | None = None
     needs: tuple[str, ...] = ()
+    replicate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,20 +144,29 @@ def _pretrain_run(name: str, seed: int) -> str:
 
 def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> list[Step]:
     """Every run of the grid's ``parts`` (default: all): the pretraining runs first (each pretraining that a row of
-    the parts uses, for each pretraining seed), then the runs that need none (scratch, the oracle of each site), then
-    the runs that start from a pretrained model. The zero-shot bounds are evaluated at each site for the pretrainings
-    of ``zero_shot`` that some row uses (not at a lesion site: a source model has no lesion channel); the convergence
-    control (``long_control``) runs at the first target site of the main part, for one fine-tuning seed per
-    pretraining seed, when ``main`` is among the parts."""
+    the parts uses, for each pretraining seed of the preset and of the parts that add some), then the runs that need
+    none (scratch, the oracle of each site), then the runs that start from a pretrained model. The zero-shot bounds
+    are evaluated at each site for the pretrainings of ``zero_shot`` that some row uses (the preset's pretraining
+    seeds; not at a lesion site: a source model has no lesion channel); the convergence control (``long_control``)
+    runs at the first target site of the main part, for one fine-tuning seed per pretraining seed, when ``main`` is
+    among the parts.
+
+    Raises:
+        ValueError: two parts name one fine-tuning run and start it from different pretraining seeds.
+    """
     chosen = preset.grid_parts if parts is None else tuple(preset.part(name) for name in parts)
     sites = list(dict.fromkeys(site for part in chosen for site in part.sites))
     control = bool(preset.long_control) and any(part.name == "main" for part in chosen)
     used = {m for part in chosen for m in part.methods} | (set(preset.long_control) if control else set())
     names = sorted({METHODS[m].pretrain for m in used if METHODS[m].pretrain})
+    seeds_of = {name: list(preset.pretrain_seeds) for name in names}  # a part may add pretraining seeds
+    for part in chosen:
+        for name in sorted({METHODS[m].pretrain for m in part.methods if METHODS[m].pretrain}):
+            seeds_of[name] += [p for p in part.pretrain_seeds or () if p not in seeds_of[name]]
     steps: list[Step] = []
     for name in names:
         spec = PRETRAININGS[name]
-        for p in preset.pretrain_seeds:
+        for p in seeds_of[name]:
             steps.append(
                 PretrainStep(
                     f"pretrain/{name}/seed{p}",
@@ -186,7 +198,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                         )
                     )
     rows = [
-        (site, budget, name, False, part.seeds)
+        (site, budget, name, False, part.seeds, part.pretrain_seeds or preset.pretrain_seeds)
         for part in chosen
         for site in part.sites
         for budget in part.budgets
@@ -195,18 +207,25 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
     if control:
         control_seeds = preset.seeds[: len(preset.pretrain_seeds)]  # one fine-tuning seed per pretraining seed
         rows += [
-            (preset.target_sites[0], preset.control_budget, name, True, control_seeds) for name in preset.long_control
+            (preset.target_sites[0], preset.control_budget, name, True, control_seeds, preset.pretrain_seeds)
+            for name in preset.long_control
         ]
-    seen: set[str] = set()
-    for site, budget, name, long_control, seeds in rows:
+    seen: dict[str, int] = {}
+    for site, budget, name, long_control, seeds, pretrain_seeds in rows:
         method = METHODS[name]
         row = f"{name}_long" if long_control else name
         for seed in seeds:
             key = f"{row}/{site}/{budget.key}/seed{seed}"
-            if key in seen:  # named by two parts: runs once
+            p = pretrain_seeds[seed % len(pretrain_seeds)]
+            if key in seen:  # named by two parts: runs once, from the same pretraining
+                if seen[key] != p:
+                    raise ValueError(
+                        f"Preset '{preset.name}': run {key} is named by two parts that start it from pretraining "
+                        f"seeds {seen[key]} and {p}; give the part with its own pretraining seeds other "
+                        "fine-tuning seeds."
+                    )
                 continue
-            seen.add(key)
-            p = preset.pretrain_seeds[seed % len(preset.pretrain_seeds)]
+            seen[key] = p
             steps.append(
                 FinetuneStep(
                     key,
@@ -218,6 +237,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     long=method.long or long_control,
                     semi=method.semi,
                     needs=(f"pretrain/{method.pretrain}/seed{p}",) if method.pretrain else (),
+                    replicate=p,
                 )
             )
     return ready_first(steps)

@@ -113,6 +113,10 @@ class GridPart:
         budgets: label budgets.
         methods: rows (keys of ``METHODS``).
         seeds: fine-tuning seeds.
+        pretrain_seeds: the pretraining seeds of this part's rows (``None``: the preset's): fine-tuning seed ``s``
+            starts from ``pretrain_seeds[s % len(pretrain_seeds)]``. More pretraining seeds than the preset's add
+            independent replicates without changing the runs already made (the pretraining runs of the preset's
+            seeds are shared); the part's fine-tuning seeds must then differ from those of the other parts' rows.
     """
 
     name: str
@@ -120,6 +124,7 @@ class GridPart:
     budgets: tuple[Budget, ...]
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
+    pretrain_seeds: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for arg in ("sites", "budgets", "methods", "seeds"):
@@ -130,6 +135,13 @@ class GridPart:
             raise ValueError(f"GridPart '{self.name}': unknown methods {unknown}; known: {list(METHODS)}.")
         if any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"GridPart '{self.name}': 'seeds' must be non-negative integers, got {self.seeds}.")
+        if self.pretrain_seeds is not None and (
+            not self.pretrain_seeds or any(not isinstance(s, int) or s < 0 for s in self.pretrain_seeds)
+        ):
+            raise ValueError(
+                f"GridPart '{self.name}': 'pretrain_seeds' must be None or non-negative integers, got "
+                f"{self.pretrain_seeds}."
+            )
 
 
 @dataclass(frozen=True)
@@ -275,6 +287,7 @@ class BenchmarkPreset:
                 tuple(Budget(**b) for b in part["budgets"]),
                 tuple(part["methods"]),
                 tuple(part["seeds"]),
+                tuple(part["pretrain_seeds"]) if part.get("pretrain_seeds") is not None else None,
             )
             for part in data.get("parts", ())
         )
@@ -367,6 +380,16 @@ _CPU = BenchmarkPreset(
         GridPart("flair_seeds", ("site_c_flair",), _SCARCE[:2], _KEY_ROWS, tuple(range(6, 16))),
         # raw-looking scans (head, background noise, scanner units, uncropped field of view)
         GridPart("raw", ("site_c_flair_raw",), (Budget(1, "slices"), Budget(1, "scans")), _KEY_ROWS, tuple(range(6))),
+        # more independent replicates of the key comparison where its interval is widest (FLAIR, 1 and 4 slices):
+        # pretraining seeds 4 to 7 beside the preset's 0 to 3, fine-tuning seeds 16 to 31 (two per pretraining seed)
+        GridPart(
+            "flair_pretrain_seeds",
+            ("site_c_flair",),
+            _SCARCE[:2],
+            _KEY_ROWS,
+            tuple(range(16, 32)),
+            pretrain_seeds=tuple(range(8)),
+        ),
         # the recipe issue's first option: contrast randomisation inside hybrid pretraining, against the key rows of
         # flair_seeds and main on the same labelled slices (report --reference hybrid_aug)
         GridPart("recipe", ("site_c_flair",), _SCARCE[:2], ("hybrid_aug",), tuple(range(16))),

@@ -248,9 +248,9 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         "budget": step.budget.name if step.budget else "all scans",
         "site": step.site,
         "seed": step.seed,
-        # the unit of replication: fine-tuning seed s starts from pretraining seed s % P (scratch rows too, so that
-        # every row is grouped alike)
-        "replicate": step.seed % len(p.pretrain_seeds),
+        # the unit of replication: the pretraining seed the run starts from (fine-tuning seed s from pretraining
+        # seed s % P of its part; scratch rows are grouped alike)
+        "replicate": step.replicate if step.replicate is not None else step.seed % len(p.pretrain_seeds),
         "steps": steps,
         "pretrained": str(pretrained) if pretrained else None,
         "eval_list": step.eval_list,

@@ -210,3 +210,34 @@ def test_tiny_grid_of_the_baselines_a_user_would_pick(tiny_phantom, tmp_path):
 def test_a_saved_preset_reads_back():
     saved = json.loads(json.dumps(dataclasses.asdict(TINY)))
     assert BenchmarkPreset.from_json(saved) == TINY
+
+
+def test_a_part_adds_pretraining_seeds_without_changing_the_runs_already_planned():
+    from monai_hybrid.benchmark import Budget, GridPart, plan_grid
+
+    more = GridPart(
+        "more", ("site_c_flair",), (Budget(1, "slices"),), ("hybrid",), (4, 5, 6, 7), pretrain_seeds=(0, 1, 2, 3)
+    )
+    preset = dataclasses.replace(TINY, pretrain_seeds=(0, 1), seeds=(0, 1), parts=(more,))
+    steps = {s.key: s for s in plan_grid(preset)}
+    assert [k for k in steps if k.startswith("pretrain/")] == [f"pretrain/hybrid/seed{p}" for p in range(4)]
+    # the main part's runs keep their pretraining seed (s % 2); the part's seed s starts from pretraining seed s % 4
+    assert steps["hybrid/site_c_flair/scans1/seed1"].pretrained == "hybrid_seed1"
+    assert steps["hybrid/site_c_flair/scans1/seed1"].replicate == 1
+    assert [steps[f"hybrid/site_c_flair/slices1/seed{s}"].pretrained for s in (4, 5, 6, 7)] == [
+        f"hybrid_seed{p}" for p in (0, 1, 2, 3)
+    ]
+    assert steps["hybrid/site_c_flair/slices1/seed6"].replicate == 2
+    # the zero-shot bounds stay those of the preset's pretraining seeds
+    assert sorted(k for k in steps if k.startswith("zero_shot/")) == [
+        "zero_shot/hybrid/site_c_flair/seed0",
+        "zero_shot/hybrid/site_c_flair/seed1",
+    ]
+    saved = json.loads(json.dumps(dataclasses.asdict(preset)))
+    assert BenchmarkPreset.from_json(saved) == preset
+    # a run that two parts start from different pretraining seeds is refused, naming it
+    clash = GridPart("clash", ("site_c_flair",), (Budget(1, "scans"),), ("hybrid",), (1,), pretrain_seeds=(0, 2))
+    with pytest.raises(ValueError, match="hybrid/site_c_flair/scans1/seed1 is named by two parts"):
+        plan_grid(dataclasses.replace(preset, parts=(more, clash)))
+    with pytest.raises(ValueError, match="'pretrain_seeds' must be None or non-negative integers"):
+        GridPart("empty", ("site_c_flair",), (Budget(1, "scans"),), ("hybrid",), (1,), pretrain_seeds=())
