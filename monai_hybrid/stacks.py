@@ -1,8 +1,9 @@
 """The config files each run of the bundle composes, and the overlays a user may add: one place, so that the long
 ``--config_file "['configs/common.yaml', ...]"`` list is written by ``monai-hybrid configs`` rather than by hand.
 
-A run's stack is its base configs, then the overlays the user names, in the order declared here (``3d`` last: it
-replaces the crop and spatial settings the others leave alone)::
+A run's stack is its base configs, then the overlays the user names, in the order declared here (``3d`` after the
+augmentations: it replaces the crop and spatial settings they leave alone; ``class_balanced`` after ``3d``: it
+replaces the first crop transform of either)::
 
     python -m monai.bundle run pretrain --config_file "$(monai-hybrid configs pretrain synthesis)"
 """
@@ -31,6 +32,8 @@ OVERLAYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "staged_finetuning": ("staged_finetuning.yaml", ("finetune", "finetune_with_samples")),
     "multi_gpu": ("multi_gpu_train.yaml", ("pretrain", "finetune")),
     "3d": ("3d.yaml", ("pretrain", "finetune", "finetune_with_samples", "sample")),
+    # after 3d: it replaces the first crop transform, of slices or of patches
+    "class_balanced": ("class_balanced.yaml", ("pretrain", "finetune", "finetune_with_samples")),
 }
 
 

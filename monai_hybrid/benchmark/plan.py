@@ -57,6 +57,7 @@ class FinetuneStep:
             learning strategy); ``None``: ``budget`` scans or slices drawn with ``seed``.
         replicate: the unit of replication, the pretraining seed the run starts from (for a row from scratch, the
             one it is grouped with); ``None``: ``seed`` modulo the preset's pretraining seeds.
+        overlays: the bundle's overlays composed on the fine-tuning run (``LESION_OVERLAYS`` at a lesion site).
     """
 
     key: str
@@ -72,6 +73,7 @@ class FinetuneStep:
     cases: tuple[str, ...] | None = None
     needs: tuple[str, ...] = ()
     replicate: int | None = None
+    overlays: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class ZeroShotStep:
 
 
 Step = PretrainStep | FinetuneStep | ZeroShotStep
+
+#: The overlays of every fine-tuning run at a lesion site, each row's and the oracle's alike: class-balanced
+#: sampling, without which no row, not even the oracle, predicted a lesion (docs/results-lesions.md).
+LESION_OVERLAYS: tuple[str, ...] = ("class_balanced",)
 
 _LOW_NOISE = {"method#timestep_distribution": "truncated", "method#t_max": 250}
 
@@ -182,7 +188,14 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
         for seed in preset.oracle_seeds or preset.seeds:
             steps.append(
                 FinetuneStep(
-                    f"oracle/{site}/all/seed{seed}", "oracle", None, seed, pretrained=None, site=site, long=True
+                    f"oracle/{site}/all/seed{seed}",
+                    "oracle",
+                    None,
+                    seed,
+                    pretrained=None,
+                    site=site,
+                    long=True,
+                    overlays=LESION_OVERLAYS if is_lesion_site(site) else (),
                 )
             )
         for name in preset.zero_shot:
@@ -238,6 +251,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     semi=method.semi,
                     needs=(f"pretrain/{method.pretrain}/seed{p}",) if method.pretrain else (),
                     replicate=p,
+                    overlays=LESION_OVERLAYS if is_lesion_site(site) else (),
                 )
             )
     return ready_first(steps)

@@ -217,7 +217,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
     start = time.perf_counter()
     ctx.run(
         "finetune",
-        config_stack("finetune", (UNLABELED,) if step.semi else ()),
+        config_stack("finetune", (*step.overlays, *((UNLABELED,) if step.semi else ()))),
         root,
         {
             "samples_per_volume": p.finetune_samples_per_volume or p.samples_per_volume,
@@ -255,6 +255,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         "pretrained": str(pretrained) if pretrained else None,
         "eval_list": step.eval_list,
         "overrides": dict(step.overrides),
+        **({"overlays": list(step.overlays)} if step.overlays else {}),
         "chosen": [{k: v for k, v in c.items() if k in ("image", "slice_z_mm")} for c in cases],
         "train_s": train_s,
         "wall_s": time.perf_counter() - start,

@@ -200,3 +200,17 @@ def test_pretraining_with_the_target_sites_unlabelled_scans(bundle_root):
     (case,) = prepare.unlabeled_loader.dataset.data  # the target's one unlabelled scan
     assert "site_c_flair" in case["image"]
     assert wf.parser.get_parsed_content("train#trainer").state.iteration == 2
+
+
+@pytest.mark.parametrize("three_d", [False, True])
+def test_class_balanced_sampling_centres_slices_and_patches_on_each_class(three_d):
+    overlays = ["3d", "class_balanced"] if three_d else ["class_balanced"]
+    parser = _parser("finetune", overlays)
+    parser["class_names"] = ["background", "csf", "grey_matter", "white_matter", "lesion"]
+    crop = parser.get_parsed_content("train#crop")
+    assert _names(crop) == (["RandCropByLabelClassesd"] if three_d else ["RandCropByLabelClassesd", "SqueezeDimd"])
+    assert parser.get_parsed_content("class_ratios") == [0.0, 1.0, 1.0, 1.0, 1.0]  # background never, lesion 1/4
+    assert crop[0].cropper.spatial_size == ([64, 64, 64] if three_d else [96, 96, 1])
+    assert _names(parser.get_parsed_content("train#index_transforms")) == ["ClassesToIndicesd"]
+    assert parser.get_parsed_content("tracked_params")["crop"] == "RandCropByLabelClassesd"
+    assert _parser("finetune").get_parsed_content("tracked_params")["crop"] == "RandCropByPosNegLabeld"
