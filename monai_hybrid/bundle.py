@@ -19,6 +19,7 @@ __all__ = [
     "TRAIN_CONFIGS",
     "default_bundle_dir",
     "flag",
+    "grow_served_model",
     "optional_path",
     "refuse_moved",
     "require_overlay",
@@ -145,18 +146,22 @@ def write_monailabel_app(
         models_from: a ``models/`` folder of a trained bundle (``model.pt``, ``model_settings.json``,
             ``pretrain/model_final.pt``, or only ``pretrain/`` after the main pretraining job) to copy into the app's
             bundle.
-        class_names: the classes the app labels (default: the bundle's), background first; the source's classes
-            then the added ones (a lesion class) make the first Train grow the mask head (``set_class_names``).
+        class_names: the classes the app labels (default: the bundle's), background first (``set_class_names``):
+            the served model's classes followed by new ones (a lesion class) grow its mask head now
+            (``grow_served_model``), so that the server's network has a channel for each from the start.
 
     Returns:
         ``app_dir`` as a path.
 
     Raises:
         FileNotFoundError: ``models_from`` is given but does not exist.
-        ValueError: ``class_names`` is not a list of classes (``set_class_names``).
+        ValueError: ``class_names`` is not a list of classes, or not the served model's classes followed by new ones
+            (before anything is written).
     """
-    if class_names is not None:
-        _checked_class_names(class_names)  # before anything is written
+    if class_names is not None:  # before anything is written
+        _checked_class_names(class_names)
+        if models_from is not None and Path(models_from).is_dir():
+            _served_classes_grow_to(Path(models_from), class_names)
     app = Path(app_dir)
     app.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(__file__).resolve().parent / "monailabel_app" / "main.py", app / "main.py")
@@ -178,7 +183,80 @@ def write_monailabel_app(
                 source,
                 pretrained,
             )
+    if class_names is not None and (bundle / "models" / "model.pt").is_file():
+        grow_served_model(bundle / "models", class_names)
     return app
+
+
+def _served_settings(models: Path) -> Path | None:
+    """The ``model_settings.json`` of the model an app serves from ``models`` (``model.pt``'s, else the
+    pretraining's)."""
+    for path in (models / "model_settings.json", models / "pretrain" / "model_settings.json"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _served_classes_grow_to(models: Path, class_names: Sequence[str]) -> None:
+    """Refuse ``class_names`` that are neither the served model's classes nor those followed by new ones."""
+    from monai_hybrid.networks.head_growth import appended_classes
+
+    path = _served_settings(models)
+    if path is None:
+        return
+    served = list(json.loads(path.read_text())["class_names"])
+    if served != list(class_names) and appended_classes(served, class_names) is None:
+        raise ValueError(
+            f"class_names {list(class_names)}: the model in '{models}' labels {served} ({path}); give its classes "
+            "followed by the ones to add (the mask head grows), or another model."
+        )
+
+
+def grow_served_model(models: str | os.PathLike, class_names: Sequence[str], new_class_init: str = "zero") -> bool:
+    """Grow the mask head of the served model (``models/model.pt`` and its ``model_settings.json``) by the classes
+    ``class_names`` appends to its own, by the rule ``new_class_init`` (``monai_hybrid.networks.head_growth``): a
+    server then builds the network of the app's classes from the start, and serves the trained classes as before
+    until a Train teaches it the new ones. The file keeps the weights only (``{"model": state dict}``).
+
+    Returns:
+        Whether the model was grown (``False``: it already labels ``class_names``).
+
+    Raises:
+        ValueError: ``class_names`` is not the model's classes followed by new ones.
+    """
+    import tempfile
+
+    import torch
+
+    from monai_hybrid.model_settings import save_model_settings
+    from monai_hybrid.networks.head_growth import NewClassRule, grow_state_dict
+
+    models = Path(models)
+    _served_classes_grow_to(models, class_names)
+    settings = json.loads((models / "model_settings.json").read_text())
+    served = list(settings["class_names"])
+    if served == list(class_names):
+        return False
+    checkpoint = torch.load(models / "model.pt", map_location="cpu", weights_only=True)
+    state = (
+        checkpoint["model"]
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get("model"), dict)
+        else checkpoint
+    )
+    grown, added = grow_state_dict(state, served, class_names, NewClassRule.parse(new_class_init))
+    handle, tmp = tempfile.mkstemp(dir=models, prefix=".model.", suffix=".tmp")
+    os.close(handle)
+    torch.save({"model": grown}, tmp)
+    os.replace(tmp, models / "model.pt")
+    save_model_settings({**settings, "class_names": list(class_names)}, models)
+    logger.info(
+        "The served model '%s' labels %s: its mask head grew by %s (%s); a Train teaches the new classes.",
+        models / "model.pt",
+        served,
+        [entry["class"] for entry in added],
+        added[0]["how"],
+    )
+    return True
 
 
 #: The config files merged into configs/train.yaml: the fine-tuning run.

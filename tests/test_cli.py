@@ -104,3 +104,39 @@ def test_an_app_with_a_class_added_labels_it_everywhere_a_run_reads_classes(tmp_
     for wrong in (["csf", "background"], ["background"], ["background", "csf", "csf"]):
         assert main(["monailabel-app", str(tmp_path / "bad"), "--class-names", *wrong]) == 1
         assert "class_names" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_an_app_with_a_class_added_grows_the_served_models_head(tmp_path, capsys):
+    """The served model labels the tissues; the app adds lesions: model.pt gets a fifth mask channel (zero weights,
+    bias below the trained ones), the other weights and the trained channels unchanged, and its settings say so."""
+    import json
+
+    import torch
+
+    from monai_hybrid.networks.head_growth import NEW_CLASS_PRIOR
+    from tests.conftest import MODEL_SETTINGS
+
+    tissues = ["background", "csf", "grey_matter", "white_matter"]
+    models = tmp_path / "models"
+    models.mkdir()
+    state = {"mask_head.conv.weight": torch.randn(4, 8, 3, 3), "mask_head.conv.bias": torch.randn(4)}
+    state["unet.conv_in.conv.weight"] = torch.randn(8, 1, 3, 3)
+    torch.save({"model": state, "optimizer": {"state": {}}}, models / "model.pt")
+    (models / "model_settings.json").write_text(json.dumps({**MODEL_SETTINGS, "class_names": tissues}))
+    app = ["monailabel-app", str(tmp_path / "app"), "--models", str(models)]
+    assert main([*app, "--class-names", *tissues, "lesion"]) == 0
+    served = tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation" / "models"
+    grown = torch.load(served / "model.pt", weights_only=True)["model"]
+    assert grown["mask_head.conv.weight"].shape == (5, 8, 3, 3)
+    assert torch.equal(grown["mask_head.conv.weight"][:4], state["mask_head.conv.weight"])
+    assert not grown["mask_head.conv.weight"][4].any()
+    expected = state["mask_head.conv.bias"].min() + torch.log(torch.tensor(NEW_CLASS_PRIOR))
+    assert torch.isclose(grown["mask_head.conv.bias"][4], expected)
+    assert torch.equal(grown["unet.conv_in.conv.weight"], state["unet.conv_in.conv.weight"])
+    assert json.loads((served / "model_settings.json").read_text())["class_names"] == tissues + ["lesion"]
+    source = torch.load(models / "model.pt", weights_only=True)["model"]
+    assert source["mask_head.conv.bias"].shape == (4,)  # the models folder given is left as it was
+    # classes that are not the served model's followed by new ones: refused before anything is written
+    bad = ["monailabel-app", str(tmp_path / "bad"), "--models", str(models)]
+    assert main([*bad, "--class-names", "background", "lesion"]) == 1
+    assert "labels ['background', 'csf'" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -11,7 +11,6 @@ app's assumptions on MONAI Label's own code, and the app loaded over them.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import random
 import sys
 import time
@@ -321,21 +320,14 @@ def _class_bundle(tmp_path, app: list[str], served: list[str]) -> Path:
 TISSUES = ["background", "csf", "grey_matter", "white_matter"]
 
 
-@pytest.mark.parametrize("added", [True, False])
-def test_a_train_after_a_class_was_added_starts_from_the_pretrained_model(app_main, tmp_path, added, caplog):
-    """MONAI Label puts a loader of the served model first in train#handlers; a served model with fewer classes
-    than the app cannot be loaded into the grown head: the app leaves that loader out (and only that one)."""
-    caplog.set_level(logging.INFO)
-    bundle = _class_bundle(tmp_path, TISSUES + ["lesion"] if added else TISSUES, TISSUES)
-    served = {"_target_": "CheckpointLoader", "load_path": str(bundle / "models" / "model.pt"), "strict": False}
-    other = {"_target_": "CheckpointLoader", "load_path": str(tmp_path / "elsewhere.pt")}
-    handlers = [served, other, {"_target_": "StatsHandler"}]
-    task = app_main.HybridTrainTask(str(bundle), {})
-    task.run_single_gpu({"model": "m"}, {"train#handlers": handlers})
-    sent = _StubTrainTask.calls[-1][1]["train#handlers"]
-    assert sent == (handlers[1:] if added else handlers)
-    assert ("grows the mask head" in caplog.text) == added
-    assert handlers[0] is served  # the caller's list is untouched
+def test_the_app_refuses_to_start_when_its_labels_are_not_the_served_models(app_main, tmp_path):
+    """MONAI Label builds the inference network once, for the served model: an app that labels a class the served
+    model has no channel for would break at the first /infer/ after a Train. It refuses at start, naming the fix."""
+    bundle = _class_bundle(tmp_path, TISSUES + ["lesion"], TISSUES)
+    with pytest.raises(RuntimeError, match="labels .*'lesion'.* but the served model labels") as raised:
+        app_main.check_served_classes(str(bundle))
+    assert "monai-hybrid monailabel-app APP --models MODELS --class-names background csf" in str(raised.value)
+    app_main.check_served_classes(str(_class_bundle(tmp_path / "same", TISSUES, TISSUES)))  # no error
 
 
 # --- the app's assumptions on MONAI Label 0.8.5's own code -------------------------------------------------------

@@ -21,9 +21,10 @@ the new model, ask for the next scan.
 9. stops the server by its process id.
 
 With ``--lesions`` the target scans carry white-matter lesions (the phantom's lesion model) and the app labels a
-class the source never labelled (``monai-hybrid monailabel-app --class-names ... lesion``): the studies are the six
-FLAIR scans with the largest lesion load, the Train grows the mask head from the pretrained model
-(``weight_transfer.json`` must list ``lesion`` as added) and ``/infer/`` on the held-out study must return class 4.
+class the source never labelled (``monai-hybrid monailabel-app --class-names ... lesion``, which grows the served
+model's mask head): the studies are the six FLAIR scans with the largest lesion load, the Train grows the mask head
+of the pretrained model (``weight_transfer.json`` must list ``lesion`` as added), and ``/infer/`` on the held-out
+study must return class 4.
 ``--pretrained`` serves a pretraining already made (a ``models/pretrain`` folder; its voxel size, window and network
 are written into the app's ``configs/common.yaml``) instead of pretraining one.
 
@@ -99,13 +100,15 @@ def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[st
     until the first training; ``class_names`` (the app's labels) when a class is added."""
     import yaml
 
-    from monai_hybrid.bundle import write_monailabel_app, write_train_config
+    from monai_hybrid.bundle import grow_served_model, write_monailabel_app, write_train_config
 
     app = write_monailabel_app(work / "app", class_names=class_names)
     bundle = app / "model" / MODEL
     shutil.copytree(pretrained, bundle / "models" / "pretrain")
     shutil.copy(pretrained / "model_final.pt", bundle / "models" / "model.pt")
     shutil.copy(pretrained / "model_settings.json", bundle / "models" / "model_settings.json")
+    if class_names is not None:  # what monailabel-app --models --class-names does to the served model
+        grow_served_model(bundle / "models", class_names)
     common = yaml.safe_load((bundle / "configs" / "common.yaml").read_text())
     common.update(settings)  # the site's settings, as a user edits them
     (bundle / "configs" / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))

@@ -13,8 +13,9 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
   study with a final label whose shape matches its image (the others are named in the log and left out); with
   ``unlabeled_weight`` > 0 it also denoises the studies without one (semi-supervised: that request's run composes
   the bundle's ``configs/unlabeled.yaml`` overlay on ``train.yaml``); the new ``models/model.pt`` is served by the
-  next ``/infer/``; after a class was added to the app (``--class-names``), the first Train grows the mask head
-  from the pretrained model (the served model's head is smaller);
+  next ``/infer/``. An app written with a class added (``monai-hybrid monailabel-app --class-names``, a lesion class)
+  serves a model whose mask head grew by it; the app refuses to start when its labels and the served model's classes
+  differ (``check_served_classes``);
 * scoring (``hybrid_disagreement``, a MONAI Label scoring method): in the background after start-up, after each
   Train and after each next-scan request (MONAI Label's ``auto_update_scoring``), every unlabelled study not yet
   scored with the served model gets its disagreement score (``monai_hybrid.active_learning``: the model's masks at
@@ -262,10 +263,7 @@ class HybridTrainTask(BundleTrainTask):
     * ``unlabeled_weight`` > 0 (the Train panel) also denoises the studies that have no final label yet: the run
       composes the bundle's unlabeled overlay (``configs/unlabeled.yaml``) on ``configs/train.yaml``, for that
       request only (``train.yaml`` alone has no unlabelled data and refuses the weight);
-    * one device: the bundle has no multi-GPU train config (MONAI Label would skip the training);
-    * a class added to the app (``monai-hybrid monailabel-app --class-names``, a lesion class for example): while the
-      served model labels fewer classes, MONAI Label's loader of the served model is left out and the run starts
-      from the pretrained model, growing the mask head (``without_served_loader``).
+    * one device: the bundle has no multi-GPU train config (MONAI Label would skip the training).
     """
 
     def config(self):
@@ -279,7 +277,6 @@ class HybridTrainTask(BundleTrainTask):
         return super().__call__(request, matching_datalist_view(datastore))
 
     def run_single_gpu(self, request, overrides):
-        overrides = without_served_loader(self.bundle_path, overrides)
         semi = semi_supervised_overrides(request)
         if not semi:
             return super().run_single_gpu(request, overrides)
@@ -309,34 +306,21 @@ def served_class_names(bundle_path: str) -> list[str] | None:
         return None
 
 
-def without_served_loader(bundle_path: str, overrides: Mapping) -> dict:
-    """A train request's overrides without the loader of the served model when that model labels other classes
-    than the app (a class was added, ``monai-hybrid monailabel-app --class-names``): MONAI Label puts a
-    ``CheckpointLoader`` of ``models/model.pt`` first in ``train#handlers``, which cannot load a mask head of
-    another size; the fine-tuning run then starts from the pretrained model and grows the head itself
-    (``weight_transfer.json`` says how). Otherwise the overrides as they are."""
+def check_served_classes(bundle_path: str) -> None:
+    """Refuse to start when the app labels other classes than the served model: MONAI Label builds the inference
+    network once, for the served model, and would offer the annotator labels the model has no channel for.
+
+    Raises:
+        RuntimeError: naming both class lists and the command that grows the served model.
+    """
     app, served = app_class_names(bundle_path), served_class_names(bundle_path)
-    handlers = overrides.get("train#handlers")
-    if app is None or served is None or app == served or not handlers:
-        return dict(overrides)
-    model = os.path.join(bundle_path, "models")
-    kept = [
-        h
-        for h in handlers
-        if not (
-            isinstance(h, Mapping)
-            and h.get("_target_") == "CheckpointLoader"
-            and os.path.dirname(os.path.abspath(str(h.get("load_path", "")))) == os.path.abspath(model)
+    if app is not None and served is not None and app != served:
+        raise RuntimeError(
+            f"The app labels {app} (configs/metadata.json) but the served model labels {served} "
+            f"(models/model_settings.json) in '{bundle_path}'. Write the app again with its classes, which grows the "
+            "served model's mask head: monai-hybrid monailabel-app APP --models MODELS --class-names "
+            + " ".join(app)
         )
-    ]
-    if len(kept) < len(handlers):
-        logger.info(
-            "The served model labels %s, the app %s: this Train starts from the pretrained model and grows the mask "
-            "head (models/weight_transfer.json), not from the served model.",
-            served,
-            app,
-        )
-    return {**overrides, "train#handlers": kept}
 
 
 def unlabeled_overlay(bundle_path: str) -> str:
@@ -388,6 +372,7 @@ class HybridApp(MONAILabelApp):
     def init_infers(self):
         infers = {}
         for name, path in self.bundles.items():
+            check_served_classes(path)
             task = BundleInferTask(path, self.conf)
             if not task.is_valid():
                 missing = [

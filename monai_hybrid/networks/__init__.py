@@ -1,6 +1,12 @@
 """Networks: the hybrid diffusion U-Net."""
 
-from monai_hybrid.networks.head_growth import NEW_CLASS_PRIOR, NewClassRule, appended_classes, grow_rows
+from monai_hybrid.networks.head_growth import (
+    NEW_CLASS_PRIOR,
+    NewClassRule,
+    appended_classes,
+    grow_rows,
+    grow_state_dict,
+)
 from monai_hybrid.networks.hybrid_unet import HybridDiffusionUNet, hybrid_unet_from_settings
 from monai_hybrid.networks.transfer import (
     TransferReport,
@@ -15,6 +21,7 @@ __all__ = [
     "TransferReport",
     "appended_classes",
     "grow_rows",
+    "grow_state_dict",
     "hybrid_unet_from_settings",
     "WeightTransferError",
     "transfer_weights",

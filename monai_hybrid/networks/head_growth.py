@@ -20,12 +20,12 @@ unchanged up to a common factor), so the trained classes' segmentation changes o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["NEW_CLASS_PRIOR", "NewClassRule", "appended_classes", "grow_rows"]
+__all__ = ["NEW_CLASS_PRIOR", "NewClassRule", "appended_classes", "grow_rows", "grow_state_dict"]
 
 #: The probability a new class starts with, relative to the trained classes (``zero``: at vanishing features, over
 #: the trained classes; ``copy:<class>``: relative to that class): it starts absent, as a rare class should.
@@ -146,3 +146,43 @@ def grow_rows(
         for i, name in enumerate(added)
     ]
     return grown_weight.contiguous(), None if grown_bias is None else grown_bias.contiguous(), entries
+
+
+def grow_state_dict(
+    state: Mapping[str, torch.Tensor],
+    pretrained: Sequence[str],
+    class_names: Sequence[str],
+    rule: NewClassRule,
+    head_prefix: str = "mask_head.",
+) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """A trained model's weights with its mask head grown by the classes ``class_names`` appends (``grow_rows`` on
+    each convolution under ``head_prefix`` with one output row per trained class); every other tensor as it is.
+
+    Args:
+        state: the model's state dict.
+        pretrained: its K classes, in channel order.
+        class_names: ``pretrained`` followed by the new names.
+        rule: the rule for the new rows (``zero`` or ``copy``).
+        head_prefix: the keys of the mask head.
+
+    Returns:
+        The grown state dict and the report entries of the new channels.
+
+    Raises:
+        ValueError: no mask-head convolution with one row per trained class, or what ``grow_rows`` refuses.
+    """
+    grown, added = dict(state), []
+    k = len(pretrained)
+    for name, weight in state.items():
+        if name.startswith(head_prefix) and name.endswith(".weight") and weight.ndim >= 2 and weight.shape[0] == k:
+            bias_name = name[: -len("weight")] + "bias"
+            new_weight, new_bias, added = grow_rows(weight, state.get(bias_name), pretrained, class_names, rule)
+            grown[name] = new_weight
+            if new_bias is not None:
+                grown[bias_name] = new_bias
+    if not added:
+        raise ValueError(
+            f"grow_state_dict: no '{head_prefix}' convolution with {k} output rows (one per class of "
+            f"{list(pretrained)}) in the state dict."
+        )
+    return grown, added

@@ -8,19 +8,10 @@ import json
 from ignite.engine import Engine, Events
 
 from monai_hybrid.engines import ModelSettingsWriter
+from tests.conftest import MODEL_SETTINGS
 
-TISSUES = ["background", "csf", "grey_matter", "white_matter"]
-SETTINGS = {
-    "class_names": TISSUES,
-    "in_channels": 1,
-    "spatial_dims": 2,
-    "pixdim": [3.0, 3.0, 3.0],
-    "roi_size": [64, 64],
-    "divisible_k": [16, 16, 1],
-    "network_args": {"channels": [8, 16], "attention_levels": [False, True], "num_res_blocks": 1},
-    "intensity": {"lower": 0.5, "upper": 99.5, "b_min": -1.0, "b_max": 1.0},
-    "noise_schedule": {"num_train_timesteps": 1000, "schedule": "linear_beta"},
-}
+TISSUES = MODEL_SETTINGS["class_names"]
+SETTINGS = MODEL_SETTINGS
 
 
 def _run(folder, settings) -> list:
