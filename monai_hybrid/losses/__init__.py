@@ -34,9 +34,15 @@ def pretraining_loss(
     return HybridLoss(image_channels, image_weight=image_weight, mask_weight=mask_weight)
 
 
-def finetuning_loss(image_channels: int, unlabeled_weight: float = 0.0) -> HybridLoss:
+def finetuning_loss(
+    image_channels: int, unlabeled_weight: float = 0.0, dice_ce_kwargs: dict | None = None
+) -> HybridLoss:
     """The fine-tuning loss: Dice-CE on the labelled scans at t = 0, plus ``unlabeled_weight`` times the denoising
-    MSE on noised unlabelled scans (semi-supervised hybrid fine-tuning) when it is above 0."""
+    MSE on noised unlabelled scans (semi-supervised hybrid fine-tuning) when it is above 0. ``dice_ce_kwargs``: more
+    arguments of MONAI's ``DiceCELoss`` (``{"batch": True}``: each class's Dice over the whole batch, as
+    ``--loss#dice_ce_kwargs "{'batch': True}"``)."""
     if not float(unlabeled_weight) >= 0.0:
         raise ValueError(f"finetuning_loss: 'unlabeled_weight' must be >= 0, got {unlabeled_weight!r}.")
-    return HybridLoss(image_channels, image_weight=float(unlabeled_weight), mask_weight=1.0)
+    return HybridLoss(
+        image_channels, image_weight=float(unlabeled_weight), mask_weight=1.0, dice_ce_kwargs=dice_ce_kwargs
+    )

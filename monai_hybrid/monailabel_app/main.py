@@ -318,8 +318,7 @@ def check_served_classes(bundle_path: str) -> None:
         raise RuntimeError(
             f"The app labels {app} (configs/metadata.json) but the served model labels {served} "
             f"(models/model_settings.json) in '{bundle_path}'. Write the app again with its classes, which grows the "
-            "served model's mask head: monai-hybrid monailabel-app APP --models MODELS --class-names "
-            + " ".join(app)
+            "served model's mask head: monai-hybrid monailabel-app APP --models MODELS --class-names " + " ".join(app)
         )
 
 

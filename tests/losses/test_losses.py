@@ -107,3 +107,12 @@ def test_pretraining_loss_per_mode():
     assert (hybrid.image_weight, hybrid.mask_weight) == (1.0, 0.25)
     with pytest.raises(ValueError, match="'mode' got"):
         pretraining_loss("ssl", 1)
+
+
+def test_fine_tuning_loss_passes_dice_settings_to_monai():
+    """``loss#dice_ce_kwargs`` reaches MONAI's DiceCELoss: batch Dice sums each class over the batch, so a class
+    absent from one sample and present in another is no longer rewarded for an empty prediction on the first."""
+    from monai_hybrid.losses import finetuning_loss
+
+    assert finetuning_loss(1, dice_ce_kwargs={"batch": True}).dice_ce.dice.batch is True
+    assert finetuning_loss(1).dice_ce.dice.batch is False
