@@ -560,7 +560,8 @@ def write_grid_report(
     (out / "results.md").write_text(
         f"# Benchmark: {title}\n\n"
         f"Default recipe (the reference of every comparison): **{reference}**. Intervals: 95%, Student's t on the "
-        "per-pretraining-seed means of the paired differences (fine-tuning seed s starts from pretraining seed s % P; "
+        "per-pretraining-seed means of the paired differences (fine-tuning seed s starts from pretraining seed s % P, "
+        "P the pretraining seeds of its grid part; "
         "with one pretraining seed, t over the fine-tuning seeds). Verdicts: ahead / behind only where the interval "
         "excludes 0, otherwise level.\n\n"
         + balance
