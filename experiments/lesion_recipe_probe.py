@@ -9,11 +9,13 @@ subjects and the mean class probabilities at their lesion voxels:
     python experiments/lesion_recipe_probe.py --bench BENCH --variant zero          # the grown head, as the grid
     python experiments/lesion_recipe_probe.py --bench BENCH --variant reinit        # the whole mask head afresh
     python experiments/lesion_recipe_probe.py --bench BENCH --variant zero --batch-dice
+    python experiments/lesion_recipe_probe.py --bench BENCH --variant zero --steps 600     # 4x the preset's steps
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--variant", choices=("zero", "copy:white_matter", "reinit"), default="zero")
     parser.add_argument("--batch-dice", action="store_true", help="each class's Dice over the whole batch")
+    parser.add_argument("--steps", type=int, default=PRESETS["cpu"].finetune_steps, help="fine-tuning steps")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quiet_logs()
@@ -75,13 +78,14 @@ def main(argv: list[str] | None = None) -> None:
     datalist = bench / "phantom_lesions" / "site_c_flair" / "datalist.json"
     source = bench / "phantom" / "site_a_t1w" / "datalist.json"
     bundle = default_bundle_dir()
+    preset = dataclasses.replace(PRESETS["cpu"], finetune_steps=args.steps)
     ctx = RunContext(
-        bench, PRESETS["cpu"], bundle, str(source), {SITE: str(datalist)}, TISSUES, {}, {SITE: (*TISSUES, "lesion")}
+        bench, preset, bundle, str(source), {SITE: str(datalist)}, TISSUES, {}, {SITE: (*TISSUES, "lesion")}
     )
     overrides = {"new_class_init": args.variant}
     if args.batch_dice:
         overrides["loss#dice_ce_kwargs"] = {"batch": True}
-    name = f"probe/{args.variant}{'_batch' if args.batch_dice else ''}".replace(":", "_")
+    name = f"probe/{args.variant}{'_batch' if args.batch_dice else ''}_{args.steps}".replace(":", "_")
     step = FinetuneStep(
         name, "hybrid", Budget(5, "scans"), 0, "hybrid_seed0", site=SITE, eval_list="validation",
         overrides=overrides, overlays=LESION_OVERLAYS,
