@@ -15,18 +15,6 @@ from monai_hybrid.data.phantom import PhantomConfig, generate_phantom  # noqa: E
 from monai_hybrid.data.sites import ListSizes  # noqa: E402
 
 TINY_RESOLUTION = 6.0
-#: Valid model settings of a small 2D model (``monai_hybrid.model_settings``), for tests that write a model folder.
-MODEL_SETTINGS = {
-    "class_names": ["background", "csf", "grey_matter", "white_matter"],
-    "in_channels": 1,
-    "spatial_dims": 2,
-    "pixdim": [3.0, 3.0, 3.0],
-    "roi_size": [64, 64],
-    "divisible_k": [16, 16, 1],
-    "network_args": {"channels": [8, 16], "attention_levels": [False, True], "num_res_blocks": 1},
-    "intensity": {"lower": 0.5, "upper": 99.5, "b_min": -1.0, "b_max": 1.0},
-    "noise_schedule": {"num_train_timesteps": 1000, "schedule": "linear_beta"},
-}
 
 
 def tiny_config(seed: int = 0, lesions: bool = False) -> PhantomConfig:

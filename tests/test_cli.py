@@ -114,7 +114,7 @@ def test_an_app_with_a_class_added_grows_the_served_models_head(tmp_path, capsys
     import torch
 
     from monai_hybrid.networks.head_growth import NEW_CLASS_PRIOR
-    from tests.conftest import MODEL_SETTINGS
+    from tests.bundle.conftest import TINY_SETTINGS as MODEL_SETTINGS
 
     tissues = ["background", "csf", "grey_matter", "white_matter"]
     models = tmp_path / "models"

@@ -684,25 +684,10 @@ def write_results_report(
     from monai_hybrid.benchmark.data import is_lesion_site
     from monai_hybrid.benchmark.lesion_report import write_lesion_report
 
-    write_lesion_report(
-        grid_records(runs),
-        budgets,
-        saved["class_names"],
-        out,
-        title,
-        reference=reference or preset.reference,
-        fresh_seed=saved.get("fresh_seed"),
-    )
-    return write_grid_report(
-        [r for r in runs if not is_lesion_site(_site(r))],
-        budgets,
-        saved["class_names"],
-        out,
-        title,
-        reference=reference or preset.reference,
-        fresh_seed=saved.get("fresh_seed"),
-        pooled_sites=pooled,
-    )
+    common = {"reference": reference or preset.reference, "fresh_seed": saved.get("fresh_seed")}
+    write_lesion_report(grid_records(runs), budgets, saved["class_names"], out, title, **common)
+    clean = [r for r in runs if not is_lesion_site(_site(r))]
+    return write_grid_report(clean, budgets, saved["class_names"], out, title, pooled_sites=pooled, **common)
 
 
 def write_tuning_report(runs: list[dict], out_dir: str | os.PathLike) -> tuple[str, dict[str, str]]:

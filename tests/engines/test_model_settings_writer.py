@@ -8,7 +8,7 @@ import json
 from ignite.engine import Engine, Events
 
 from monai_hybrid.engines import ModelSettingsWriter
-from tests.conftest import MODEL_SETTINGS
+from tests.bundle.conftest import TINY_SETTINGS as MODEL_SETTINGS
 
 TISSUES = MODEL_SETTINGS["class_names"]
 SETTINGS = MODEL_SETTINGS
