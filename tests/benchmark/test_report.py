@@ -117,8 +117,15 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
     assert all(v == set(TUNING) for v in variants.values())  # equal care: the same variants for every row
     assert {s.eval_list for s in finetunes} == {"validation"}  # the test subjects choose nothing
     assert {s.site for s in finetunes} == set(preset.target_sites)
-    default = next(s for s in finetunes if s.method == "hybrid | lr1e-3")
-    assert default.needs == ("pretrain/hybrid/seed0",)  # the grid's own pretraining, run once for both
+    grid = next(s for s in finetunes if s.method == "hybrid | lr2e-3")  # the cpu preset's learning rate
+    assert grid.needs == ("pretrain/hybrid/seed0",)  # the grid's own pretraining, run once for both
+    pretrains = {s.key: s for s in steps if not isinstance(s, FinetuneStep)}
+    assert pretrains["pretrain/hybrid/seed0"].overrides.get("learning_rate") is None
+    assert {pretrains[s.needs[0]].overrides.get("learning_rate") for s in finetunes if s.method.startswith("hybrid")} == {
+        None,
+        5e-4,
+        1e-3,
+    }
     # the report chooses the variant with the highest pooled mean over the budgets
     runs = [
         {
