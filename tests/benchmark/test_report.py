@@ -121,7 +121,9 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
     assert grid.needs == ("pretrain/hybrid/seed0",)  # the grid's own pretraining, run once for both
     pretrains = {s.key: s for s in steps if not isinstance(s, FinetuneStep)}
     assert pretrains["pretrain/hybrid/seed0"].overrides.get("learning_rate") is None
-    assert {pretrains[s.needs[0]].overrides.get("learning_rate") for s in finetunes if s.method.startswith("hybrid")} == {
+    assert {
+        pretrains[s.needs[0]].overrides.get("learning_rate") for s in finetunes if s.method.startswith("hybrid")
+    } == {
         None,
         5e-4,
         1e-3,
