@@ -148,6 +148,14 @@ def _pretrain_run(name: str, seed: int) -> str:
     return f"{name}_seed{seed}"
 
 
+def _pretrain_overrides(preset: BenchmarkPreset, pretraining: str) -> Mapping[str, Any]:
+    """The bundle overrides of ``pretraining``'s grid runs: its settings, and its own learning rate if it has one."""
+    spec = PRETRAININGS[pretraining]
+    if pretraining in dict(preset.pretrain_learning_rates):
+        return {**spec.overrides, "learning_rate": preset.pretrain_learning_rate(pretraining)}
+    return spec.overrides
+
+
 def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> list[Step]:
     """Every run of the grid's ``parts`` (default: all): the pretraining runs first (each pretraining that a row of
     the parts uses, for each pretraining seed of the preset and of the parts that add some), then the runs that need
@@ -169,18 +177,19 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
     for part in chosen:
         for name in sorted({METHODS[m].pretrain for m in part.methods if METHODS[m].pretrain}):
             seeds_of[name] += [p for p in part.pretrain_seeds or () if p not in seeds_of[name]]
+    run_name = {name: preset.pretrain_run_name(name) for name in names}  # with its own learning rate, if any
     steps: list[Step] = []
     for name in names:
         spec = PRETRAININGS[name]
         for p in seeds_of[name]:
             steps.append(
                 PretrainStep(
-                    f"pretrain/{name}/seed{p}",
-                    name=_pretrain_run(name, p),
+                    f"pretrain/{run_name[name]}/seed{p}",
+                    name=_pretrain_run(run_name[name], p),
                     mode=spec.mode,
                     seed=p,
                     overlays=spec.overlays,
-                    overrides=spec.overrides,
+                    overrides=_pretrain_overrides(preset, name),
                     target_unlabeled=spec.target_unlabeled,
                 )
             )
@@ -203,11 +212,11 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                 for p in preset.pretrain_seeds:
                     steps.append(
                         ZeroShotStep(
-                            f"zero_shot/{name}/{site}/seed{p}",
-                            _pretrain_run(name, p),
+                            f"zero_shot/{run_name[name]}/{site}/seed{p}",
+                            _pretrain_run(run_name[name], p),
                             seed=p,
                             site=site,
-                            needs=(f"pretrain/{name}/seed{p}",),
+                            needs=(f"pretrain/{run_name[name]}/seed{p}",),
                         )
                     )
     rows = [
@@ -245,11 +254,11 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     row,
                     budget,
                     seed,
-                    pretrained=_pretrain_run(method.pretrain, p) if method.pretrain else None,
+                    pretrained=_pretrain_run(run_name[method.pretrain], p) if method.pretrain else None,
                     site=site,
                     long=method.long or long_control,
                     semi=method.semi,
-                    needs=(f"pretrain/{method.pretrain}/seed{p}",) if method.pretrain else (),
+                    needs=(f"pretrain/{run_name[method.pretrain]}/seed{p}",) if method.pretrain else (),
                     replicate=p,
                     overlays=LESION_OVERLAYS if is_lesion_site(site) else (),
                 )
@@ -318,8 +327,9 @@ def plan_tuning(
     for row in rows:
         spec = PRETRAININGS[METHODS[row].pretrain]
         for i, (variant, overrides) in enumerate(TUNING.items()):
-            is_grid = overrides.get("learning_rate", preset.learning_rate) == preset.learning_rate
-            name = spec.name if is_grid else f"tune_{spec.name}_{i}"
+            # the variant at the row's own learning rate is its grid pretraining
+            is_grid = overrides.get("learning_rate") == preset.pretrain_learning_rate(spec.name)
+            name = preset.pretrain_run_name(spec.name) if is_grid else f"tune_{spec.name}_{i}"
             key = f"pretrain/{name}/seed{p}"
             if not any(s.key == key for s in steps):
                 steps.append(
@@ -329,7 +339,7 @@ def plan_tuning(
                         mode=spec.mode,
                         seed=p,
                         overlays=spec.overlays,
-                        overrides=spec.overrides if is_grid else {**spec.overrides, **overrides},
+                        overrides=_pretrain_overrides(preset, spec.name) if is_grid else {**spec.overrides, **overrides},
                         target_unlabeled=spec.target_unlabeled,
                     )
                 )

@@ -241,3 +241,28 @@ def test_a_part_adds_pretraining_seeds_without_changing_the_runs_already_planned
         plan_grid(dataclasses.replace(preset, parts=(more, clash)))
     with pytest.raises(ValueError, match="'pretrain_seeds' must be None or non-negative integers"):
         GridPart("empty", ("site_c_flair",), (Budget(1, "scans"),), ("hybrid",), (1,), pretrain_seeds=())
+
+
+def test_a_pretraining_runs_at_the_learning_rate_its_tuning_chose():
+    from monai_hybrid.benchmark import plan_grid, plan_tuning
+
+    preset = dataclasses.replace(
+        TINY, methods=("hybrid", "synth"), learning_rate=2e-3, pretrain_learning_rates=(("synth", 5e-4),)
+    )
+    steps = {s.key: s for s in plan_grid(preset)}
+    # its own runs, named with the rate, so that a folder never mixes two rates under one name
+    assert steps["pretrain/synth_lr5e-4/seed0"].overrides["learning_rate"] == 5e-4
+    assert "learning_rate" not in steps["pretrain/hybrid/seed0"].overrides  # the preset's rate
+    assert steps["synth/site_c_flair/scans1/seed0"].needs == ("pretrain/synth_lr5e-4/seed0",)
+    assert steps["synth/site_c_flair/scans1/seed0"].pretrained == "synth_lr5e-4_seed0"
+    assert "zero_shot/synth_lr5e-4/site_c_flair/seed0" in steps
+    # the tuning variant at the chosen rate is the grid's pretraining, run once for both
+    tuning = {s.key: s for s in plan_tuning(preset)}
+    assert "pretrain/synth_lr5e-4/seed0" in tuning and "pretrain/hybrid/seed0" in tuning
+    assert tuning["tune/synth/lr2e-3/site_c_flair/slices1/seed0"].needs == ("pretrain/tune_synth_2/seed0",)
+    saved = json.loads(json.dumps(dataclasses.asdict(preset)))
+    assert BenchmarkPreset.from_json(saved) == preset
+    with pytest.raises(ValueError, match="'pretrain_learning_rates' must be"):
+        dataclasses.replace(TINY, pretrain_learning_rates=(("nnunet", 1e-3),))
+    with pytest.raises(ValueError, match="'pretrain_learning_rates' must be one pair per pretraining"):
+        dataclasses.replace(TINY, pretrain_learning_rates=(("synth", 1e-3), ("synth", 5e-4)))
