@@ -339,7 +339,9 @@ def plan_tuning(
                         mode=spec.mode,
                         seed=p,
                         overlays=spec.overlays,
-                        overrides=_pretrain_overrides(preset, spec.name) if is_grid else {**spec.overrides, **overrides},
+                        overrides=(
+                            _pretrain_overrides(preset, spec.name) if is_grid else {**spec.overrides, **overrides}
+                        ),
                         target_unlabeled=spec.target_unlabeled,
                     )
                 )
