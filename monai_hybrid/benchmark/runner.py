@@ -29,7 +29,32 @@ from monai_hybrid.benchmark.runs import RunContext
 from monai_hybrid.benchmark.store import MlflowSink, ResultStore
 from monai_hybrid.bundle import default_bundle_dir
 
-__all__ = ["BenchmarkRunner"]
+__all__ = ["BenchmarkRunner", "refuse_stale_runs"]
+
+
+def refuse_stale_runs(steps: Sequence[Step], store: ResultStore) -> None:
+    """Refuse to resume a folder in which a planned fine-tuning run is recorded as started from another pretraining
+    run than the plan names now (its pretraining was given its own learning rate since, or other pretraining seeds):
+    counting it done would report it under the new protocol. A tuning run is exempt: its variant fixes its rate,
+    whichever run carries the variant.
+
+    Raises:
+        ValueError: naming the runs, the pretraining each one started from and the one the plan names.
+    """
+    stale = []
+    for step in steps:
+        run = store.done(step.key)
+        if not isinstance(step, FinetuneStep) or step.key.startswith("tune/") or run is None or "pretrained" not in run:
+            continue
+        recorded = Path(run["pretrained"]).parents[2].name if run["pretrained"] else None  # pretrain/<run>/models/...
+        if recorded != step.pretrained:
+            stale.append(f"{step.key} (started from {recorded}, planned from {step.pretrained})")
+    if stale:
+        raise ValueError(
+            f"'{store.path}' holds {len(stale)} runs started from other pretraining runs than the plan names: "
+            f"{stale[:5]}{' ...' if len(stale) > 5 else ''}. The preset changed how a pretraining runs (its learning "
+            "rate or seeds); use another output folder, or restore the preset's earlier settings."
+        )
 
 
 class BenchmarkRunner:
@@ -156,6 +181,7 @@ class BenchmarkRunner:
         sinks = (MlflowSink(self.out_dir, self.preset.name),) if self.track else ()
         store = ResultStore(self.out_dir, self.preset, header, sinks)
         store.load()
+        refuse_stale_runs(steps, store)
 
         def done(step: Step) -> bool:  # a pretraining run counts once its checkpoint is there too
             return store.done(step.key) is not None and (

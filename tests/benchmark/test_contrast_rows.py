@@ -7,6 +7,8 @@ import dataclasses
 
 from monai_hybrid.benchmark import PRESETS, PRETRAININGS, markdown_table, plan_grid, plan_tuning
 from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, ZeroShotStep
+from monai_hybrid.benchmark.presets import MR_SYNTHESIS
+from monai_hybrid.bundle import default_bundle_dir
 from monai_hybrid.stacks import config_stack
 
 TINY = PRESETS["tiny"]
@@ -14,17 +16,23 @@ ROWS = {"hybrid_aug": "intensity_augmentation", "hybrid_synth": "synthesis"}
 
 
 def test_the_rows_are_hybrid_pretrainings_with_their_overlay():
+    settings = {"hybrid_aug": {}, "hybrid_synth": MR_SYNTHESIS}
     for row, overlay in ROWS.items():
         spec = PRETRAININGS[row]
         assert (spec.mode, spec.overlays, dict(spec.overrides), spec.target_unlabeled) == (
             "hybrid",
             (overlay,),
-            {},
+            settings[row],
             False,
         )
-    # the baselines they mirror: the same overlays on a supervised pretraining
+    # the baselines they mirror: the same overlays and settings on a supervised pretraining
     assert PRETRAININGS["supervised_aug"].overlays == PRETRAININGS["hybrid_aug"].overlays
-    assert PRETRAININGS["synth"].overlays == PRETRAININGS["hybrid_synth"].overlays
+    twin = PRETRAININGS["supervised_synth"]
+    assert (twin.mode, twin.overlays, twin.overrides) == ("supervised", ("synthesis",), MR_SYNTHESIS)
+    assert PRETRAININGS["synth"].overrides == {}  # the crude row: one Gaussian per tissue class
+    # every setting names a key of the synthesis overlay, so the bundle takes it
+    synthesis = (default_bundle_dir() / "configs" / "synthesis.yaml").read_text()
+    assert all(f"\n{key}: " in synthesis for key in MR_SYNTHESIS) and MR_SYNTHESIS["synthesis_clusters"] > 1
 
 
 def test_the_grid_plans_a_hybrid_pretraining_with_the_overlay_for_each_row():

@@ -29,3 +29,29 @@ def test_resume_with_another_learning_rate_is_refused(tmp_path):
     other = dataclasses.replace(preset, learning_rate=preset.learning_rate * 2)
     with pytest.raises(ValueError, match=r"learning_rate.*another output folder"):
         ResultStore(tmp_path, other).load()
+
+
+def test_a_pretraining_given_its_own_rate_later_refuses_only_the_runs_it_started(tmp_path):
+    from monai_hybrid.benchmark import plan_grid
+    from monai_hybrid.benchmark.runner import refuse_stale_runs
+
+    preset = dataclasses.replace(PRESETS["tiny"], methods=("hybrid", "synth"))
+    store = ResultStore(tmp_path, preset)
+    for step in plan_grid(preset):  # every run done, as the runner records them
+        pretrained = getattr(step, "pretrained", None)
+        path = f"{tmp_path}/pretrain/{pretrained}/models/pretrain/model_final.pt" if pretrained else None
+        store.record({"key": step.key, "kind": "finetune", "pretrained": path})
+    refuse_stale_runs(plan_grid(preset), store)  # the same plan: resumable
+    # hybrid_synth gets its own rate: a new row, none of its runs recorded, and the store resumes
+    added = dataclasses.replace(preset, pretrain_learning_rates=(("hybrid_synth", 5e-4),))
+    resumed = ResultStore(tmp_path, added)
+    resumed.load()
+    refuse_stale_runs(plan_grid(added), resumed)
+    # synth gets its own rate after its fine-tunings ran from the preset's: refused, naming the run and both sources
+    changed = dataclasses.replace(preset, pretrain_learning_rates=(("synth", 5e-4),))
+    with pytest.raises(
+        ValueError,
+        match=r"synth/site_c_flair/scans1/seed0 \(started from synth_seed0, planned from "
+        r"synth_lr5e-4_seed0\).*another output folder",
+    ):
+        refuse_stale_runs(plan_grid(changed), resumed)
