@@ -123,6 +123,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     from monai_hybrid.benchmark import (
         ABLATIONS,
         PRESETS,
+        TUNING_REPORTS,
         BenchmarkRunner,
         write_ablations_report,
         write_results_report,
@@ -152,11 +153,12 @@ def _benchmark(args: argparse.Namespace) -> int:
         track=not args.no_mlflow,
         progress=not args.quiet,
     )
-    runs = runner.run(ablations=args.ablations, tuning=args.tune)
+    runs = runner.run(ablations=args.ablations, tuning=args.tune, finetune_tuning=args.tune_finetuning)
     out = Path(args.out)
-    if args.tune:
-        table, chosen = write_tuning_report(runs, out)
-        sys.stdout.write(f"{table}\n\nChosen: {chosen}\nWritten: {out / 'tuning.md'}\n")
+    if args.tune or args.tune_finetuning:
+        kind = "finetuning" if args.tune_finetuning else "pretraining"
+        table, chosen = write_tuning_report(runs, out, kind)
+        sys.stdout.write(f"{table}\n\nChosen: {chosen}\nWritten: {out / TUNING_REPORTS[kind][1]}\n")
         return 0
     if args.ablations:
         table = write_ablations_report(runs, list(ABLATIONS), out)
@@ -313,16 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--methods", nargs="+", choices=list(METHODS), default=None, help="rows to run (default: the preset's)"
     )
-    b.add_argument(
+    what = b.add_mutually_exclusive_group()  # the grid, or one of these instead
+    what.add_argument(
         "--ablations",
         action="store_true",
         help="run the ablations of the hybrid defaults (on validation subjects) instead of the grid",
     )
-    b.add_argument(
+    what.add_argument(
         "--tune",
         action="store_true",
         help="equal care: every row's pretraining variants (the same for each) on the validation subjects of every "
         "target site, in the grid's folder; writes tuning.md",
+    )
+    what.add_argument(
+        "--tune-finetuning",
+        action="store_true",
+        help="equal care for fine-tuning: every row's fine-tuning variants (all, head then all, input and norms, "
+        "augmented; the same for each) from its grid pretraining, on the validation subjects of every target site; "
+        "writes tuning_finetuning.md",
     )
     b.add_argument(
         "--workers",

@@ -4,11 +4,13 @@ from monai_hybrid.benchmark.data import BenchmarkData, prepare_data
 from monai_hybrid.benchmark.lesion_report import write_lesion_report
 from monai_hybrid.benchmark.plan import (
     ABLATIONS,
+    FINETUNE_TUNING,
     TUNING,
     FinetuneStep,
     PretrainStep,
     ZeroShotStep,
     plan_ablations,
+    plan_finetune_tuning,
     plan_grid,
     plan_tuning,
 )
@@ -23,6 +25,7 @@ from monai_hybrid.benchmark.presets import (
     Pretraining,
 )
 from monai_hybrid.benchmark.report import (
+    TUNING_REPORTS,
     markdown_table,
     paired_table,
     plot_dice,
@@ -38,7 +41,9 @@ from monai_hybrid.benchmark.store import RESULTS_FILE, MlflowSink, ResultStore
 
 __all__ = [
     "ABLATIONS",
+    "FINETUNE_TUNING",
     "TUNING",
+    "TUNING_REPORTS",
     "plan_tuning",
     "METHODS",
     "PRESETS",
@@ -60,6 +65,7 @@ __all__ = [
     "markdown_table",
     "paired_table",
     "plan_ablations",
+    "plan_finetune_tuning",
     "plan_grid",
     "plot_dice",
     "prepare_data",

@@ -11,6 +11,7 @@ from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPrese
 
 __all__ = [
     "ABLATIONS",
+    "FINETUNE_TUNING",
     "TUNING",
     "TUNING_BUDGETS",
     "FinetuneStep",
@@ -18,6 +19,7 @@ __all__ = [
     "Step",
     "ZeroShotStep",
     "plan_ablations",
+    "plan_finetune_tuning",
     "plan_grid",
     "plan_tuning",
 ]
@@ -358,6 +360,79 @@ def plan_tuning(
                                 site=site,
                                 eval_list="validation",
                                 needs=(key,),
+                            )
+                        )
+    return ready_first(steps)
+
+
+#: The fine-tuning options for the smallest budgets (the recipe issue), the same for every row: ``overlays`` composed
+#: on the fine-tuning run and bundle ``overrides``; ``unfreeze`` marks the staged variant whose ``stages#unfreeze_at``
+#: is two thirds of the preset's fine-tuning steps. The first variant is the grid's own fine-tuning.
+FINETUNE_TUNING: dict[str, dict] = {
+    "all": {},  # every parameter from the first step (the bundle's default)
+    "head then all": {"overlays": ("staged_finetuning",), "unfreeze": True},  # linear probing, then everything
+    "input and norms": {  # a contrast change is an input-level shift: the first block and the normalisation layers
+        "overlays": ("staged_finetuning",),
+        "overrides": {"stages#trainable": "input_norm", "stages#unfreeze_at": None},
+    },
+    "augmented": {"overlays": ("intensity_augmentation",)},  # intensity augmentation while fine-tuning
+}
+
+
+def plan_finetune_tuning(
+    preset: BenchmarkPreset, rows: tuple[str, ...] | None = None, seeds: tuple[int, ...] = (0,)
+) -> list[Step]:
+    """Each of ``rows`` (default: the preset's main rows) fine-tuned with each variant of ``FINETUNE_TUNING`` from
+    its grid pretraining (the first pretraining seed, at the row's own learning rate; a row from scratch from none)
+    on ``TUNING_BUDGETS`` at every target site of the main part for ``seeds``, scored on the sites' *validation*
+    subjects (never the test ones). Keys ``tune_ft/<row>/<variant>/<site>/<budget>/seed<s>``; the pretraining runs
+    are the grid's, shared with it."""
+    rows = rows or preset.methods
+    p = preset.pretrain_seeds[0]
+    steps: list[Step] = []
+    for row in rows:
+        method = METHODS[row]
+        if method.long or method.semi:
+            raise ValueError(f"plan_finetune_tuning: row {row!r} fine-tunes its own way; tune the plain rows.")
+        needs: tuple[str, ...] = ()
+        pretrained = None
+        if method.pretrain:
+            spec = PRETRAININGS[method.pretrain]
+            name = preset.pretrain_run_name(spec.name)
+            needs = (f"pretrain/{name}/seed{p}",)
+            pretrained = _pretrain_run(name, p)
+            if not any(s.key == needs[0] for s in steps):
+                steps.append(
+                    PretrainStep(
+                        needs[0],
+                        name=pretrained,
+                        mode=spec.mode,
+                        seed=p,
+                        overlays=spec.overlays,
+                        overrides=_pretrain_overrides(preset, spec.name),
+                        target_unlabeled=spec.target_unlabeled,
+                    )
+                )
+        for variant, spec_ in FINETUNE_TUNING.items():
+            overrides = dict(spec_.get("overrides", {}))
+            if spec_.get("unfreeze"):
+                overrides["stages#unfreeze_at"] = round(preset.finetune_steps * 2 / 3)
+            for site in preset.target_sites:
+                for budget in TUNING_BUDGETS:
+                    for seed in seeds:
+                        steps.append(
+                            FinetuneStep(
+                                f"tune_ft/{row}/{variant}/{site}/{budget.key}/seed{seed}",
+                                f"{row} | {variant}",
+                                budget,
+                                seed,
+                                pretrained=pretrained,
+                                site=site,
+                                eval_list="validation",
+                                overrides=overrides,
+                                needs=needs,
+                                replicate=p,
+                                overlays=tuple(spec_.get("overlays", ())),
                             )
                         )
     return ready_first(steps)

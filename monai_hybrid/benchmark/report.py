@@ -23,6 +23,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "TUNING_REPORTS",
     "Comparison",
     "compare",
     "cohort_view",
@@ -679,8 +680,9 @@ def write_results_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pooled = [s for s in preset.target_sites if any(r.get("site") == s for r in runs)]
-    if any(r.get("kind") == "finetune" and r["key"].startswith("tune/") for r in runs):
-        write_tuning_report(runs, out)
+    for kind, (prefix, *_) in TUNING_REPORTS.items():
+        if any(r.get("kind") == "finetune" and r["key"].startswith(prefix) for r in runs):
+            write_tuning_report(runs, out, kind)
     from monai_hybrid.benchmark.data import is_lesion_site
     from monai_hybrid.benchmark.lesion_report import write_lesion_report
 
@@ -690,15 +692,42 @@ def write_results_report(
     return write_grid_report(clean, budgets, saved["class_names"], out, title, pooled_sites=pooled, **common)
 
 
-def write_tuning_report(runs: list[dict], out_dir: str | os.PathLike) -> tuple[str, dict[str, str]]:
-    """Write ``tuning.md``: each row's pretraining variants (``plan_tuning``) on the validation subjects of each
-    target site and pooled over the sites, and the variant each row chooses (the highest pooled mean foreground
-    Dice, averaged over the budgets).
+#: Each tuning (``kind``): its runs' key prefix, its report's file, and its title and protocol.
+TUNING_REPORTS = {
+    "pretraining": (
+        "tune/",
+        "tuning.md",
+        "every row's pretraining variants",
+        "Each row gets the same variants (plan.TUNING), pretrained with the first pretraining seed",
+    ),
+    "finetuning": (
+        "tune_ft/",
+        "tuning_finetuning.md",
+        "every row's fine-tuning variants",
+        "Each row gets the same fine-tuning variants (plan.FINETUNE_TUNING), from its grid pretraining of the first "
+        "pretraining seed",
+    ),
+}
+
+
+def write_tuning_report(
+    runs: list[dict], out_dir: str | os.PathLike, kind: str = "pretraining"
+) -> tuple[str, dict[str, str]]:
+    """Write ``tuning.md`` (``kind`` pretraining: ``plan_tuning``'s runs) or ``tuning_finetuning.md`` (``kind``
+    finetuning: ``plan_finetune_tuning``'s): each row's variants on the validation subjects of each target site and
+    pooled over the sites, and the variant each row chooses (the highest pooled mean foreground Dice, averaged over
+    the budgets).
 
     Returns:
         The pooled table and row -> chosen variant.
+
+    Raises:
+        ValueError: an unknown ``kind``.
     """
-    tuned = [r for r in runs if r.get("kind") == "finetune" and r["key"].startswith("tune/")]
+    if kind not in TUNING_REPORTS:
+        raise ValueError(f"write_tuning_report: 'kind' must be one of {list(TUNING_REPORTS)}, got {kind!r}.")
+    prefix, file_name, what, protocol = TUNING_REPORTS[kind]
+    tuned = [r for r in runs if r.get("kind") == "finetune" and r["key"].startswith(prefix)]
     budgets = list(dict.fromkeys(r["budget"] for r in tuned))
     sites = list(dict.fromkeys(_site(r) for r in tuned))
     pooled = pooled_runs(tuned, sites)
@@ -723,9 +752,9 @@ def write_tuning_report(runs: list[dict], out_dir: str | os.PathLike) -> tuple[s
     table = markdown_table(shown(pooled), budgets)
     per_site = "\n\n".join(f"{site}:\n\n{markdown_table(shown(tuned), budgets, site=site)}" for site in sites)
     lines = "\n".join(f"- {row}: **{variant}**" for row, variant in chosen.items())
-    (Path(out_dir) / "tuning.md").write_text(
-        "# Equal care: every row's pretraining variants on the validation subjects\n\n"
-        "Each row gets the same variants (plan.TUNING), pretrained with the first pretraining seed, fine-tuned on "
+    (Path(out_dir) / file_name).write_text(
+        f"# Equal care: {what} on the validation subjects\n\n"
+        f"{protocol}, fine-tuned on "
         "the same labelled cases and scored on the *validation* subjects of every target site (the test subjects "
         f"choose nothing). Mean foreground Dice pooled over {', '.join(sites)} (mean +- std over seeds, n):\n\n"
         f"{table}\n\nChosen (highest pooled mean over the budgets):\n\n{lines}\n\nPer site:\n\n{per_site}\n"

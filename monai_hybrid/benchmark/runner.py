@@ -21,6 +21,7 @@ from monai_hybrid.benchmark.plan import (
     Step,
     ZeroShotStep,
     plan_ablations,
+    plan_finetune_tuning,
     plan_grid,
     plan_tuning,
 )
@@ -119,8 +120,11 @@ class BenchmarkRunner:
         self.progress = progress
         self.workers = workers
 
-    def plan(self, ablations: bool = False, tuning: bool = False) -> list[Step]:
-        """Every step of the grid (or of the ablations, or of the tuning), each after the steps it needs."""
+    def plan(self, ablations: bool = False, tuning: bool = False, finetune_tuning: bool = False) -> list[Step]:
+        """Every step of the grid (or of the ablations, or of the pretraining or fine-tuning tuning), each after the
+        steps it needs."""
+        if finetune_tuning:
+            return plan_finetune_tuning(self.preset)
         if tuning:
             return plan_tuning(self.preset)
         return plan_ablations(self.preset) if ablations else plan_grid(self.preset, self.parts)
@@ -130,13 +134,13 @@ class BenchmarkRunner:
         order = list(dict.fromkeys(s for part in self.preset.grid_parts for s in part.sites))
         return order.index(site) if site in order else len(order)
 
-    def run(self, ablations: bool = False, tuning: bool = False) -> list[dict]:
-        """Run (or resume) the whole grid, or the ablations, or the tuning of the rows (``plan_tuning``), in one
-        folder whose runs they share; returns every recorded run."""
+    def run(self, ablations: bool = False, tuning: bool = False, finetune_tuning: bool = False) -> list[dict]:
+        """Run (or resume) the whole grid, or the ablations, or the tuning of the rows' pretraining (``plan_tuning``)
+        or fine-tuning (``plan_finetune_tuning``), in one folder whose runs they share; returns every recorded run."""
         from tqdm.auto import tqdm
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        steps = self.plan(ablations, tuning)
+        steps = self.plan(ablations, tuning, finetune_tuning)
         methods = {m for part in self.preset.grid_parts for m in part.methods}
         semi = any(METHODS[m].semi for m in methods) or any(
             PRETRAININGS[METHODS[m].pretrain].target_unlabeled for m in methods if METHODS[m].pretrain
@@ -151,7 +155,7 @@ class BenchmarkRunner:
             class_names=self.class_names,
             unlabeled=semi,
             progress=self.progress,
-            fresh_seed=None if ablations or tuning else self.preset.fresh_seed,
+            fresh_seed=None if ablations or tuning or finetune_tuning else self.preset.fresh_seed,
         )
         # the runs read a copy of the bundle's configs made at the start: configs edited while the benchmark runs
         # cannot mix into it, and the copy documents what ran. It is made anew at each start, so a resumed benchmark

@@ -1,0 +1,104 @@
+"""Equal care for fine-tuning: every row gets the same fine-tuning variants (plan.FINETUNE_TUNING) from its grid
+pretraining, scored on validation subjects, and the report chooses one per row."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from monai_hybrid.benchmark import (
+    FINETUNE_TUNING,
+    PRESETS,
+    BenchmarkRunner,
+    plan_finetune_tuning,
+    plan_grid,
+    write_tuning_report,
+)
+from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep
+
+CPU = PRESETS["cpu"]
+ROWS = ("hybrid", "supervised_aug", "synth", "hybrid_synth", "scratch")
+
+
+def test_every_row_gets_the_same_variants_from_its_grid_pretraining_on_validation_subjects():
+    steps = plan_finetune_tuning(CPU, ROWS)
+    finetunes = [s for s in steps if isinstance(s, FinetuneStep)]
+    for row in ROWS:
+        mine = [s for s in finetunes if s.method.startswith(f"{row} | ")]
+        assert {s.method.split(" | ")[1] for s in mine} == set(FINETUNE_TUNING)
+        assert {s.site for s in mine} == set(CPU.target_sites) and len(mine) == 4 * 3
+    assert {s.eval_list for s in finetunes} == {"validation"}  # the test subjects choose nothing
+    assert {s.budget.name for s in finetunes} == {"1 slice"}
+    # the pretraining runs are the grid's (synth at its own rate), shared with it; scratch starts from none
+    grid = {s.key: s for s in plan_grid(CPU) if isinstance(s, PretrainStep)}
+    pretrains = {s.key: s for s in steps if isinstance(s, PretrainStep)}
+    assert set(pretrains) == {
+        "pretrain/hybrid/seed0",
+        "pretrain/supervised_aug/seed0",
+        "pretrain/synth_lr5e-4/seed0",
+        "pretrain/hybrid_synth/seed0",
+    }
+    assert all(pretrains[k] == grid[k] for k in pretrains)
+    scratch = [s for s in finetunes if s.method.startswith("scratch |")]
+    assert all(s.pretrained is None and s.needs == () for s in scratch)
+    # what each variant composes: the grid's own fine-tuning, two stagings, augmentation
+    by_variant = {s.method.split(" | ")[1]: s for s in finetunes if s.method.startswith("hybrid |")}
+    assert (by_variant["all"].overlays, dict(by_variant["all"].overrides)) == ((), {})
+    assert by_variant["head then all"].overlays == ("staged_finetuning",)
+    assert dict(by_variant["head then all"].overrides) == {"stages#unfreeze_at": 100}  # 2/3 of the 150 steps
+    assert dict(by_variant["input and norms"].overrides) == {
+        "stages#trainable": "input_norm",
+        "stages#unfreeze_at": None,
+    }
+    assert by_variant["augmented"].overlays == ("intensity_augmentation",)
+    with pytest.raises(ValueError, match="row 'hybrid_semi' fine-tunes its own way"):
+        plan_finetune_tuning(CPU, ("hybrid_semi",))
+
+
+def test_the_report_chooses_each_rows_variant_in_its_own_file(tmp_path):
+    finetunes = [s for s in plan_finetune_tuning(CPU, ("hybrid", "scratch")) if isinstance(s, FinetuneStep)]
+    runs = [
+        {
+            "kind": "finetune",
+            "key": s.key,
+            "method": s.method,
+            "budget": s.budget.name,
+            "site": s.site,
+            "seed": s.seed,
+            "replicate": 0,
+            "mean_fg_dice": 0.6 if s.method in ("hybrid | augmented", "scratch | all") else 0.5,
+        }
+        for s in finetunes
+    ]
+    # a pretraining tuning's run in the same folder is left to tuning.md
+    runs.append({**runs[0], "key": "tune/hybrid/lr5e-4/site_c_flair/slices1/seed0", "method": "hybrid | lr5e-4"})
+    _, chosen = write_tuning_report(runs, tmp_path, "finetuning")
+    assert chosen == {"hybrid": "augmented", "scratch": "all"}
+    text = (tmp_path / "tuning_finetuning.md").read_text()
+    assert "fine-tuning variants" in text and "| hybrid (augmented) | 0.600" in text and "lr5e-4" not in text
+    assert not (tmp_path / "tuning.md").exists()
+    with pytest.raises(ValueError, match="'kind' must be one of"):
+        write_tuning_report(runs, tmp_path, "inference")
+
+
+@pytest.mark.slow
+def test_the_variants_run_end_to_end_on_a_users_datalists(tiny_phantom, tmp_path):
+    root, _ = tiny_phantom
+    preset = dataclasses.replace(PRESETS["tiny"], methods=("hybrid",))
+    runner = BenchmarkRunner(
+        tmp_path,
+        preset,
+        source_datalist=root / "site_a_t1w" / "datalist.json",
+        target_datalist=root / "site_c_flair" / "datalist.json",
+        progress=False,
+        track=False,
+    )
+    runs = runner.run(finetune_tuning=True)
+    tuned = {r["method"]: r for r in runs if r["key"].startswith("tune_ft/")}
+    assert set(tuned) == {f"hybrid | {v}" for v in FINETUNE_TUNING}
+    assert all(0.0 <= r["mean_fg_dice"] <= 1.0 and r["eval_list"] == "validation" for r in tuned.values())
+    assert tuned["hybrid | input and norms"]["overlays"] == ["staged_finetuning"]
+    assert tuned["hybrid | input and norms"]["overrides"]["stages#trainable"] == "input_norm"
+    assert json.loads((tmp_path / "results.json").read_text())["runs"][0]["key"] == "pretrain/hybrid/seed0"
