@@ -415,8 +415,9 @@ _CPU = BenchmarkPreset(
     # chosen on validation subjects by both key rows (equal-care tuning, docs/results/tuning_cpu.md): the largest of
     # the three rates tried, so a larger one may be better still
     learning_rate=2e-3,
-    # synth chose 5e-4 in the same tuning (docs/results/tuning_cpu.md): every row runs at its own choice
-    pretrain_learning_rates=(("synth", 5e-4),),
+    # synth, hybrid_synth and supervised_synth chose 5e-4 in the same tuning (docs/results/tuning_cpu.md): every row
+    # runs at its own choice
+    pretrain_learning_rates=(("synth", 5e-4), ("hybrid_synth", 5e-4), ("supervised_synth", 5e-4)),
     finetune_steps=150,
     finetune_samples_per_volume=2,
     oracle_seeds=(0,),

@@ -31,14 +31,14 @@ def test_every_row_gets_the_same_variants_from_its_grid_pretraining_on_validatio
         assert {s.site for s in mine} == set(CPU.target_sites) and len(mine) == 4 * 3
     assert {s.eval_list for s in finetunes} == {"validation"}  # the test subjects choose nothing
     assert {s.budget.name for s in finetunes} == {"1 slice"}
-    # the pretraining runs are the grid's (synth at its own rate), shared with it; scratch starts from none
+    # the pretraining runs are the grid's (synth and hybrid_synth at their own rate), shared with it; scratch starts from none
     grid = {s.key: s for s in plan_grid(CPU) if isinstance(s, PretrainStep)}
     pretrains = {s.key: s for s in steps if isinstance(s, PretrainStep)}
     assert set(pretrains) == {
         "pretrain/hybrid/seed0",
         "pretrain/supervised_aug/seed0",
         "pretrain/synth_lr5e-4/seed0",
-        "pretrain/hybrid_synth/seed0",
+        "pretrain/hybrid_synth_lr5e-4/seed0",
     }
     assert all(pretrains[k] == grid[k] for k in pretrains)
     scratch = [s for s in finetunes if s.method.startswith("scratch |")]
