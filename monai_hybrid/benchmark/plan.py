@@ -158,6 +158,21 @@ def _pretrain_overrides(preset: BenchmarkPreset, pretraining: str) -> Mapping[st
     return spec.overrides
 
 
+def _grid_pretrain_step(preset: BenchmarkPreset, pretraining: str, seed: int) -> PretrainStep:
+    """The grid's pretraining run of ``pretraining`` with pretraining seed ``seed`` (at its own rate, if it has one)."""
+    spec = PRETRAININGS[pretraining]
+    name = preset.pretrain_run_name(pretraining)
+    return PretrainStep(
+        f"pretrain/{name}/seed{seed}",
+        name=_pretrain_run(name, seed),
+        mode=spec.mode,
+        seed=seed,
+        overlays=spec.overlays,
+        overrides=_pretrain_overrides(preset, pretraining),
+        target_unlabeled=spec.target_unlabeled,
+    )
+
+
 def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> list[Step]:
     """Every run of the grid's ``parts`` (default: all): the pretraining runs first (each pretraining that a row of
     the parts uses, for each pretraining seed of the preset and of the parts that add some), then the runs that need
@@ -180,21 +195,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
         for name in sorted({METHODS[m].pretrain for m in part.methods if METHODS[m].pretrain}):
             seeds_of[name] += [p for p in part.pretrain_seeds or () if p not in seeds_of[name]]
     run_name = {name: preset.pretrain_run_name(name) for name in names}  # with its own learning rate, if any
-    steps: list[Step] = []
-    for name in names:
-        spec = PRETRAININGS[name]
-        for p in seeds_of[name]:
-            steps.append(
-                PretrainStep(
-                    f"pretrain/{run_name[name]}/seed{p}",
-                    name=_pretrain_run(run_name[name], p),
-                    mode=spec.mode,
-                    seed=p,
-                    overlays=spec.overlays,
-                    overrides=_pretrain_overrides(preset, name),
-                    target_unlabeled=spec.target_unlabeled,
-                )
-            )
+    steps: list[Step] = [_grid_pretrain_step(preset, name, p) for name in names for p in seeds_of[name]]
     for site in sites:
         for seed in preset.oracle_seeds or preset.seeds:
             steps.append(
@@ -330,23 +331,21 @@ def plan_tuning(
         spec = PRETRAININGS[METHODS[row].pretrain]
         for i, (variant, overrides) in enumerate(TUNING.items()):
             # the variant at the row's own learning rate is its grid pretraining
-            is_grid = overrides.get("learning_rate") == preset.pretrain_learning_rate(spec.name)
-            name = preset.pretrain_run_name(spec.name) if is_grid else f"tune_{spec.name}_{i}"
-            key = f"pretrain/{name}/seed{p}"
-            if not any(s.key == key for s in steps):
-                steps.append(
-                    PretrainStep(
-                        key,
-                        name=_pretrain_run(name, p),
-                        mode=spec.mode,
-                        seed=p,
-                        overlays=spec.overlays,
-                        overrides=(
-                            _pretrain_overrides(preset, spec.name) if is_grid else {**spec.overrides, **overrides}
-                        ),
-                        target_unlabeled=spec.target_unlabeled,
-                    )
+            if overrides.get("learning_rate") == preset.pretrain_learning_rate(spec.name):
+                pretrain = _grid_pretrain_step(preset, spec.name, p)
+            else:
+                name = f"tune_{spec.name}_{i}"
+                pretrain = PretrainStep(
+                    f"pretrain/{name}/seed{p}",
+                    name=_pretrain_run(name, p),
+                    mode=spec.mode,
+                    seed=p,
+                    overlays=spec.overlays,
+                    overrides={**spec.overrides, **overrides},
+                    target_unlabeled=spec.target_unlabeled,
                 )
+            if pretrain not in steps:
+                steps.append(pretrain)
             for site in preset.target_sites:
                 for budget in TUNING_BUDGETS:
                     for seed in seeds:
@@ -356,10 +355,10 @@ def plan_tuning(
                                 f"{row} | {variant}",
                                 budget,
                                 seed,
-                                pretrained=_pretrain_run(name, p),
+                                pretrained=pretrain.name,
                                 site=site,
                                 eval_list="validation",
-                                needs=(key,),
+                                needs=(pretrain.key,),
                             )
                         )
     return ready_first(steps)
@@ -397,22 +396,10 @@ def plan_finetune_tuning(
         needs: tuple[str, ...] = ()
         pretrained = None
         if method.pretrain:
-            spec = PRETRAININGS[method.pretrain]
-            name = preset.pretrain_run_name(spec.name)
-            needs = (f"pretrain/{name}/seed{p}",)
-            pretrained = _pretrain_run(name, p)
-            if not any(s.key == needs[0] for s in steps):
-                steps.append(
-                    PretrainStep(
-                        needs[0],
-                        name=pretrained,
-                        mode=spec.mode,
-                        seed=p,
-                        overlays=spec.overlays,
-                        overrides=_pretrain_overrides(preset, spec.name),
-                        target_unlabeled=spec.target_unlabeled,
-                    )
-                )
+            pretrain = _grid_pretrain_step(preset, method.pretrain, p)
+            needs, pretrained = (pretrain.key,), pretrain.name
+            if pretrain not in steps:
+                steps.append(pretrain)
         for variant, spec_ in FINETUNE_TUNING.items():
             overrides = dict(spec_.get("overrides", {}))
             if spec_.get("unfreeze"):
