@@ -365,11 +365,15 @@ def plan_tuning(
 
 
 #: The fine-tuning options for the smallest budgets (the recipe issue), the same for every row: ``overlays`` composed
-#: on the fine-tuning run and bundle ``overrides``; ``unfreeze`` marks the staged variant whose ``stages#unfreeze_at``
-#: is two thirds of the preset's fine-tuning steps. The first variant is the grid's own fine-tuning.
+#: on the fine-tuning run and bundle ``overrides``; ``unfreeze``: the share of the preset's fine-tuning steps after
+#: which a staged variant trains every parameter (``stages#unfreeze_at``). The first variant is the grid's own
+#: fine-tuning.
 FINETUNE_TUNING: dict[str, dict] = {
     "all": {},  # every parameter from the first step (the bundle's default)
-    "head then all": {"overlays": ("staged_finetuning",), "unfreeze": True},  # linear probing, then everything
+    # linear probing, then everything at half the rate: the head alone for two thirds of the steps, or for the
+    # bundle's own share (100 of its 300 steps)
+    "head then all": {"overlays": ("staged_finetuning",), "unfreeze": 2 / 3},
+    "short head then all": {"overlays": ("staged_finetuning",), "unfreeze": 1 / 3},
     "input and norms": {  # a contrast change is an input-level shift: the first block and the normalisation layers
         "overlays": ("staged_finetuning",),
         "overrides": {"stages#trainable": "input_norm", "stages#unfreeze_at": None},
@@ -402,8 +406,8 @@ def plan_finetune_tuning(
                 steps.append(pretrain)
         for variant, spec_ in FINETUNE_TUNING.items():
             overrides = dict(spec_.get("overrides", {}))
-            if spec_.get("unfreeze"):
-                overrides["stages#unfreeze_at"] = round(preset.finetune_steps * 2 / 3)
+            if "unfreeze" in spec_:
+                overrides["stages#unfreeze_at"] = round(preset.finetune_steps * spec_["unfreeze"])
             for site in preset.target_sites:
                 for budget in TUNING_BUDGETS:
                     for seed in seeds:

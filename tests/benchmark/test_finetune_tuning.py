@@ -28,10 +28,10 @@ def test_every_row_gets_the_same_variants_from_its_grid_pretraining_on_validatio
     for row in ROWS:
         mine = [s for s in finetunes if s.method.startswith(f"{row} | ")]
         assert {s.method.split(" | ")[1] for s in mine} == set(FINETUNE_TUNING)
-        assert {s.site for s in mine} == set(CPU.target_sites) and len(mine) == 4 * 3
+        assert {s.site for s in mine} == set(CPU.target_sites) and len(mine) == len(FINETUNE_TUNING) * 3
     assert {s.eval_list for s in finetunes} == {"validation"}  # the test subjects choose nothing
     assert {s.budget.name for s in finetunes} == {"1 slice"}
-    # the pretraining runs are the grid's (synth and hybrid_synth at their own rate), shared with it; scratch starts from none
+    # the pretraining runs are the grid's (synth and hybrid_synth at their own rate), shared; scratch starts from none
     grid = {s.key: s for s in plan_grid(CPU) if isinstance(s, PretrainStep)}
     pretrains = {s.key: s for s in steps if isinstance(s, PretrainStep)}
     assert set(pretrains) == {
@@ -48,6 +48,8 @@ def test_every_row_gets_the_same_variants_from_its_grid_pretraining_on_validatio
     assert (by_variant["all"].overlays, dict(by_variant["all"].overrides)) == ((), {})
     assert by_variant["head then all"].overlays == ("staged_finetuning",)
     assert dict(by_variant["head then all"].overrides) == {"stages#unfreeze_at": 100}  # 2/3 of the 150 steps
+    assert by_variant["short head then all"].overlays == ("staged_finetuning",)
+    assert dict(by_variant["short head then all"].overrides) == {"stages#unfreeze_at": 50}  # the bundle's 1/3
     assert dict(by_variant["input and norms"].overrides) == {
         "stages#trainable": "input_norm",
         "stages#unfreeze_at": None,
