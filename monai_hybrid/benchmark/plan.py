@@ -316,6 +316,27 @@ TUNING: dict[str, dict] = {
 TUNING_BUDGETS = (Budget(1, "slices"),)
 
 
+def _validation_runs(
+    preset: BenchmarkPreset, prefix: str, method: str, seeds: tuple[int, ...], **fields: Any
+) -> list[FinetuneStep]:
+    """A tuning variant's fine-tunings on ``TUNING_BUDGETS`` at every target site of the main part for ``seeds``,
+    scored on the *validation* subjects; keys ``<prefix>/<site>/<budget>/seed<s>``, ``fields`` the steps' others."""
+    return [
+        FinetuneStep(
+            f"{prefix}/{site}/{budget.key}/seed{seed}",
+            method,
+            budget,
+            seed,
+            site=site,
+            eval_list="validation",
+            **fields,
+        )
+        for site in preset.target_sites
+        for budget in TUNING_BUDGETS
+        for seed in seeds
+    ]
+
+
 def plan_tuning(
     preset: BenchmarkPreset, rows: tuple[str, ...] | None = None, seeds: tuple[int, ...] = (0,)
 ) -> list[Step]:
@@ -346,21 +367,14 @@ def plan_tuning(
                 )
             if pretrain not in steps:
                 steps.append(pretrain)
-            for site in preset.target_sites:
-                for budget in TUNING_BUDGETS:
-                    for seed in seeds:
-                        steps.append(
-                            FinetuneStep(
-                                f"tune/{row}/{variant}/{site}/{budget.key}/seed{seed}",
-                                f"{row} | {variant}",
-                                budget,
-                                seed,
-                                pretrained=pretrain.name,
-                                site=site,
-                                eval_list="validation",
-                                needs=(pretrain.key,),
-                            )
-                        )
+            steps += _validation_runs(
+                preset,
+                f"tune/{row}/{variant}",
+                f"{row} | {variant}",
+                seeds,
+                pretrained=pretrain.name,
+                needs=(pretrain.key,),
+            )
     return ready_first(steps)
 
 
@@ -408,22 +422,15 @@ def plan_finetune_tuning(
             overrides = dict(spec_.get("overrides", {}))
             if "unfreeze" in spec_:
                 overrides["stages#unfreeze_at"] = round(preset.finetune_steps * spec_["unfreeze"])
-            for site in preset.target_sites:
-                for budget in TUNING_BUDGETS:
-                    for seed in seeds:
-                        steps.append(
-                            FinetuneStep(
-                                f"tune_ft/{row}/{variant}/{site}/{budget.key}/seed{seed}",
-                                f"{row} | {variant}",
-                                budget,
-                                seed,
-                                pretrained=pretrained,
-                                site=site,
-                                eval_list="validation",
-                                overrides=overrides,
-                                needs=needs,
-                                replicate=p,
-                                overlays=tuple(spec_.get("overlays", ())),
-                            )
-                        )
+            steps += _validation_runs(
+                preset,
+                f"tune_ft/{row}/{variant}",
+                f"{row} | {variant}",
+                seeds,
+                pretrained=pretrained,
+                overrides=overrides,
+                needs=needs,
+                replicate=p,
+                overlays=tuple(spec_.get("overlays", ())),
+            )
     return ready_first(steps)
