@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", choices=("zero", "copy:white_matter", "reinit"), default="zero")
     parser.add_argument("--batch-dice", action="store_true", help="each class's Dice over the whole batch")
     parser.add_argument("--steps", type=int, default=PRESETS["cpu"].finetune_steps, help="fine-tuning steps")
+    parser.add_argument(
+        "--lesion-weight", type=float, default=1.0, help="the lesion class's weight in Dice-CE (the others 1)"
+    )
+    parser.add_argument("--lr", type=float, default=PRESETS["cpu"].finetune_learning_rate, help="learning rate")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     quiet_logs()
@@ -82,10 +86,19 @@ def main(argv: list[str] | None = None) -> None:
     ctx = RunContext(
         bench, preset, bundle, str(source), {SITE: str(datalist)}, TISSUES, {}, {SITE: (*TISSUES, "lesion")}
     )
-    overrides = {"new_class_init": args.variant}
-    if args.batch_dice:
-        overrides["loss#dice_ce_kwargs"] = {"batch": True}
-    name = f"probe/{args.variant}{'_batch' if args.batch_dice else ''}_{args.steps}".replace(":", "_")
+    preset = dataclasses.replace(preset, finetune_learning_rate=args.lr)
+    overrides: dict = {"new_class_init": args.variant}
+    kwargs: dict = {"batch": True} if args.batch_dice else {}
+    if args.lesion_weight != 1.0:
+        kwargs["weight"] = f"$torch.tensor([1.0, 1.0, 1.0, 1.0, {args.lesion_weight}])"
+    if kwargs:
+        overrides["loss#dice_ce_kwargs"] = kwargs
+    name = f"probe/{args.variant}{'_batch' if args.batch_dice else ''}_{args.steps}"
+    if args.lesion_weight != 1.0:
+        name += f"_w{args.lesion_weight:g}"
+    if args.lr != PRESETS["cpu"].finetune_learning_rate:
+        name += f"_lr{args.lr:g}"
+    name = name.replace(":", "_")
     step = FinetuneStep(
         name, "hybrid", Budget(5, "scans"), 0, "hybrid_seed0", site=SITE, eval_list="validation",
         overrides=overrides, overlays=LESION_OVERLAYS,

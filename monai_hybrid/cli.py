@@ -184,7 +184,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from monai_hybrid.benchmark.presets import METHODS, PRESETS
+    from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRESETS
 
     parser = argparse.ArgumentParser(
         prog="monai-hybrid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -330,9 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--tune-finetuning",
         action="store_true",
-        help="equal care for fine-tuning: every row's fine-tuning variants (all, head then all, input and norms, "
-        "augmented; the same for each) from its grid pretraining, on the validation subjects of every target site; "
-        "writes tuning_finetuning.md",
+        help=f"equal care for fine-tuning: every row's fine-tuning variants ({', '.join(FINETUNE_TUNING)}; the same "
+        "for each) from its grid pretraining, on the validation subjects of every target site; writes "
+        "tuning_finetuning.md",
     )
     b.add_argument(
         "--workers",

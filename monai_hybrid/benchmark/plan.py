@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monai_hybrid.benchmark.data import is_lesion_site
-from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset, Budget
+from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRETRAININGS, BenchmarkPreset, Budget
 
 __all__ = [
     "ABLATIONS",
@@ -18,6 +18,7 @@ __all__ = [
     "PretrainStep",
     "Step",
     "ZeroShotStep",
+    "finetuning_settings",
     "plan_ablations",
     "plan_finetune_tuning",
     "plan_grid",
@@ -180,7 +181,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
     are evaluated at each site for the pretrainings of ``zero_shot`` that some row uses (the preset's pretraining
     seeds; not at a lesion site: a source model has no lesion channel); the convergence control (``long_control``)
     runs at the first target site of the main part, for one fine-tuning seed per pretraining seed, when ``main`` is
-    among the parts.
+    among the parts. A row is fine-tuned with its own ``finetuning`` variant (``finetuning_settings``).
 
     Raises:
         ValueError: two parts name one fine-tuning run and start it from different pretraining seeds.
@@ -251,6 +252,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     )
                 continue
             seen[key] = p
+            overlays, overrides = finetuning_settings(preset, method.finetuning)
             steps.append(
                 FinetuneStep(
                     key,
@@ -263,7 +265,8 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     semi=method.semi,
                     needs=(f"pretrain/{run_name[method.pretrain]}/seed{p}",) if method.pretrain else (),
                     replicate=p,
-                    overlays=LESION_OVERLAYS if is_lesion_site(site) else (),
+                    overrides=overrides,
+                    overlays=(*(LESION_OVERLAYS if is_lesion_site(site) else ()), *overlays),
                 )
             )
     return ready_first(steps)
@@ -378,22 +381,14 @@ def plan_tuning(
     return ready_first(steps)
 
 
-#: The fine-tuning options for the smallest budgets (the recipe issue), the same for every row: ``overlays`` composed
-#: on the fine-tuning run and bundle ``overrides``; ``unfreeze``: the share of the preset's fine-tuning steps after
-#: which a staged variant trains every parameter (``stages#unfreeze_at``). The first variant is the grid's own
-#: fine-tuning.
-FINETUNE_TUNING: dict[str, dict] = {
-    "all": {},  # every parameter from the first step (the bundle's default)
-    # linear probing, then everything at half the rate: the head alone for two thirds of the steps, or for the
-    # bundle's own share (100 of its 300 steps)
-    "head then all": {"overlays": ("staged_finetuning",), "unfreeze": 2 / 3},
-    "short head then all": {"overlays": ("staged_finetuning",), "unfreeze": 1 / 3},
-    "input and norms": {  # a contrast change is an input-level shift: the first block and the normalisation layers
-        "overlays": ("staged_finetuning",),
-        "overrides": {"stages#trainable": "input_norm", "stages#unfreeze_at": None},
-    },
-    "augmented": {"overlays": ("intensity_augmentation",)},  # intensity augmentation while fine-tuning
-}
+def finetuning_settings(preset: BenchmarkPreset, variant: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The overlays and bundle overrides of fine-tuning ``variant`` (a key of ``FINETUNE_TUNING``) at ``preset``'s
+    fine-tuning steps."""
+    spec = FINETUNE_TUNING[variant]
+    overrides = dict(spec.get("overrides", {}))
+    if "unfreeze" in spec:
+        overrides["stages#unfreeze_at"] = round(preset.finetune_steps * spec["unfreeze"])
+    return tuple(spec.get("overlays", ())), overrides
 
 
 def plan_finetune_tuning(
@@ -409,7 +404,7 @@ def plan_finetune_tuning(
     steps: list[Step] = []
     for row in rows:
         method = METHODS[row]
-        if method.long or method.semi:
+        if method.long or method.semi or method.finetuning != "all":
             raise ValueError(f"plan_finetune_tuning: row {row!r} fine-tunes its own way; tune the plain rows.")
         needs: tuple[str, ...] = ()
         pretrained = None
@@ -418,10 +413,8 @@ def plan_finetune_tuning(
             needs, pretrained = (pretrain.key,), pretrain.name
             if pretrain not in steps:
                 steps.append(pretrain)
-        for variant, spec_ in FINETUNE_TUNING.items():
-            overrides = dict(spec_.get("overrides", {}))
-            if "unfreeze" in spec_:
-                overrides["stages#unfreeze_at"] = round(preset.finetune_steps * spec_["unfreeze"])
+        for variant in FINETUNE_TUNING:
+            overlays, overrides = finetuning_settings(preset, variant)
             steps += _validation_runs(
                 preset,
                 f"tune_ft/{row}/{variant}",
@@ -431,6 +424,6 @@ def plan_finetune_tuning(
                 overrides=overrides,
                 needs=needs,
                 replicate=p,
-                overlays=tuple(spec_.get("overlays", ())),
+                overlays=overlays,
             )
     return ready_first(steps)

@@ -46,13 +46,18 @@ __all__ = [
 
 _ORDER = [
     "hybrid",
+    "hybrid_ftaug",
     "hybrid_aug",
     "hybrid_synth",
     "hybrid_target",
     "hybrid_semi",
     "supervised",
+    "supervised_ftaug",
     "supervised_aug",
+    "supervised_aug_ftaug",
+    "supervised_synth",
     "synth",
+    "synth_ftaug",
     "diffusion",
     "contrastive",
     "scratch",

@@ -12,11 +12,12 @@ from monai_hybrid.benchmark import (
     FINETUNE_TUNING,
     PRESETS,
     BenchmarkRunner,
+    Method,
     plan_finetune_tuning,
     plan_grid,
     write_tuning_report,
 )
-from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep
+from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, finetuning_settings
 
 CPU = PRESETS["cpu"]
 ROWS = ("hybrid", "supervised_aug", "synth", "hybrid_synth", "scratch")
@@ -104,3 +105,20 @@ def test_the_variants_run_end_to_end_on_a_users_datalists(tiny_phantom, tmp_path
     assert tuned["hybrid | input and norms"]["overlays"] == ["staged_finetuning"]
     assert tuned["hybrid | input and norms"]["overrides"]["stages#trainable"] == "input_norm"
     assert json.loads((tmp_path / "results.json").read_text())["runs"][0]["key"] == "pretrain/hybrid/seed0"
+
+
+def test_a_row_at_its_chosen_fine_tuning_starts_from_the_same_pretraining_with_the_variant_composed():
+    steps = {s.key: s for s in plan_grid(CPU, ("rows_contrasts", "tuned_finetuning")) if isinstance(s, FinetuneStep)}
+    for row, base in (("hybrid_ftaug", "hybrid"), ("supervised_aug_ftaug", "supervised_aug"), ("synth_ftaug", "synth")):
+        tuned, plain = steps[f"{row}/site_b_t2w/slices1/seed2"], steps[f"{base}/site_b_t2w/slices1/seed2"]
+        assert (tuned.pretrained, tuned.needs, tuned.replicate) == (plain.pretrained, plain.needs, plain.replicate)
+        assert tuned.overlays == ("intensity_augmentation",) and plain.overlays == ()
+        assert dict(tuned.overrides) == dict(plain.overrides) == {}
+    # hybrid's hybrid-free twin gets the same fine-tuning
+    assert steps["supervised_ftaug/site_d_pd/scans1/seed0"].overlays == ("intensity_augmentation",)
+    # a staged variant's unfreezing step follows the preset's fine-tuning steps
+    assert finetuning_settings(CPU, "head then all") == (("staged_finetuning",), {"stages#unfreeze_at": 100})
+    with pytest.raises(ValueError, match="row 'hybrid_ftaug' fine-tunes its own way"):
+        plan_finetune_tuning(CPU, ("hybrid_ftaug",))
+    with pytest.raises(ValueError, match="finetuning must be one of"):
+        Method("hybrid_frozen", "hybrid", finetuning="frozen")
