@@ -12,6 +12,8 @@ from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRETRAINING
 __all__ = [
     "ABLATIONS",
     "FINETUNE_TUNING",
+    "LESION_OVERLAYS",
+    "LESION_OVERRIDES",
     "TUNING",
     "TUNING_BUDGETS",
     "FinetuneStep",
@@ -96,6 +98,10 @@ Step = PretrainStep | FinetuneStep | ZeroShotStep
 #: The overlays of every fine-tuning run at a lesion site, each row's and the oracle's alike: class-balanced
 #: sampling, without which no row, not even the oracle, predicted a lesion (docs/results-lesions.md).
 LESION_OVERLAYS: tuple[str, ...] = ("class_balanced",)
+#: The bundle overrides of every fine-tuning run at a lesion site, the oracle's too: the lesion class weighted in
+#: Dice-CE, without which no row learned it (weight chosen on the lesion site's validation subjects,
+#: docs/results-lesions.md).
+LESION_OVERRIDES: Mapping[str, Any] = {"class_weights": {"lesion": 50.0}}
 
 _LOW_NOISE = {"method#timestep_distribution": "truncated", "method#t_max": 250}
 
@@ -209,6 +215,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     site=site,
                     long=True,
                     overlays=LESION_OVERLAYS if is_lesion_site(site) else (),
+                    overrides=LESION_OVERRIDES if is_lesion_site(site) else {},
                 )
             )
         for name in preset.zero_shot:
@@ -265,7 +272,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     semi=method.semi,
                     needs=(f"pretrain/{run_name[method.pretrain]}/seed{p}",) if method.pretrain else (),
                     replicate=p,
-                    overrides=overrides,
+                    overrides={**(LESION_OVERRIDES if is_lesion_site(site) else {}), **overrides},
                     overlays=(*(LESION_OVERLAYS if is_lesion_site(site) else ()), *overlays),
                 )
             )

@@ -8,10 +8,12 @@ executor (``executor``) and the result store (``store``). A killed benchmark res
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from monai_hybrid.benchmark.data import prepare_data
 from monai_hybrid.benchmark.executor import execute, quiet_logs
@@ -33,28 +35,41 @@ from monai_hybrid.bundle import default_bundle_dir
 __all__ = ["BenchmarkRunner", "refuse_stale_runs"]
 
 
+def _settings(overrides: Mapping[str, Any], overlays: Sequence[str]) -> str:
+    """A fine-tuning run's bundle settings as its record holds them (JSON: tuples become lists)."""
+    return json.dumps({"overrides": dict(overrides), "overlays": list(overlays)}, sort_keys=True)
+
+
 def refuse_stale_runs(steps: Sequence[Step], store: ResultStore) -> None:
-    """Refuse to resume a folder in which a planned fine-tuning run is recorded as started from another pretraining
-    run than the plan names now (its pretraining was given its own learning rate since, or other pretraining seeds):
-    counting it done would report it under the new protocol. A tuning run is exempt: its variant fixes its rate,
-    whichever run carries the variant.
+    """Refuse to resume a folder in which a planned fine-tuning run is recorded with other settings than the plan
+    gives it now: started from another pretraining run (its pretraining was given its own learning rate since, or
+    other pretraining seeds), or with other bundle overrides or overlays (the lesion site's class weights, say):
+    counting it done would report it under the new protocol. A pretraining tuning run is exempt from the pretraining
+    check: its variant fixes its rate, whichever run carries the variant.
 
     Raises:
-        ValueError: naming the runs, the pretraining each one started from and the one the plan names.
+        ValueError: naming the runs, what each one was recorded with and what the plan names.
     """
     stale = []
     for step in steps:
         run = store.done(step.key)
-        if not isinstance(step, FinetuneStep) or step.key.startswith("tune/") or run is None or "pretrained" not in run:
+        if not isinstance(step, FinetuneStep) or run is None:
             continue
-        recorded = Path(run["pretrained"]).parents[2].name if run["pretrained"] else None  # pretrain/<run>/models/...
-        if recorded != step.pretrained:
-            stale.append(f"{step.key} (started from {recorded}, planned from {step.pretrained})")
+        if "pretrained" in run and not step.key.startswith("tune/"):
+            recorded = Path(run["pretrained"]).parents[2].name if run["pretrained"] else None  # pretrain/<run>/models
+            if recorded != step.pretrained:
+                stale.append(f"{step.key} (started from {recorded}, planned from {step.pretrained})")
+                continue
+        recorded = _settings(run.get("overrides", {}), run.get("overlays", ()))
+        planned = _settings(step.overrides, step.overlays)
+        if recorded != planned:
+            stale.append(f"{step.key} (recorded with {recorded}, planned with {planned})")
     if stale:
         raise ValueError(
-            f"'{store.path}' holds {len(stale)} runs started from other pretraining runs than the plan names: "
-            f"{stale[:5]}{' ...' if len(stale) > 5 else ''}. The preset changed how a pretraining runs (its learning "
-            "rate or seeds); use another output folder, or restore the preset's earlier settings."
+            f"'{store.path}' holds {len(stale)} runs recorded with other settings than the plan gives them: "
+            f"{stale[:5]}{' ...' if len(stale) > 5 else ''}. The preset changed how they run (a pretraining's "
+            "learning rate or seeds, a fine-tuning's overrides or overlays); use another output folder, move the "
+            "stale records out of its results.json, or restore the earlier settings."
         )
 
 

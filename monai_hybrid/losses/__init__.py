@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+import torch
 from torch import nn
 
 from monai_hybrid.losses.contrastive import PixelContrastiveLoss
 from monai_hybrid.losses.hybrid import HybridLoss
 from monai_hybrid.modes import get_mode
 
-__all__ = ["HybridLoss", "PixelContrastiveLoss", "pretraining_loss", "finetuning_loss"]
+__all__ = ["HybridLoss", "PixelContrastiveLoss", "class_weight_tensor", "finetuning_loss", "pretraining_loss"]
 
 
 def pretraining_loss(
@@ -34,15 +37,50 @@ def pretraining_loss(
     return HybridLoss(image_channels, image_weight=image_weight, mask_weight=mask_weight)
 
 
+def class_weight_tensor(class_names: Sequence[str], class_weights: Mapping[str, float] | None) -> torch.Tensor | None:
+    """The weight of each class in Dice-CE, in ``class_names`` order: ``class_weights`` names the classes that differ
+    from 1 (``{"lesion": 20.0}``: a rare class learned from a few scans).
+
+    Returns:
+        A tensor of shape (K,) for K ``class_names``, or ``None`` when ``class_weights`` is empty (every class 1).
+
+    Raises:
+        ValueError: ``class_weights`` is not a mapping, names a class not in ``class_names``, or holds a weight that is
+            not a positive number.
+    """
+    if not class_weights:
+        return None
+    if not isinstance(class_weights, Mapping):
+        raise ValueError(
+            f"'class_weights' must map class names to weights, e.g. {{'lesion': 20.0}}; got {class_weights!r}."
+        )
+    unknown = [name for name in class_weights if name not in class_names]
+    if unknown:
+        raise ValueError(f"'class_weights' names {unknown}, which are not in 'class_names' {list(class_names)}.")
+    bad = {k: v for k, v in class_weights.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0}
+    if bad:
+        raise ValueError(f"'class_weights' must be positive numbers; got {bad}.")
+    return torch.tensor([float(class_weights.get(name, 1.0)) for name in class_names])
+
+
 def finetuning_loss(
-    image_channels: int, unlabeled_weight: float = 0.0, dice_ce_kwargs: dict | None = None
+    image_channels: int,
+    unlabeled_weight: float = 0.0,
+    dice_ce_kwargs: dict | None = None,
+    class_names: Sequence[str] = (),
+    class_weights: Mapping[str, float] | None = None,
 ) -> HybridLoss:
     """The fine-tuning loss: Dice-CE on the labelled scans at t = 0, plus ``unlabeled_weight`` times the denoising
     MSE on noised unlabelled scans (semi-supervised hybrid fine-tuning) when it is above 0. ``dice_ce_kwargs``: more
     arguments of MONAI's ``DiceCELoss`` (``{"batch": True}``: each class's Dice over the whole batch, as
-    ``--loss#dice_ce_kwargs "{'batch': True}"``)."""
+    ``--loss#dice_ce_kwargs "{'batch': True}"``). ``class_weights``: the classes of ``class_names`` whose Dice-CE
+    weight is not 1 (MONAI's ``weight``, applied to the Dice and the cross-entropy of each class), as
+    ``--class_weights "{'lesion': 20.0}"``."""
     if not float(unlabeled_weight) >= 0.0:
         raise ValueError(f"finetuning_loss: 'unlabeled_weight' must be >= 0, got {unlabeled_weight!r}.")
+    weight = class_weight_tensor(class_names, class_weights)
+    if weight is not None:
+        dice_ce_kwargs = {**(dice_ce_kwargs or {}), "weight": weight}
     return HybridLoss(
         image_channels, image_weight=float(unlabeled_weight), mask_weight=1.0, dice_ce_kwargs=dice_ce_kwargs
     )

@@ -13,7 +13,7 @@ import pytest
 from monai_hybrid.benchmark import PRESETS, BenchmarkRunner, Budget, GridPart, prepare_data, write_results_report
 from monai_hybrid.benchmark import data as benchmark_data
 from monai_hybrid.benchmark.lesion_report import TISSUE_ONLY, _aims, lesion_records
-from monai_hybrid.benchmark.plan import ZeroShotStep, plan_grid
+from monai_hybrid.benchmark.plan import LESION_OVERRIDES, ZeroShotStep, plan_grid
 from monai_hybrid.data.phantom import SUMMARY_FILE, generate_phantom
 from tests.conftest import tiny_config
 
@@ -62,9 +62,15 @@ def test_tiny_lesion_grid_grows_the_head_scores_lesions_and_reports_them(tiny_ph
     assert {"lesion_dice", "lesion_f1", "lesion_recall", "lesion_avd_percent", "dice_lesion"} <= set(lesion)
     clean = next(r for r in runs if r["key"] == "hybrid/site_c_flair/scans1/seed0")
     assert "lesion_dice" not in clean and "dice_lesion" not in clean
-    # every run at the lesion site, the oracle too, samples its slices class by class; the clean site as always
-    assert all(r["overlays"] == ["class_balanced"] for r in runs if r.get("site") == "site_c_flair_lesions")
-    assert "overlays" not in clean
+    # every run at the lesion site, the oracle too, samples its slices class by class and weights the lesion class;
+    # the clean site as always
+    at_lesion_site = [r for r in runs if r.get("site") == "site_c_flair_lesions"]
+    assert all(r["overlays"] == ["class_balanced"] for r in at_lesion_site)
+    assert all(
+        r["overrides"] == {"class_weights": {"lesion": LESION_OVERRIDES["class_weights"]["lesion"]}}
+        for r in at_lesion_site
+    )
+    assert "overlays" not in clean and clean["overrides"] == {}
     model_dir = tmp_path / "runs" / "hybrid_site_c_flair_lesions_scans1_seed0" / "models"
     settings = json.loads((model_dir / "model_settings.json").read_text())
     assert settings["class_names"][-1] == "lesion" and len(settings["class_names"]) == 5

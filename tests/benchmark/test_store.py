@@ -55,3 +55,29 @@ def test_a_pretraining_given_its_own_rate_later_refuses_only_the_runs_it_started
         r"synth_lr5e-4_seed0\).*another output folder",
     ):
         refuse_stale_runs(plan_grid(changed), resumed)
+
+
+def test_a_fine_tuning_recorded_with_other_overrides_or_overlays_is_refused(tmp_path):
+    """The lesion site's class weights, added after its runs were recorded without them: resuming would count the old
+    runs as done under the new recipe."""
+    from monai_hybrid.benchmark.plan import FinetuneStep
+    from monai_hybrid.benchmark.presets import Budget
+    from monai_hybrid.benchmark.runner import refuse_stale_runs
+
+    store = ResultStore(tmp_path, PRESETS["tiny"])
+    site, budget = "site_c_flair_lesions", Budget(1, "scans")
+    old = FinetuneStep("scratch/lesions/seed0", "scratch", budget, 0, None, site=site, overlays=("class_balanced",))
+    # as runs.finetune records it: overrides always, overlays when there are some
+    store.record(
+        {"key": old.key, "kind": "finetune", "pretrained": None, "overrides": {}, "overlays": ["class_balanced"]}
+    )
+    refuse_stale_runs([old], store)  # the same settings (tuple and list alike): resumable
+    weighted = dataclasses.replace(old, overrides={"class_weights": {"lesion": 50.0}})
+    with pytest.raises(
+        ValueError,
+        match=r"scratch/lesions/seed0 \(recorded with .*\"overrides\": \{\}.*planned with "
+        r".*\"lesion\": 50\.0.*move the stale records",
+    ):
+        refuse_stale_runs([weighted], store)
+    with pytest.raises(ValueError, match="1 runs recorded with other settings"):
+        refuse_stale_runs([dataclasses.replace(old, overlays=())], store)

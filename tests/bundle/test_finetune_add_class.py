@@ -54,6 +54,17 @@ def test_the_finetune_config_hands_the_classes_to_the_weight_transfer(tmp_path):
     assert parser.get_parsed_content("new_class_init") == "zero"
 
 
+def test_class_weights_from_the_command_line_reach_monai_dice_ce(tmp_path):
+    """``--class_weights "{'lesion': 20.0}"`` weights the lesion class in both terms of MONAI's Dice-CE."""
+    loss = _finetune_parser(tmp_path, class_names=WITH_LESION, class_weights={"lesion": 20.0}).get_parsed_content(
+        "loss"
+    )
+    expected = torch.tensor([1.0, 1.0, 1.0, 1.0, 20.0])
+    assert torch.equal(loss.dice_ce.cross_entropy.weight, expected)
+    assert torch.equal(loss.dice_ce.dice.class_weight, expected)
+    assert _finetune_parser(tmp_path).get_parsed_content("loss").dice_ce.cross_entropy.weight is None  # default: 1
+
+
 def test_the_transfer_on_the_finetune_network_keeps_the_trained_channels(pretrained):
     parser = _finetune_parser(pretrained, class_names=WITH_LESION)
     index = handler_index(parser, "train#handlers", "PretrainedWeightsHandler")

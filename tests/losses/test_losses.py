@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -116,3 +118,32 @@ def test_fine_tuning_loss_passes_dice_settings_to_monai():
 
     assert finetuning_loss(1, dice_ce_kwargs={"batch": True}).dice_ce.dice.batch is True
     assert finetuning_loss(1).dice_ce.dice.batch is False
+
+
+def test_class_weights_name_classes_and_weight_dice_ce():
+    """A rare class's weight multiplies its cross-entropy at its voxels and its Dice term, the others stay 1."""
+    from monai_hybrid.losses import class_weight_tensor, finetuning_loss
+
+    names = ["background", "tissue", "lesion"]
+    assert class_weight_tensor(names, {}) is None and class_weight_tensor(names, None) is None
+    assert class_weight_tensor(names, {"lesion": 20}).tolist() == [1.0, 1.0, 20.0]
+    logits = torch.zeros(1, 4, 2, 2)  # one image channel, then three classes, all equally likely
+    label = torch.tensor([[[[0, 1], [1, 2]]]]).float()
+    plain = finetuning_loss(1, class_names=names).dice_ce.cross_entropy(logits[:, 1:], label[:, 0].long())
+    weighted = finetuning_loss(1, class_names=names, class_weights={"lesion": 20.0})
+    ce = weighted.dice_ce.cross_entropy(logits[:, 1:], label[:, 0].long())
+    # CrossEntropyLoss with weights is the weighted mean: (1 + 1 + 1 + 20) * log 3 / (1 + 1 + 1 + 20)
+    assert plain.item() == pytest.approx(math.log(3)) and ce.item() == pytest.approx(math.log(3))
+    logits[0, 3, 1, 1] = -2.0  # the lesion voxel now less likely: the weighted loss rises by more
+    rise_plain = finetuning_loss(1, class_names=names).dice_ce.cross_entropy(logits[:, 1:], label[:, 0].long())
+    rise_weighted = weighted.dice_ce.cross_entropy(logits[:, 1:], label[:, 0].long())
+    lesion = 2.0 + math.log(2.0 + math.exp(-2.0))  # -log softmax([0, 0, -2])[2], up from log 3
+    assert rise_plain.item() == pytest.approx((3 * math.log(3) + lesion) / 4)
+    assert rise_weighted.item() == pytest.approx((3 * math.log(3) + 20 * lesion) / 23)
+    for bad, match in (
+        ({"lesions": 2.0}, "names \\['lesions'\\], which are not in 'class_names'"),
+        ({"lesion": 0.0}, "must be positive numbers"),
+        (["lesion"], "must map class names to weights"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            finetuning_loss(1, class_names=names, class_weights=bad)
