@@ -8,11 +8,11 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from monai_hybrid.stacks import OVERLAYS, RUNS
+from monai_hybrid.stacks import OVERLAYS, RUNS, config_stack
 
 __all__ = [
     "BUNDLE_NAME",
@@ -25,6 +25,7 @@ __all__ = [
     "require_overlay",
     "run_bundle",
     "set_class_names",
+    "set_class_weights",
     "write_bundle",
     "write_monailabel_app",
     "write_train_config",
@@ -130,10 +131,40 @@ def set_class_names(bundle_dir: str | os.PathLike, class_names: Sequence[str]) -
     write_train_config(configs)
 
 
+def set_class_weights(bundle_dir: str | os.PathLike, class_weights: Mapping[str, float]) -> None:
+    """Make a bundle's fine-tuning weight the classes named in ``class_weights`` in Dice-CE (the others 1): the
+    one-line ``class_weights`` of its ``configs/finetune.yaml`` rewritten (its comment kept) and ``configs/train.yaml``
+    written again.
+
+    Raises:
+        ValueError: a name not among the bundle's ``class_names`` or a weight that is not a positive number
+            (``monai_hybrid.losses.class_weight_tensor``), or no one-line ``class_weights`` to set.
+    """
+    from monai.bundle import ConfigParser
+
+    from monai_hybrid.losses import class_weight_tensor
+
+    configs = Path(bundle_dir) / "configs"
+    parser = ConfigParser()
+    parser.read_config(str(configs / "common.yaml"))
+    class_weight_tensor(parser["class_names"], class_weights)
+    finetune = configs / "finetune.yaml"
+    entries = ", ".join(f"{name}: {float(w)!r}" for name, w in class_weights.items())
+    text, count = re.subn(
+        r"^class_weights: \{[^}]*\}", f"class_weights: {{{entries}}}", finetune.read_text(), count=1, flags=re.M
+    )
+    if count != 1:
+        raise ValueError(f"'{finetune}' has no one-line 'class_weights: {{...}}' to set; edit it by hand.")
+    finetune.write_text(text)
+    write_train_config(configs)
+
+
 def write_monailabel_app(
     app_dir: str | os.PathLike,
     models_from: str | os.PathLike | None = None,
     class_names: Sequence[str] | None = None,
+    class_weights: Mapping[str, float] | None = None,
+    train_overlays: Sequence[str] = (),
 ) -> Path:
     """Write a MONAI Label app that serves, fine-tunes and ranks scans with this project's bundle.
 
@@ -149,25 +180,44 @@ def write_monailabel_app(
         class_names: the classes the app labels (default: the bundle's), background first (``set_class_names``):
             the served model's classes followed by new ones (a lesion class) grow its mask head now
             (``grow_served_model``), so that the server's network has a channel for each from the start.
+        class_weights: the Dice-CE weight of classes that the Train should not neglect (``{"lesion": 50.0}``;
+            ``set_class_weights``).
+        train_overlays: the bundle's overlays composed into the Train's ``configs/train.yaml`` (``class_balanced``
+            for a rare class; ``write_train_config``).
 
     Returns:
         ``app_dir`` as a path.
 
     Raises:
         FileNotFoundError: ``models_from`` is given but does not exist.
-        ValueError: ``class_names`` is not a list of classes, or not the served model's classes followed by new ones
-            (before anything is written).
+        ValueError: ``class_names`` is not a list of classes, or not the served model's classes followed by new ones;
+            ``class_weights`` names another class; an overlay that does not apply to fine-tuning (before anything is
+            written).
     """
     if class_names is not None:  # before anything is written
         _checked_class_names(class_names)
         if models_from is not None and Path(models_from).is_dir():
             _served_classes_grow_to(Path(models_from), class_names)
+    if class_weights:
+        from monai.bundle import ConfigParser
+
+        from monai_hybrid.losses import class_weight_tensor
+
+        if class_names is None:
+            parser = ConfigParser()
+            parser.read_config(str(default_bundle_dir() / "configs" / "common.yaml"))
+        class_weight_tensor(class_names if class_names is not None else parser["class_names"], class_weights)
+    config_stack("finetune", train_overlays)  # an unknown overlay, or one that does not apply, is refused here
     app = Path(app_dir)
     app.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(__file__).resolve().parent / "monailabel_app" / "main.py", app / "main.py")
     bundle = write_bundle(app / "model" / BUNDLE_NAME, overwrite=True)
     if class_names is not None:
         set_class_names(bundle, class_names)
+    if class_weights:
+        set_class_weights(bundle, class_weights)
+    if train_overlays:
+        write_train_config(bundle / "configs", train_overlays)
     if models_from is not None:
         source = Path(models_from)
         if not source.is_dir():
@@ -263,9 +313,9 @@ def grow_served_model(models: str | os.PathLike, class_names: Sequence[str], new
 TRAIN_CONFIGS = RUNS["finetune"]
 
 
-def write_train_config(configs_dir: str | os.PathLike) -> Path:
-    """Write ``configs/train.yaml``: the fine-tuning run (``common.yaml`` + ``pretrain.yaml`` + ``finetune.yaml``)
-    merged into one file.
+def write_train_config(configs_dir: str | os.PathLike, overlays: Sequence[str] = ()) -> Path:
+    """Write ``configs/train.yaml``: the fine-tuning run (``common.yaml`` + ``pretrain.yaml`` + ``finetune.yaml``,
+    then ``overlays``, keys of ``monai_hybrid.stacks.OVERLAYS``) merged into one file.
 
     MONAI Label's bundle train task runs ``configs/train.yaml`` alone (``run`` with its own overrides of
     ``train#dataset#data``, ``validate#dataset#data``, ``train#trainer#max_epochs``, ``device`` and
@@ -279,10 +329,11 @@ def write_train_config(configs_dir: str | os.PathLike) -> Path:
     from monai.bundle import ConfigParser
 
     configs = Path(configs_dir)
+    names = config_stack("finetune", overlays)
     parser = ConfigParser()
-    parser.read_config([str(configs / name) for name in TRAIN_CONFIGS])
+    parser.read_config([str(configs / name) for name in names])
     header = (
-        "# GENERATED by `monai-hybrid bundle` from " + " + ".join(TRAIN_CONFIGS) + ": the fine-tuning run as one\n"
+        "# GENERATED by `monai-hybrid bundle` from " + " + ".join(names) + ": the fine-tuning run as one\n"
         "# file, for MONAI Label's bundle train task (it reads configs/train.yaml alone). Edit the sources, not this.\n"
     )
     path = configs / "train.yaml"

@@ -104,11 +104,31 @@ def _configs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _class_weights(pairs: Sequence[str]) -> dict[str, float]:
+    """``NAME=WEIGHT`` pairs as a mapping (``--class-weights lesion=50``)."""
+    out = {}
+    for pair in pairs:
+        name, sep, weight = pair.partition("=")
+        try:
+            out[name] = float(weight)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise ValueError(f"--class-weights takes NAME=WEIGHT pairs, e.g. lesion=50; got {pair!r}.")
+    return out
+
+
 def _monailabel_app(args: argparse.Namespace) -> int:
     from monai_hybrid.bundle import write_monailabel_app
 
     return _written(
-        lambda: write_monailabel_app(args.dir, models_from=args.models, class_names=args.class_names),
+        lambda: write_monailabel_app(
+            args.dir,
+            models_from=args.models,
+            class_names=args.class_names,
+            class_weights=_class_weights(args.class_weights),
+            train_overlays=args.train_overlays,
+        ),
         "MONAI Label app written to {out}. In MONAI Label's environment (docs/how-to/monai-label.md):\n"
         "  python -m monailabel.main start_server --app {out} --studies STUDIES "
         "--conf models hybrid_brain_mri_segmentation\n",
@@ -229,6 +249,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the classes the app labels, background first (default: the bundle's); a class appended to the model's, "
         "for example: background csf grey_matter white_matter lesion, grows the mask head at the first Train",
+    )
+    m.add_argument(
+        "--class-weights",
+        nargs="+",
+        default=(),
+        metavar="NAME=WEIGHT",
+        help="the Train's Dice-CE weight of these classes (the others 1), for a rare class: lesion=50",
+    )
+    m.add_argument(
+        "--train-overlays",
+        nargs="+",
+        default=(),
+        metavar="OVERLAY",
+        help="bundle overlays composed into the Train's configs/train.yaml, for a rare class: class_balanced",
     )
     m.set_defaults(func=_monailabel_app)
 

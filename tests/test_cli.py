@@ -106,6 +106,33 @@ def test_an_app_with_a_class_added_labels_it_everywhere_a_run_reads_classes(tmp_
         assert "class_names" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
+def test_an_app_for_a_rare_class_weights_it_and_samples_it_in_the_train(tmp_path, capsys):
+    """``--class-weights lesion=50 --train-overlays class_balanced``: the Train's train.yaml weights the lesion class
+    in Dice-CE and centres its slices class by class; wrong values are refused before anything is written."""
+    import torch
+    from monai.bundle import ConfigParser
+
+    names = ["background", "csf", "grey_matter", "white_matter", "lesion"]
+    app = ["monailabel-app", str(tmp_path / "app"), "--class-names", *names]
+    assert main([*app, "--class-weights", "lesion=50", "--train-overlays", "class_balanced"]) == 0
+    configs = tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation" / "configs"
+    parser = ConfigParser()
+    parser.read_config(str(configs / "train.yaml"))
+    assert parser.get_parsed_content("class_weights") == {"lesion": 50.0}
+    assert parser["train#crop#0#_target_"] == "RandCropByLabelClassesd"
+    loss = parser.get_parsed_content("loss")
+    assert torch.equal(loss.dice_ce.cross_entropy.weight, torch.tensor([1.0, 1.0, 1.0, 1.0, 50.0]))
+    assert "class_balanced.yaml" in (configs / "train.yaml").read_text().splitlines()[0]
+    for wrong, message in (
+        (["--class-weights", "lesions=50"], "not in 'class_names'"),
+        (["--class-weights", "lesion"], "NAME=WEIGHT"),
+        (["--class-weights", "lesion=-1"], "positive"),
+        (["--train-overlays", "nothing"], "nothing"),
+    ):
+        assert main(["monailabel-app", str(tmp_path / "bad"), "--class-names", *names, *wrong]) == 1
+        assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_an_app_with_a_class_added_grows_the_served_models_head(tmp_path, capsys):
     """The served model labels the tissues; the app adds lesions: model.pt gets a fifth mask channel (zero weights,
     bias below the trained ones), the other weights and the trained channels unchanged, and its settings say so."""
