@@ -22,7 +22,8 @@ the new model, ask for the next scan.
 
 With ``--lesions`` the target scans carry white-matter lesions (the phantom's lesion model) and the app labels a
 class the source never labelled (``monai-hybrid monailabel-app --class-names ... lesion``, which grows the served
-model's mask head): the studies are the six FLAIR scans with the largest lesion load, the Train grows the mask head
+model's mask head; ``--class-weights lesion=50 --train-overlays class_balanced``, as the lesion benchmark trains):
+the studies are the six FLAIR scans with the largest lesion load, the Train grows the mask head
 of the pretrained model (``weight_transfer.json`` must list ``lesion`` as added), and ``/infer/`` on the held-out
 study must return class 4.
 ``--pretrained`` serves a pretraining already made (a ``models/pretrain`` folder; its voxel size, window and network
@@ -95,14 +96,18 @@ def site_settings(pretrained: Path | None) -> dict:
     return {key: recorded[key] for key in ("pixdim", "roi_size", "network_args")}
 
 
-def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[str] | None) -> Path:
+def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[str] | None, lesions: bool) -> Path:
     """The MONAI Label app with the site's bundle: pretrained weights in models/pretrain, served as models/model.pt
-    until the first training; ``class_names`` (the app's labels) when a class is added."""
+    until the first training; ``class_names`` (the app's labels) when a class is added; with ``lesions`` the Train
+    weights and samples the lesion class as the lesion benchmark does (``--class-weights``, ``--train-overlays``)."""
     import yaml
 
+    from monai_hybrid.benchmark.plan import LESION_OVERLAYS, LESION_OVERRIDES
     from monai_hybrid.bundle import grow_served_model, write_monailabel_app, write_train_config
 
-    app = write_monailabel_app(work / "app", class_names=class_names)
+    weights = LESION_OVERRIDES["class_weights"] if lesions else None
+    overlays = LESION_OVERLAYS if lesions else ()
+    app = write_monailabel_app(work / "app", class_names=class_names, class_weights=weights, train_overlays=overlays)
     bundle = app / "model" / MODEL
     shutil.copytree(pretrained, bundle / "models" / "pretrain")
     shutil.copy(pretrained / "model_final.pt", bundle / "models" / "model.pt")
@@ -112,7 +117,7 @@ def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[st
     common = yaml.safe_load((bundle / "configs" / "common.yaml").read_text())
     common.update(settings)  # the site's settings, as a user edits them
     (bundle / "configs" / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    write_train_config(bundle / "configs")
+    write_train_config(bundle / "configs", overlays)
     return app
 
 
@@ -244,7 +249,7 @@ def main(argv=None) -> int:
             pretrained = pretrain(work, args.steps, data)
             _log(f"pretrained the hybrid model in {time.time() - t0:.0f} s")
         settings = site_settings(pretrained if args.pretrained else None)
-        app = write_app(work, pretrained, settings, TISSUES + ["lesion"] if args.lesions else None)
+        app = write_app(work, pretrained, settings, TISSUES + ["lesion"] if args.lesions else None, args.lesions)
         site = data / "site_c_flair"
         entries = json.loads((site / "datalist.json").read_text())["training"]
         entries = (by_lesion_load(site, entries) if args.lesions else entries)[:6]
