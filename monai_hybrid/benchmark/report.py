@@ -101,6 +101,15 @@ def _control_of(method: str) -> str | None:
     return None
 
 
+def _budget_order(name: str) -> tuple[int, int, str]:
+    """Slices before scans, each by count (``"4 slices"`` before ``"16 slices"`` before ``"1 scan"``); a name of
+    another form last, as it came."""
+    k, _, unit = name.partition(" ")
+    if not k.isdigit() or unit.rstrip("s") not in ("slice", "scan"):
+        return (2, 0, "")
+    return (0 if unit.startswith("slice") else 1, int(k), "")
+
+
 def _methods(summary: dict) -> list[str]:
     known = [m for m in _ORDER if m in summary]
     return known + sorted(m for m in summary if m not in known)
@@ -678,6 +687,7 @@ def write_results_report(
         for b in dict.fromkeys(r.get("budget") for r in runs if r.get("kind") == "finetune")
         if b not in budgets and b != "all scans"
     ]
+    budgets.sort(key=_budget_order)
     if reference is not None and not any(r.get("kind") == "finetune" and r.get("method") == reference for r in runs):
         rows = sorted({r["method"] for r in runs if r.get("kind") == "finetune" and "method" in r})
         raise ValueError(f"reference '{reference}' is no fine-tuned row of '{path}'; rows: {rows}.")

@@ -108,7 +108,11 @@ def test_the_variants_run_end_to_end_on_a_users_datalists(tiny_phantom, tmp_path
 
 
 def test_a_row_at_its_chosen_fine_tuning_starts_from_the_same_pretraining_with_the_variant_composed():
-    steps = {s.key: s for s in plan_grid(CPU, ("rows_contrasts", "tuned_finetuning", "tuned_finetuning_rows")) if isinstance(s, FinetuneStep)}
+    steps = {
+        s.key: s
+        for s in plan_grid(CPU, ("rows_contrasts", "tuned_finetuning", "tuned_finetuning_rows"))
+        if isinstance(s, FinetuneStep)
+    }
     for row, base in (("hybrid_ftaug", "hybrid"), ("supervised_aug_ftaug", "supervised_aug"), ("synth_ftaug", "synth")):
         tuned, plain = steps[f"{row}/site_b_t2w/slices1/seed2"], steps[f"{base}/site_b_t2w/slices1/seed2"]
         assert (tuned.pretrained, tuned.needs, tuned.replicate) == (plain.pretrained, plain.needs, plain.replicate)
