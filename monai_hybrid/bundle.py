@@ -131,6 +131,15 @@ def set_class_names(bundle_dir: str | os.PathLike, class_names: Sequence[str]) -
     write_train_config(configs)
 
 
+def _configured_class_names(configs: Path) -> list[str]:
+    """The ``class_names`` of the bundle config folder ``configs`` (its ``common.yaml``)."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(configs / "common.yaml"))
+    return list(parser["class_names"])
+
+
 def set_class_weights(bundle_dir: str | os.PathLike, class_weights: Mapping[str, float]) -> None:
     """Make a bundle's fine-tuning weight the classes named in ``class_weights`` in Dice-CE (the others 1): the
     one-line ``class_weights`` of its ``configs/finetune.yaml`` rewritten (its comment kept) and ``configs/train.yaml``
@@ -140,14 +149,10 @@ def set_class_weights(bundle_dir: str | os.PathLike, class_weights: Mapping[str,
         ValueError: a name not among the bundle's ``class_names`` or a weight that is not a positive number
             (``monai_hybrid.losses.class_weight_tensor``), or no one-line ``class_weights`` to set.
     """
-    from monai.bundle import ConfigParser
-
     from monai_hybrid.losses import class_weight_tensor
 
     configs = Path(bundle_dir) / "configs"
-    parser = ConfigParser()
-    parser.read_config(str(configs / "common.yaml"))
-    class_weight_tensor(parser["class_names"], class_weights)
+    class_weight_tensor(_configured_class_names(configs), class_weights)
     finetune = configs / "finetune.yaml"
     entries = ", ".join(f"{name}: {float(w)!r}" for name, w in class_weights.items())
     text, count = re.subn(
@@ -199,14 +204,10 @@ def write_monailabel_app(
         if models_from is not None and Path(models_from).is_dir():
             _served_classes_grow_to(Path(models_from), class_names)
     if class_weights:
-        from monai.bundle import ConfigParser
-
         from monai_hybrid.losses import class_weight_tensor
 
-        if class_names is None:
-            parser = ConfigParser()
-            parser.read_config(str(default_bundle_dir() / "configs" / "common.yaml"))
-        class_weight_tensor(class_names if class_names is not None else parser["class_names"], class_weights)
+        names = class_names if class_names is not None else _configured_class_names(default_bundle_dir() / "configs")
+        class_weight_tensor(names, class_weights)
     config_stack("finetune", train_overlays)  # an unknown overlay, or one that does not apply, is refused here
     app = Path(app_dir)
     app.mkdir(parents=True, exist_ok=True)
