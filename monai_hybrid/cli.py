@@ -152,7 +152,10 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     preset = PRESETS[args.preset]
     changes = {}
-    if args.seeds is not None:
+    tuning_seeds = None
+    if args.seeds is not None and args.tune_finetuning:
+        tuning_seeds = tuple(range(args.seeds))
+    elif args.seeds is not None:
         changes["seeds"] = tuple(range(args.seeds))
     if args.methods:
         changes["methods"] = tuple(args.methods)
@@ -173,7 +176,16 @@ def _benchmark(args: argparse.Namespace) -> int:
         track=not args.no_mlflow,
         progress=not args.quiet,
     )
-    runs = runner.run(ablations=args.ablations, tuning=args.tune, finetune_tuning=args.tune_finetuning)
+    if args.variants and not args.tune_finetuning:
+        sys.stderr.write("monai-hybrid benchmark: --variants chooses fine-tuning variants; add --tune-finetuning.\n")
+        return 2
+    runs = runner.run(
+        ablations=args.ablations,
+        tuning=args.tune,
+        finetune_tuning=args.tune_finetuning,
+        variants=args.variants,
+        tuning_seeds=tuning_seeds,
+    )
     out = Path(args.out)
     if args.tune or args.tune_finetuning:
         kind = "finetuning" if args.tune_finetuning else "pretraining"
@@ -345,7 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--class-names", nargs="+", default=None, help="classes, background first (default: the datalists' labels)"
     )
     b.add_argument("--bundle", default=None, help="bundle folder (default: the one shipped in the package)")
-    b.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
+    b.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="number of seeds (default: the preset's; with --tune-finetuning: fine-tuning seeds of each variant, "
+        "default 1)",
+    )
     b.add_argument(
         "--methods", nargs="+", choices=list(METHODS), default=None, help="rows to run (default: the preset's)"
     )
@@ -367,6 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"equal care for fine-tuning: every row's fine-tuning variants ({', '.join(FINETUNE_TUNING)}; the same "
         "for each) from its grid pretraining, on the validation subjects of every target site; writes "
         "tuning_finetuning.md",
+    )
+    b.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(FINETUNE_TUNING),
+        default=None,
+        metavar="VARIANT",
+        help="with --tune-finetuning: only these fine-tuning variants (default: all)",
     )
     b.add_argument(
         "--workers",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["OVERLAYS", "RUNS", "config_file_arg", "config_stack"]
+__all__ = ["OVERLAYS", "REQUIRES", "RUNS", "config_file_arg", "config_stack"]
 
 #: Run id -> the config files it composes (in the bundle's ``configs/``), in order.
 RUNS: dict[str, tuple[str, ...]] = {
@@ -30,11 +30,16 @@ OVERLAYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "synthesis": ("synthesis.yaml", ("pretrain", "finetune", "finetune_with_samples")),
     "unlabeled": ("unlabeled.yaml", ("pretrain", "finetune", "finetune_with_samples")),
     "staged_finetuning": ("staged_finetuning.yaml", ("finetune", "finetune_with_samples")),
+    # after unlabeled, whose scans it labels
+    "pseudo_labels": ("pseudo_labels.yaml", ("finetune", "finetune_with_samples")),
     "multi_gpu": ("multi_gpu_train.yaml", ("pretrain", "finetune")),
     "3d": ("3d.yaml", ("pretrain", "finetune", "finetune_with_samples", "sample")),
     # after 3d: it replaces the first crop transform, of slices or of patches
     "class_balanced": ("class_balanced.yaml", ("pretrain", "finetune", "finetune_with_samples")),
 }
+
+#: Overlay name -> the overlays it builds on, which must be named with it.
+REQUIRES: dict[str, tuple[str, ...]] = {"pseudo_labels": ("unlabeled",)}
 
 
 def config_stack(run: str, overlays: Iterable[str] = ()) -> list[str]:
@@ -48,7 +53,8 @@ def config_stack(run: str, overlays: Iterable[str] = ()) -> list[str]:
         File names in the bundle's ``configs/``.
 
     Raises:
-        ValueError: an unknown run or overlay, an overlay named twice, or one that does not apply to ``run``.
+        ValueError: an unknown run or overlay, an overlay named twice, one that does not apply to ``run``, or one
+            named without an overlay it builds on (``REQUIRES``).
     """
     if run not in RUNS:
         raise ValueError(f"config_stack: 'run' {run!r} is not a run of the bundle; choose one of {sorted(RUNS)}.")
@@ -64,6 +70,15 @@ def config_stack(run: str, overlays: Iterable[str] = ()) -> list[str]:
             f"config_stack: overlay(s) {misplaced} do not apply to {run!r}; "
             + "; ".join(f"{o} applies to {list(OVERLAYS[o][1])}" for o in misplaced)
             + "."
+        )
+    missing = {o: [r for r in REQUIRES.get(o, ()) if r not in names] for o in names}
+    missing = {o: needs for o, needs in missing.items() if needs}
+    if missing:
+        fixed = sorted({*names, *(r for needs in missing.values() for r in needs)}, key=list(OVERLAYS).index)
+        raise ValueError(
+            "config_stack: "
+            + "; ".join(f"overlay {o!r} builds on {needs}: name them too" for o, needs in missing.items())
+            + f" (monai-hybrid configs {run} {' '.join(fixed)})."
         )
     return [*RUNS[run], *(OVERLAYS[o][0] for o in OVERLAYS if o in names)]
 

@@ -399,13 +399,23 @@ def finetuning_settings(preset: BenchmarkPreset, variant: str) -> tuple[tuple[st
 
 
 def plan_finetune_tuning(
-    preset: BenchmarkPreset, rows: tuple[str, ...] | None = None, seeds: tuple[int, ...] = (0,)
+    preset: BenchmarkPreset,
+    rows: tuple[str, ...] | None = None,
+    seeds: tuple[int, ...] = (0,),
+    variants: tuple[str, ...] | None = None,
 ) -> list[Step]:
-    """Each of ``rows`` (default: the preset's main rows) fine-tuned with each variant of ``FINETUNE_TUNING`` from
-    its grid pretraining (the first pretraining seed, at the row's own learning rate; a row from scratch from none)
-    on ``TUNING_BUDGETS`` at every target site of the main part for ``seeds``, scored on the sites' *validation*
-    subjects (never the test ones). Keys ``tune_ft/<row>/<variant>/<site>/<budget>/seed<s>``; the pretraining runs
-    are the grid's, shared with it."""
+    """Each of ``rows`` (default: the preset's main rows) fine-tuned with each of ``variants`` (default: every variant
+    of ``FINETUNE_TUNING``) from its grid pretraining (the first pretraining seed, at the row's own learning rate; a
+    row from scratch from none) on ``TUNING_BUDGETS`` at every target site of the main part for ``seeds``, scored on
+    the sites' *validation* subjects (never the test ones). Keys ``tune_ft/<row>/<variant>/<site>/<budget>/seed<s>``;
+    the pretraining runs are the grid's, shared with it.
+
+    Raises:
+        ValueError: a row fine-tunes its own way, or ``variants`` names one that ``FINETUNE_TUNING`` does not hold.
+    """
+    unknown = [v for v in variants or () if v not in FINETUNE_TUNING]
+    if unknown:
+        raise ValueError(f"plan_finetune_tuning: unknown variants {unknown}; choose among {list(FINETUNE_TUNING)}.")
     rows = rows or preset.methods
     p = preset.pretrain_seeds[0]
     steps: list[Step] = []
@@ -420,7 +430,7 @@ def plan_finetune_tuning(
             needs, pretrained = (pretrain.key,), pretrain.name
             if pretrain not in steps:
                 steps.append(pretrain)
-        for variant in FINETUNE_TUNING:
+        for variant in variants or FINETUNE_TUNING:
             overlays, overrides = finetuning_settings(preset, variant)
             steps += _validation_runs(
                 preset,

@@ -82,6 +82,15 @@ FINETUNE_TUNING: dict[str, dict] = {
         "overrides": {"stages#trainable": "input_norm", "stages#unfreeze_at": None},
     },
     "augmented": {"overlays": ("intensity_augmentation",)},  # intensity augmentation while fine-tuning
+    # the target's unlabelled scans during adaptation: denoised beside the labelled ones (the unlabeled overlay's
+    # weight, 0.5, as hybrid_semi), or pseudo-labelled by a mean teacher, whose voxels are chosen by its confidence
+    # alone or also by the agreement of its passes over small noise levels (the hybrid model's own uncertainty)
+    "denoising unlabelled": {"overlays": ("unlabeled",)},
+    "pseudo-labels": {"overlays": ("unlabeled", "pseudo_labels")},
+    "noise-agreed pseudo-labels": {
+        "overlays": ("unlabeled", "pseudo_labels"),
+        "overrides": {"pseudo_labels#timesteps": [0, 50, 100, 150]},
+    },
 }
 
 

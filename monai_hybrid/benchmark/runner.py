@@ -27,8 +27,8 @@ from monai_hybrid.benchmark.plan import (
     plan_grid,
     plan_tuning,
 )
-from monai_hybrid.benchmark.presets import METHODS, PRETRAININGS, BenchmarkPreset
-from monai_hybrid.benchmark.runs import RunContext
+from monai_hybrid.benchmark.presets import BenchmarkPreset
+from monai_hybrid.benchmark.runs import UNLABELED, RunContext
 from monai_hybrid.benchmark.store import MlflowSink, ResultStore
 from monai_hybrid.bundle import default_bundle_dir
 
@@ -135,11 +135,22 @@ class BenchmarkRunner:
         self.progress = progress
         self.workers = workers
 
-    def plan(self, ablations: bool = False, tuning: bool = False, finetune_tuning: bool = False) -> list[Step]:
-        """Every step of the grid (or of the ablations, or of the pretraining or fine-tuning tuning), each after the
-        steps it needs."""
+    def plan(
+        self,
+        ablations: bool = False,
+        tuning: bool = False,
+        finetune_tuning: bool = False,
+        variants: Sequence[str] | None = None,
+        tuning_seeds: Sequence[int] | None = None,
+    ) -> list[Step]:
+        """Every step of the grid (or of the ablations, or of the pretraining or fine-tuning tuning, the latter with
+        the fine-tuning ``variants`` given or all, for ``tuning_seeds`` or seed 0), each after the steps it needs."""
         if finetune_tuning:
-            return plan_finetune_tuning(self.preset)
+            return plan_finetune_tuning(
+                self.preset,
+                seeds=tuple(tuning_seeds) if tuning_seeds else (0,),
+                variants=tuple(variants) if variants else None,
+            )
         if tuning:
             return plan_tuning(self.preset)
         return plan_ablations(self.preset) if ablations else plan_grid(self.preset, self.parts)
@@ -149,16 +160,27 @@ class BenchmarkRunner:
         order = list(dict.fromkeys(s for part in self.preset.grid_parts for s in part.sites))
         return order.index(site) if site in order else len(order)
 
-    def run(self, ablations: bool = False, tuning: bool = False, finetune_tuning: bool = False) -> list[dict]:
+    def run(
+        self,
+        ablations: bool = False,
+        tuning: bool = False,
+        finetune_tuning: bool = False,
+        variants: Sequence[str] | None = None,
+        tuning_seeds: Sequence[int] | None = None,
+    ) -> list[dict]:
         """Run (or resume) the whole grid, or the ablations, or the tuning of the rows' pretraining (``plan_tuning``)
-        or fine-tuning (``plan_finetune_tuning``), in one folder whose runs they share; returns every recorded run."""
+        or fine-tuning (``plan_finetune_tuning``, with ``variants`` or all, for ``tuning_seeds`` or seed 0), in one
+        folder whose runs they share; returns every recorded run."""
         from tqdm.auto import tqdm
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        steps = self.plan(ablations, tuning, finetune_tuning)
-        methods = {m for part in self.preset.grid_parts for m in part.methods}
-        semi = any(METHODS[m].semi for m in methods) or any(
-            PRETRAININGS[METHODS[m].pretrain].target_unlabeled for m in methods if METHODS[m].pretrain
+        steps = self.plan(ablations, tuning, finetune_tuning, variants, tuning_seeds)
+        # the target sites' unlabelled scans are verified when a run reads them
+        semi = any(
+            getattr(s, "semi", False)
+            or getattr(s, "target_unlabeled", False)
+            or UNLABELED in getattr(s, "overlays", ())
+            for s in steps
         )
         sites = sorted({s.site for s in steps if isinstance(s, (FinetuneStep, ZeroShotStep))}, key=self._site_order)
         data = prepare_data(

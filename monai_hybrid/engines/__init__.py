@@ -24,6 +24,7 @@ from monai_hybrid.engines.prepare_batch import (
     HybridPrepareBatch,
     finetuning_prepare_batch,
 )
+from monai_hybrid.engines.pseudo_labels import PseudoLabeler
 from monai_hybrid.engines.staged import StagedFineTuning, Trainable, trainable_parameters
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "MetricsHistory",
     "ModelSettingsWriter",
     "PretrainedWeightsHandler",
+    "PseudoLabeler",
     "StagedFineTuning",
     "VerifiedCheckpointLoader",
     "TimestepSampler",

@@ -32,7 +32,10 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
     * with ``unlabeled_loader``: a batch of unlabelled images follows the labelled one, always noised, with the
       denoising target only (hybrid pretraining on the target site's unlabelled scans; semi-supervised fine-tuning
       with ``mode="supervised"``). Its samples weigh ``unlabeled_weight`` in the image loss against the labelled
-      ones' 1 (``targets["image_weights"]``).
+      ones' 1 (``targets["image_weights"]``);
+    * with ``unlabeled_loader`` and ``pseudo_labeler`` (fine-tuning, ``mode="supervised"``): the unlabelled batch
+      follows clean (t = 0) with the teacher's labels instead of a denoising target (``targets["pseudo_label"]`` and
+      the per-voxel ``targets["pseudo_weights"]``, see ``PseudoLabeler``).
 
     With ``mask_weighting="alpha_bar"`` the mask loss of each labelled sample is weighted by ``alpha_bar_t``
     (``targets["mask_weights"]``, see ``noise_levels``).
@@ -49,6 +52,8 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
         unlabeled_loader: an iterable of batches of unlabelled images (dicts with ``image_key``), cycled; ``None``:
             labelled batches only.
         unlabeled_weight: weight of an unlabelled sample in the image loss against a labelled one's 1 (>= 0).
+        pseudo_labeler: a ``PseudoLabeler`` that labels the unlabelled batches (fine-tuning only); ``None``: they are
+            denoised.
         image_key: batch key of the image.
         label_key: batch key of the label.
     """
@@ -64,6 +69,7 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
         mask_weighting: str = "none",
         unlabeled_loader: Any = None,
         unlabeled_weight: float = 1.0,
+        pseudo_labeler: Any = None,
         image_key: str = "image",
         label_key: str = "label",
     ) -> None:
@@ -82,6 +88,13 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
                 f"{name}: mode 'contrastive' cannot use unlabelled scans (its loss pairs every sample with a label); "
                 "set unlabeled_weight to 0."
             )
+        if pseudo_labeler is not None:
+            if not callable(pseudo_labeler):
+                raise ValueError(f"{name}: 'pseudo_labeler' must be a PseudoLabeler or None.")
+            if unlabeled_loader is None:
+                raise ValueError(f"{name}: 'pseudo_labeler' labels unlabelled scans; it needs an 'unlabeled_loader'.")
+            if self.mode.noised:
+                raise ValueError(f"{name}: pseudo-labels are for fine-tuning (mode 'supervised'), not mode {mode!r}.")
         if not float(unlabeled_weight) >= 0:
             raise ValueError(f"{name}: 'unlabeled_weight' must be >= 0, got {unlabeled_weight!r}.")
         super().__init__(num_train_timesteps=int(scheduler.num_train_timesteps))
@@ -94,6 +107,7 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
         self.mask_weighting = mask_weighting
         self.unlabeled_loader = unlabeled_loader
         self.unlabeled_weight = float(unlabeled_weight)
+        self.pseudo_labeler = pseudo_labeler
         self.image_key = image_key
         self.label_key = label_key
         self._iterator = None
@@ -138,7 +152,8 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
         ``images`` (N, C, *spatial) with N = N_l (+ N_u unlabelled); ``targets["label"]`` (N_l, 1, *spatial);
         ``targets["image"]`` (N_l + N_u or N_u, C, *spatial), the last samples of the batch; ``targets["mask_weights"]``
         (N_l,) with ``mask_weighting="alpha_bar"``; ``targets["image_weights"]`` (N_l + N_u,) when both parts are
-        denoised.
+        denoised; with a ``pseudo_labeler``, ``targets["pseudo_label"]`` and ``targets["pseudo_weights"]``
+        (N_u, 1, *spatial) instead of an image target.
 
         Raises:
             KeyError: the batch has no image, or the mode needs labels and the batch has none.
@@ -165,6 +180,15 @@ class HybridPrepareBatch(DiffusionPrepareBatch):
             return images, targets, (), {"noise": noise, "timesteps": timesteps}
 
         unlabeled = self._next_unlabeled()[self.image_key].to(device=device, non_blocking=non_blocking, **kwargs)
+        if self.pseudo_labeler is not None:  # clean, as the labelled part: the teacher's labels are the target
+            targets["pseudo_label"], targets["pseudo_weights"] = self.pseudo_labeler(unlabeled)
+            zeros = torch.zeros(unlabeled.shape[0], dtype=torch.long, device=unlabeled.device)
+            return (
+                torch.cat([images, unlabeled]),
+                targets,
+                (),
+                {"noise": torch.cat([noise, torch.zeros_like(unlabeled)]), "timesteps": torch.cat([timesteps, zeros])},
+            )
         noise_u = torch.randn_like(unlabeled)
         t_u = self.unlabeled_sampler(unlabeled.shape[0], unlabeled.device)
         target_u = self.get_target(unlabeled, noise_u, t_u)
@@ -190,17 +214,28 @@ def self_mode_contrastive(mode: str) -> bool:
 
 
 def finetuning_prepare_batch(
-    scheduler: Scheduler, prediction_type: str = "sample", unlabeled_loader: Any = None, **sampling: Any
+    scheduler: Scheduler,
+    prediction_type: str = "sample",
+    unlabeled_loader: Any = None,
+    pseudo_labeler: Any = None,
+    **sampling: Any,
 ) -> HybridPrepareBatch:
-    """The prepare-batch of fine-tuning: labelled batches at ``t = 0`` (mask loss), plus noised batches of
-    unlabelled scans from ``unlabeled_loader`` when there is one (semi-supervised hybrid fine-tuning).
+    """The prepare-batch of fine-tuning: labelled batches at ``t = 0`` (mask loss), plus batches of unlabelled scans
+    from ``unlabeled_loader`` when there is one: noised for the denoising loss (semi-supervised hybrid fine-tuning),
+    or clean with a ``pseudo_labeler``'s labels.
 
     Args:
         scheduler: the noise scheduler.
         prediction_type: the image head's target (used with unlabelled scans).
         unlabeled_loader: batches of unlabelled images, or ``None`` (a disabled loader in the config).
+        pseudo_labeler: a ``PseudoLabeler`` (configs/pseudo_labels.yaml), or ``None``.
         sampling: ``timestep_distribution`` and ``t_max`` of the unlabelled scans' noise levels.
     """
     return HybridPrepareBatch(
-        scheduler, mode="supervised", prediction_type=prediction_type, unlabeled_loader=unlabeled_loader, **sampling
+        scheduler,
+        mode="supervised",
+        prediction_type=prediction_type,
+        unlabeled_loader=unlabeled_loader,
+        pseudo_labeler=pseudo_labeler,
+        **sampling,
     )

@@ -69,18 +69,25 @@ def finetuning_loss(
     dice_ce_kwargs: dict | None = None,
     class_names: Sequence[str] = (),
     class_weights: Mapping[str, float] | None = None,
+    pseudo_labels: bool = False,
 ) -> HybridLoss:
-    """The fine-tuning loss: Dice-CE on the labelled scans at t = 0, plus ``unlabeled_weight`` times the denoising
-    MSE on noised unlabelled scans (semi-supervised hybrid fine-tuning) when it is above 0. ``dice_ce_kwargs``: more
-    arguments of MONAI's ``DiceCELoss`` (``{"batch": True}``: each class's Dice over the whole batch, as
-    ``--loss#dice_ce_kwargs "{'batch': True}"``). ``class_weights``: the classes of ``class_names`` whose Dice-CE
-    weight is not 1 (MONAI's ``weight``, applied to the Dice and the cross-entropy of each class), as
-    ``--class_weights "{'lesion': 20.0}"``."""
+    """The fine-tuning loss: Dice-CE on the labelled scans at t = 0, plus ``unlabeled_weight`` times the unlabelled
+    scans' term when it is above 0: the denoising MSE on noised unlabelled scans (semi-supervised hybrid
+    fine-tuning), or with ``pseudo_labels`` the masked cross-entropy of the mean teacher's labels
+    (``engines.PseudoLabeler``). ``dice_ce_kwargs``: more arguments of MONAI's ``DiceCELoss`` (``{"batch": True}``:
+    each class's Dice over the whole batch, as ``--loss#dice_ce_kwargs "{'batch': True}"``). ``class_weights``: the
+    classes of ``class_names`` whose Dice-CE weight is not 1 (MONAI's ``weight``, applied to the Dice and the
+    cross-entropy of each class, not to the pseudo-labels' term), as ``--class_weights "{'lesion': 20.0}"``."""
     if not float(unlabeled_weight) >= 0.0:
         raise ValueError(f"finetuning_loss: 'unlabeled_weight' must be >= 0, got {unlabeled_weight!r}.")
-    weight = class_weight_tensor(class_names, class_weights)
-    if weight is not None:
-        dice_ce_kwargs = {**(dice_ce_kwargs or {}), "weight": weight}
+    per_class = class_weight_tensor(class_names, class_weights)
+    if per_class is not None:
+        dice_ce_kwargs = {**(dice_ce_kwargs or {}), "weight": per_class}
+    unlabeled = float(unlabeled_weight)
     return HybridLoss(
-        image_channels, image_weight=float(unlabeled_weight), mask_weight=1.0, dice_ce_kwargs=dice_ce_kwargs
+        image_channels,
+        image_weight=0.0 if pseudo_labels else unlabeled,
+        mask_weight=1.0,
+        dice_ce_kwargs=dice_ce_kwargs,
+        pseudo_label_weight=unlabeled if pseudo_labels else 0.0,
     )

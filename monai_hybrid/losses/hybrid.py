@@ -1,4 +1,5 @@
-"""The hybrid loss: ``L = w_img * MSE(x_hat, target) + w_seg * DiceCE(y_logits, y)`` (docs/method.md).
+"""The hybrid loss: ``L = w_img * MSE(x_hat, target) + w_seg * DiceCE(y_logits, y)`` (docs/method.md), plus
+``w_pl * CE(y_logits, pseudo-labels)`` on unlabelled scans when fine-tuning with pseudo-labels.
 
 As in improved-diffusion, the loss keeps its terms: ``terms(pred, target)`` returns every term and the total, and
 calling the loss returns the total while keeping the last terms in ``last_terms`` for logging (MONAI's
@@ -40,10 +41,15 @@ class HybridLoss(nn.Module):
     not the size of the term against the other (that is ``image_weight`` and ``mask_weight``). Hybrid pretraining
     weights the mask loss by ``alpha_bar_t`` this way (``engines.noise_levels``).
 
+    Pseudo-labels (``target["pseudo_label"]`` of the last ``N_u`` samples, with per-voxel ``pseudo_weights``) add
+    ``w_pl`` times their cross-entropy, ``sum_v w_v CE_v / V`` over the ``V`` voxels of those samples (FixMatch's
+    masked mean: a batch with few kept voxels counts for little).
+
     Args:
         image_channels: ``C``, the number of image channels at the front of the prediction.
         image_weight: ``w_img`` (>= 0).
         mask_weight: ``w_seg`` (>= 0). The paper weights the mask term down relative to a plain segmenter.
+        pseudo_label_weight: ``w_pl`` (>= 0).
         dice_ce_kwargs: arguments of MONAI's ``DiceCELoss`` (default: ``to_onehot_y=True, softmax=True``).
     """
 
@@ -53,12 +59,18 @@ class HybridLoss(nn.Module):
         image_weight: float = 1.0,
         mask_weight: float = 1.0,
         dice_ce_kwargs: dict[str, Any] | None = None,
+        pseudo_label_weight: float = 0.0,
     ) -> None:
         super().__init__()
         name = type(self).__name__
         if not isinstance(image_channels, int) or image_channels < 1:
             raise ValueError(f"{name}: 'image_channels' must be a positive integer, got {image_channels!r}.")
-        for arg, value in (("image_weight", image_weight), ("mask_weight", mask_weight)):
+        weights = (
+            ("image_weight", image_weight),
+            ("mask_weight", mask_weight),
+            ("pseudo_label_weight", pseudo_label_weight),
+        )
+        for arg, value in weights:
             if not float(value) >= 0.0:
                 raise ValueError(f"{name}: '{arg}' must be >= 0, got {value!r}.")
         if float(image_weight) == 0.0 and float(mask_weight) == 0.0:
@@ -66,6 +78,7 @@ class HybridLoss(nn.Module):
         self.image_channels = image_channels
         self.image_weight = float(image_weight)
         self.mask_weight = float(mask_weight)
+        self.pseudo_label_weight = float(pseudo_label_weight)
         kwargs = {"to_onehot_y": True, "softmax": True} | (dice_ce_kwargs or {})
         # per-sample weights use Dice + CE with MONAI's defaults: other DiceCE settings would make them disagree
         self._weightable = set(kwargs) <= {"to_onehot_y", "softmax"}
@@ -80,13 +93,14 @@ class HybridLoss(nn.Module):
 
         Args:
             pred: (N, C + K, *spatial) image prediction then mask logits.
-            target: ``"image"`` (N, C, *spatial) and/or ``"label"`` (N, 1, *spatial) integer labels.
+            target: ``"image"`` (N, C, *spatial) and/or ``"label"`` (N, 1, *spatial) integer labels; optionally
+                ``"pseudo_label"`` (N_u, 1, *spatial) with ``"pseudo_weights"`` of the same shape.
 
         Returns:
-            ``loss_image`` (when ``target`` has an image), ``loss_mask`` (when it has a label) and ``loss``, the
-            weighted total.
+            ``loss_image`` (when ``target`` has an image), ``loss_mask`` (when it has a label), ``loss_pseudo``
+            (when it has pseudo-labels) and ``loss``, the weighted total.
         """
-        if not isinstance(target, dict) or not ({"image", "label"} & set(target)):
+        if not isinstance(target, dict) or not ({"image", "label", "pseudo_label"} & set(target)):
             raise ValueError(f"{type(self).__name__}: 'target' must be a dict with 'image' and/or 'label'.")
         c = self.image_channels
         if pred.shape[1] <= c:
@@ -121,6 +135,13 @@ class HybridLoss(nn.Module):
                 out["loss_mask"] = self.dice_ce(logits, target["label"])
             if self.mask_weight:
                 total = total + self.mask_weight * out["loss_mask"]
+        if "pseudo_label" in target:
+            n_u = target["pseudo_label"].shape[0]
+            logits = pred[pred.shape[0] - n_u :, c:].float()
+            ce = F.cross_entropy(logits, target["pseudo_label"][:, 0].long(), reduction="none")
+            out["loss_pseudo"] = (ce * target["pseudo_weights"][:, 0].to(ce)).mean()
+            if self.pseudo_label_weight:
+                total = total + self.pseudo_label_weight * out["loss_pseudo"]
         out["loss"] = total
         return out
 

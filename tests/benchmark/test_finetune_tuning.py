@@ -56,8 +56,32 @@ def test_every_row_gets_the_same_variants_from_its_grid_pretraining_on_validatio
         "stages#unfreeze_at": None,
     }
     assert by_variant["augmented"].overlays == ("intensity_augmentation",)
+    # the target's unlabelled scans: denoised, or pseudo-labelled with or without the noise levels' agreement
+    assert (by_variant["denoising unlabelled"].overlays, dict(by_variant["denoising unlabelled"].overrides)) == (
+        ("unlabeled",),
+        {},
+    )
+    assert by_variant["pseudo-labels"].overlays == ("unlabeled", "pseudo_labels")
+    assert dict(by_variant["pseudo-labels"].overrides) == {}
+    agreed = by_variant["noise-agreed pseudo-labels"]
+    assert agreed.overlays == ("unlabeled", "pseudo_labels")
+    assert dict(agreed.overrides) == {"pseudo_labels#timesteps": [0, 50, 100, 150]}
     with pytest.raises(ValueError, match="row 'hybrid_semi' fine-tunes its own way"):
         plan_finetune_tuning(CPU, ("hybrid_semi",))
+
+
+def test_a_tuning_can_run_some_variants_only(tmp_path):
+    steps = plan_finetune_tuning(CPU, ("hybrid",), variants=("all", "pseudo-labels"))
+    finetunes = [s for s in steps if isinstance(s, FinetuneStep)]
+    assert {s.method for s in finetunes} == {"hybrid | all", "hybrid | pseudo-labels"} and len(finetunes) == 6
+    # the runner's tuning (monai-hybrid benchmark --tune-finetuning --variants ... --seeds 2)
+    runner = BenchmarkRunner(tmp_path, dataclasses.replace(CPU, methods=("hybrid",)), track=False, progress=False)
+    planned = runner.plan(finetune_tuning=True, variants=("pseudo-labels",), tuning_seeds=(0, 1))
+    planned = [s for s in planned if isinstance(s, FinetuneStep)]
+    assert {s.method for s in planned} == {"hybrid | pseudo-labels"} and {s.seed for s in planned} == {0, 1}
+    assert len(planned) == 6
+    with pytest.raises(ValueError, match=r"unknown variants \['frozen'\]"):
+        plan_finetune_tuning(CPU, ("hybrid",), variants=("frozen",))
 
 
 def test_the_report_chooses_each_rows_variant_in_its_own_file(tmp_path):
