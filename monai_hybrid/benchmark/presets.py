@@ -143,6 +143,11 @@ METHODS: dict[str, Method] = {
         Method("supervised_ftaug", "supervised", finetuning="augmented"),
         Method("supervised_aug_ftaug", "supervised_aug", finetuning="augmented"),
         Method("synth_ftaug", "synth", finetuning="augmented"),
+        # the target's unlabelled scans during adaptation (docs/results/tuning_unlabelled_cpu.md): supervised_aug at its
+        # validation choice (pseudo-labels; hybrid's choice, denoising them, is hybrid_semi), and hybrid with the
+        # pseudo-labels that its own noise levels agree on, the option the hybrid model alone has
+        Method("supervised_aug_pseudo", "supervised_aug", finetuning="pseudo-labels"),
+        Method("hybrid_pseudo_agreed", "hybrid", finetuning="noise-agreed pseudo-labels"),
     )
 }
 
@@ -503,6 +508,16 @@ _CPU = BenchmarkPreset(
         # then hybrid's twin with the same fine-tuning and synth
         GridPart("tuned_finetuning", _TARGETS, _SCARCE, ("hybrid_ftaug", "supervised_aug_ftaug"), tuple(range(4))),
         GridPart("tuned_finetuning_rows", _TARGETS, _SCARCE, ("supervised_ftaug", "synth_ftaug"), tuple(range(4))),
+        # the target's unlabelled scans during adaptation rather than pretraining: each key row at its validation
+        # choice among the unlabelled-scan variants (hybrid: denoising them, hybrid_semi; supervised_aug: mean-teacher
+        # pseudo-labels), and hybrid with noise-agreed pseudo-labels, against main's rows on the same labelled cases
+        GridPart(
+            "unlabelled_adaptation",
+            _TARGETS,
+            _SCARCE,
+            ("hybrid_semi", "supervised_aug_pseudo", "hybrid_pseudo_agreed"),
+            tuple(range(4)),
+        ),
         # white-matter lesions on FLAIR, a class the source never labelled (docs/results-lesions.md): the mask head
         # grows by one channel; synth cannot predict lesions zero-shot, so it is fine-tuned like the others
         GridPart("lesions", ("site_c_flair_lesions",), _LESION_BUDGETS, _LESION_ROWS, tuple(range(4))),
