@@ -707,6 +707,9 @@ def write_results_report(
     return write_grid_report(clean, budgets, saved["class_names"], out, title, pooled_sites=pooled, **common)
 
 
+#: The variant of each tuning (``kind``) that the others are paired with: the grid's own fine-tuning.
+_TUNING_BASELINE = {"finetuning": "all"}
+
 #: Each tuning (``kind``): its runs' key prefix, its report's file, and its title and protocol.
 TUNING_REPORTS = {
     "pretraining": (
@@ -767,11 +770,26 @@ def write_tuning_report(
     table = markdown_table(shown(pooled), budgets)
     per_site = "\n\n".join(f"{site}:\n\n{markdown_table(shown(tuned), budgets, site=site)}" for site in sites)
     lines = "\n".join(f"- {row}: **{variant}**" for row, variant in chosen.items())
+    baseline = _TUNING_BASELINE.get(kind)
+    pairs = ""
+    if baseline and any(baseline in variants for variants in scores.values()):
+        rows = [f"| variant minus {baseline} | " + " | ".join(budgets) + " |", "|---|" + "---|" * len(budgets)]
+        for row, variants in scores.items():
+            for variant in (v for v in variants if baseline in variants and v != baseline):
+                cells = [
+                    _interval_cell(compare(tuned, f"{row} | {variant}", f"{row} | {baseline}", b)) for b in budgets
+                ]
+                rows.append(f"| {row} ({variant}) | " + " | ".join(cells) + " |")
+        pairs = (
+            f"\n\nEach variant minus the row's {baseline}, paired by site and fine-tuning seed (the same labelled "
+            "cases; 95% t interval over the pairs, which share one pretraining: it holds the fine-tuning seeds' "
+            "spread, not the pretraining's), wins over pairs, verdict:\n\n" + "\n".join(rows)
+        )
     (Path(out_dir) / file_name).write_text(
         f"# Equal care: {what} on the validation subjects\n\n"
         f"{protocol}, fine-tuned on "
         "the same labelled cases and scored on the *validation* subjects of every target site (the test subjects "
         f"choose nothing). Mean foreground Dice pooled over {', '.join(sites)} (mean +- std over seeds, n):\n\n"
-        f"{table}\n\nChosen (highest pooled mean over the budgets):\n\n{lines}\n\nPer site:\n\n{per_site}\n"
+        f"{table}\n\nChosen (highest pooled mean over the budgets):\n\n{lines}{pairs}\n\nPer site:\n\n{per_site}\n"
     )
     return table, chosen

@@ -105,6 +105,9 @@ def test_the_report_chooses_each_rows_variant_in_its_own_file(tmp_path):
     assert chosen == {"hybrid": "augmented", "scratch": "all"}
     text = (tmp_path / "tuning_finetuning.md").read_text()
     assert "fine-tuning variants" in text and "| hybrid (augmented) | 0.600" in text and "lr5e-4" not in text
+    # each variant paired with the row's plain fine-tuning, on the same sites and seeds: +0.1 at every site
+    assert "| hybrid (augmented) | +0.100 [+0.100, +0.100] (3/3) ahead |" in text
+    assert "| scratch (augmented) | -0.100 [-0.100, -0.100] (0/3) behind |" in text
     assert not (tmp_path / "tuning.md").exists()
     with pytest.raises(ValueError, match="'kind' must be one of"):
         write_tuning_report(runs, tmp_path, "inference")
