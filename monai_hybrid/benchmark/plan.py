@@ -158,11 +158,15 @@ def _pretrain_run(name: str, seed: int) -> str:
 
 
 def _pretrain_overrides(preset: BenchmarkPreset, pretraining: str) -> Mapping[str, Any]:
-    """The bundle overrides of ``pretraining``'s grid runs: its settings, and its own learning rate if it has one."""
+    """The bundle overrides of ``pretraining``'s grid runs: its settings, its own learning rate if it has one, and
+    its epochs if it trains longer (``steps_factor``)."""
     spec = PRETRAININGS[pretraining]
+    overrides = dict(spec.overrides)
     if pretraining in dict(preset.pretrain_learning_rates):
-        return {**spec.overrides, "learning_rate": preset.pretrain_learning_rate(pretraining)}
-    return spec.overrides
+        overrides["learning_rate"] = preset.pretrain_learning_rate(pretraining)
+    if spec.steps_factor != 1:
+        overrides["epochs"] = preset.pretrain_epochs * spec.steps_factor
+    return overrides
 
 
 def _grid_pretrain_step(preset: BenchmarkPreset, pretraining: str, seed: int) -> PretrainStep:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from monai_hybrid.benchmark import PRESETS, PRETRAININGS, markdown_table, plan_grid, plan_tuning
 from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, ZeroShotStep
-from monai_hybrid.benchmark.presets import MR_SYNTHESIS
+from monai_hybrid.benchmark.presets import MR_SYNTHESIS, Pretraining
 from monai_hybrid.bundle import default_bundle_dir
 from monai_hybrid.stacks import config_stack
 
@@ -69,3 +71,16 @@ def test_the_report_lists_the_rows_without_code_of_their_own():
     ]
     table = markdown_table(runs, ["1 scan"])
     assert "| hybrid_aug | 0.750 (n = 1) |" in table and "| hybrid_synth | 0.700 (n = 1) |" in table
+
+
+def test_the_long_synthesis_row_trains_more_epochs_of_the_same_length_at_hybrid_synths_rate():
+    cpu = PRESETS["cpu"]
+    steps = {s.key: s for s in plan_grid(cpu, ("synthesis_long",))}
+    short, long = steps["pretrain/hybrid_synth_lr5e-4/seed2"], steps["pretrain/hybrid_synth_long_lr5e-4/seed2"]
+    assert dict(long.overrides) == {**short.overrides, "epochs": 4 * cpu.pretrain_epochs}
+    assert "epochs" not in short.overrides and long.overlays == short.overlays and long.mode == short.mode
+    tuned = steps["hybrid_synth_long/site_b_t2w/slices4/seed2"]
+    assert tuned.pretrained == "hybrid_synth_long_lr5e-4_seed2" and tuned.replicate == 2
+    assert steps["hybrid_synth/site_b_t2w/slices4/seed2"].replicate == 2  # paired on the same labelled cases
+    with pytest.raises(ValueError, match="'steps_factor' must be a positive integer"):
+        Pretraining("bad", "hybrid", steps_factor=0)
