@@ -214,3 +214,14 @@ def test_class_balanced_sampling_centres_slices_and_patches_on_each_class(three_
     assert _names(parser.get_parsed_content("train#index_transforms")) == ["ClassesToIndicesd"]
     assert parser.get_parsed_content("tracked_params")["crop"] == "RandCropByLabelClassesd"
     assert _parser("finetune").get_parsed_content("tracked_params")["crop"] == "RandCropByPosNegLabeld"
+
+
+def test_tracking_records_what_fine_tuning_and_its_overlays_add():
+    plain = _parser("finetune").get_parsed_content("tracked_params")
+    assert (plain["num_labeled"], plain["label_unit"], plain["unlabeled_weight"]) == (1, "scans", 0.0)
+    assert plain["class_weights"] == {} and "stages" not in plain and "pseudo_labels" not in plain
+    stack = ["unlabeled", "staged_finetuning", "pseudo_labels"]
+    tracked = _parser("finetune", stack).get_parsed_content("tracked_params")
+    assert tracked["unlabeled_weight"] == 1.0 and tracked["stages"]["trainable"] == "head"
+    assert tracked["pseudo_labels"]["timesteps"] == [0] and tracked["pseudo_labels"]["threshold"] == 0.9
+    assert "num_labeled" not in _parser("pretrain").get_parsed_content("tracked_params")
