@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from monai_hybrid.stacks import config_stack
 from tests.bundle.conftest import run_config
+
+from .test_site_frictions import _bundle_command
 
 pytestmark = pytest.mark.slow
 
@@ -36,3 +40,21 @@ def test_everything_trains_after_unfreeze_at(pretrained):
     network, trainer = _finetune_staged(pretrained, 1)
     assert all(p.requires_grad for p in network.parameters())
     assert trainer.state.iteration >= 2  # iteration 2 ran with everything trainable
+
+
+def test_staged_and_augmented_fine_tuning_from_the_command_line_on_a_users_datalist(pretrained, tmp_path):
+    site = pretrained / "demo_data" / "site_c_flair"
+    data = json.loads((site / "datalist.json").read_text())
+    mine = {n: [{k: str(site / e[k]) for k in ("image", "label")} for e in data[n]] for n in ("training", "validation")}
+    (tmp_path / "mine.json").write_text(json.dumps(mine))
+    proc = _bundle_command(
+        "finetune",
+        config_stack("finetune", ["intensity_augmentation", "staged_finetuning"]),
+        pretrained,
+        datalist=str(tmp_path / "mine.json"),
+        **{"stages#unfreeze_at": 1, "stages#trainable": "input_norm"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (pretrained / "models" / "model.pt").is_file()
+    log = proc.stderr + proc.stdout
+    assert "input_norm" in log and "every parameter" in log  # the stages as the log names them
