@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from monai.inferers import Inferer, SimpleInferer, SliceInferer, SlidingWindowInferer
 
+from monai_hybrid.engines.noise_levels import ensemble_levels
+
 __all__ = ["MaskInferer", "window_inferer"]
 
 
@@ -53,27 +55,9 @@ class MaskInferer(Inferer):
         name = type(self).__name__
         if inferer is not None and not callable(inferer):
             raise ValueError(f"{name}: 'inferer' must be a MONAI inferer, got {type(inferer).__name__}.")
-        try:
-            given = list(timesteps)
-            levels = [int(t) for t in given if not isinstance(t, (str, bool)) and float(t) == int(t)]
-        except (TypeError, ValueError, OverflowError):
-            given, levels = None, []
-        if isinstance(timesteps, str) or given is None or len(levels) != len(given):
-            raise ValueError(f"{name}: 'timesteps' must be a list of integer noise levels, got {timesteps!r}.")
-        if not levels or len(set(levels)) != len(levels) or min(levels) < 0:
-            raise ValueError(f"{name}: 'timesteps' must be distinct non-negative integers, got {list(timesteps)}.")
-        if not isinstance(draws, int) or draws < 1:
-            raise ValueError(f"{name}: 'draws' must be a positive integer, got {draws!r}.")
-        if max(levels) > 0:
-            if scheduler is None or not hasattr(scheduler, "add_noise"):
-                raise ValueError(f"{name}: noise levels above 0 ({levels}) need the training 'scheduler'.")
-            if max(levels) >= int(scheduler.num_train_timesteps):
-                raise ValueError(
-                    f"{name}: 'timesteps' must be below the schedule's {scheduler.num_train_timesteps} steps, got "
-                    f"{levels}."
-                )
+        levels = ensemble_levels(timesteps, draws, scheduler, name)
         self.inferer = inferer or SimpleInferer()
-        self.timesteps = tuple(levels)
+        self.timesteps = levels
         self.draws = draws
         self.scheduler = scheduler
         self.seed = int(seed)

@@ -21,12 +21,14 @@ signal in the input, 1 at ``t = 0``, near 0 where the mask cannot be seen).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from monai.networks.schedulers import Scheduler
 
 from monai_hybrid.options import MaskWeighting, TimestepDistribution, choose
 
-__all__ = ["TimestepSampler", "mask_weights"]
+__all__ = ["TimestepSampler", "ensemble_levels", "mask_weights"]
 
 
 def _alpha_bar(scheduler: Scheduler) -> torch.Tensor:
@@ -114,3 +116,41 @@ def mask_weights(scheduler: Scheduler, timesteps: torch.Tensor, weighting: str =
     if weighting == MaskWeighting.NONE:
         return torch.ones(timesteps.shape[0], device=timesteps.device)
     return _alpha_bar(scheduler)[timesteps.cpu()].float().to(timesteps.device)
+
+
+def ensemble_levels(timesteps: Any, draws: Any, scheduler: Any, owner: str) -> tuple[int, ...]:
+    """The noise levels of a model's own ensemble (``MaskInferer``, ``PseudoLabeler``), checked.
+
+    Args:
+        timesteps: the levels, a list of integers (integral floats from a config are taken as integers).
+        draws: noise draws per level above 0, a positive integer.
+        scheduler: the training noise scheduler (``add_noise``, ``num_train_timesteps``); needed with a level above 0.
+        owner: the class named in the errors.
+
+    Returns:
+        The levels as a tuple of integers.
+
+    Raises:
+        ValueError: ``timesteps`` is not a list of integers, is empty, repeats a level or holds a negative one;
+            ``draws`` is not a positive integer; a level above 0 without a ``scheduler``, or at or above its steps.
+    """
+    try:
+        given = list(timesteps)
+        levels = [int(t) for t in given if not isinstance(t, (str, bool)) and float(t) == int(t)]
+    except (TypeError, ValueError, OverflowError):
+        given, levels = None, []
+    if isinstance(timesteps, str) or given is None or len(levels) != len(given):
+        raise ValueError(f"{owner}: 'timesteps' must be a list of integer noise levels, got {timesteps!r}.")
+    if not levels or len(set(levels)) != len(levels) or min(levels) < 0:
+        raise ValueError(f"{owner}: 'timesteps' must be distinct non-negative integers, got {list(timesteps)}.")
+    if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
+        raise ValueError(f"{owner}: 'draws' must be a positive integer, got {draws!r}.")
+    if max(levels) > 0:
+        if scheduler is None or not hasattr(scheduler, "add_noise"):
+            raise ValueError(f"{owner}: noise levels above 0 ({levels}) need the training 'scheduler'.")
+        if max(levels) >= int(scheduler.num_train_timesteps):
+            raise ValueError(
+                f"{owner}: 'timesteps' must be below the schedule's {scheduler.num_train_timesteps} steps, got "
+                f"{levels}."
+            )
+    return tuple(levels)

@@ -23,6 +23,8 @@ from ignite.engine import Engine, Events
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from monai_hybrid.engines.noise_levels import ensemble_levels
+
 __all__ = ["PseudoLabeler"]
 
 logger = logging.getLogger(__name__)
@@ -64,21 +66,7 @@ class PseudoLabeler:
             raise ValueError(f"{name}: 'network' must be a torch module, got {type(network).__name__}.")
         if isinstance(timesteps, (str, int)) or not timesteps:
             raise ValueError(f"{name}: 'timesteps' must be a non-empty list of noise levels, got {timesteps!r}.")
-        levels = list(timesteps)
-        if any(isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in levels) or len(set(levels)) != len(
-            levels
-        ):
-            raise ValueError(f"{name}: 'timesteps' must be distinct non-negative integers, got {levels}.")
-        if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
-            raise ValueError(f"{name}: 'draws' must be a positive integer, got {draws!r}.")
-        if max(levels) > 0:
-            if scheduler is None or not hasattr(scheduler, "add_noise"):
-                raise ValueError(f"{name}: noise levels above 0 ({levels}) need the training 'scheduler'.")
-            if max(levels) >= int(scheduler.num_train_timesteps):
-                raise ValueError(
-                    f"{name}: 'timesteps' must be below the schedule's {scheduler.num_train_timesteps} steps, got "
-                    f"{levels}."
-                )
+        levels = ensemble_levels(timesteps, draws, scheduler, name)
         if not 0.0 <= float(threshold) < 1.0:
             raise ValueError(f"{name}: 'threshold' must be in [0, 1), got {threshold!r}.")
         if not 0.0 <= float(decay) < 1.0:
@@ -86,7 +74,7 @@ class PseudoLabeler:
         if not isinstance(rampup, int) or isinstance(rampup, bool) or rampup < 0:
             raise ValueError(f"{name}: 'rampup' must be a non-negative integer, got {rampup!r}.")
         self.network = getattr(network, "module", network)  # the weights, not a DDP wrapper
-        self.timesteps = tuple(levels)
+        self.timesteps = levels
         self.draws = draws
         self.scheduler = scheduler
         self.threshold = float(threshold)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -72,6 +73,16 @@ def run_config(run_id: str, configs: list[str], bundle_root: Path, **overrides):
     ``TINY_OVERRIDES``)."""
     tiny = {} if configs[0] == "inference.yaml" else TINY_OVERRIDES
     return run_bundle(run_id, configs, bundle_root, BUNDLE, **{**tiny, **overrides})
+
+
+def users_datalist(root: Path, lists: tuple[str, ...], path: Path) -> str:
+    """A user's own datalist at ``path``: the lists ``lists`` of the FLAIR site in ``root``'s demo data, with absolute
+    paths and only the image and label keys."""
+    site = root / "demo_data" / "site_c_flair"
+    data = json.loads((site / "datalist.json").read_text())
+    mine = {n: [{k: str(site / v) for k, v in e.items() if k in ("image", "label")} for e in data[n]] for n in lists}
+    path.write_text(json.dumps(mine))
+    return str(path)
 
 
 def cause(err: BaseException, kind: type) -> BaseException:

@@ -3,13 +3,11 @@ the pretrained weights, the loss has the term), and switched on from the command
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from monai_hybrid.stacks import config_stack
-from tests.bundle.conftest import run_config
+from tests.bundle.conftest import run_config, users_datalist
 
 from .test_site_frictions import _bundle_command
 
@@ -35,17 +33,12 @@ def test_the_teacher_starts_from_the_pretrained_weights_and_the_loss_learns_its_
 
 
 def test_pseudo_labels_from_the_command_line_on_a_users_datalist(pretrained, tmp_path):
-    site = pretrained / "demo_data" / "site_c_flair"
-    data = json.loads((site / "datalist.json").read_text())
-    mine = {}
-    for name in ("training", "validation", "unlabeled"):
-        mine[name] = [{k: str(site / v) for k, v in e.items() if k in ("image", "label")} for e in data[name]]
-    (tmp_path / "mine.json").write_text(json.dumps(mine))
+    mine = users_datalist(pretrained, ("training", "validation", "unlabeled"), tmp_path / "mine.json")
     proc = _bundle_command(
         "finetune",
         config_stack("finetune", ["unlabeled", "pseudo_labels"]),
         pretrained,
-        datalist=str(tmp_path / "mine.json"),
+        datalist=mine,
         **{"pseudo_labels#timesteps": [0, 2], "pseudo_labels#draws": 2, "unlabeled_weight": 0.5},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

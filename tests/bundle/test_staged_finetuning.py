@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from monai_hybrid.stacks import config_stack
-from tests.bundle.conftest import run_config
+from tests.bundle.conftest import run_config, users_datalist
 
 from .test_site_frictions import _bundle_command
 
@@ -43,15 +41,12 @@ def test_everything_trains_after_unfreeze_at(pretrained):
 
 
 def test_staged_and_augmented_fine_tuning_from_the_command_line_on_a_users_datalist(pretrained, tmp_path):
-    site = pretrained / "demo_data" / "site_c_flair"
-    data = json.loads((site / "datalist.json").read_text())
-    mine = {n: [{k: str(site / e[k]) for k in ("image", "label")} for e in data[n]] for n in ("training", "validation")}
-    (tmp_path / "mine.json").write_text(json.dumps(mine))
+    mine = users_datalist(pretrained, ("training", "validation"), tmp_path / "mine.json")
     proc = _bundle_command(
         "finetune",
         config_stack("finetune", ["intensity_augmentation", "staged_finetuning"]),
         pretrained,
-        datalist=str(tmp_path / "mine.json"),
+        datalist=mine,
         **{"stages#unfreeze_at": 1, "stages#trainable": "input_norm"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
