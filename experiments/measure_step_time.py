@@ -7,11 +7,20 @@ Inference: the fine-tuned hybrid model segments in one forward pass at ``t = 0``
 by diffusion runs one forward pass of its network per reverse step. The second is timed with this network's own
 reverse process (``monai_hybrid.sampling.sample_pairs``, MONAI's DDIM scheduler, ``--sample-steps`` steps).
 
-Each pair is run in alternating rounds in one process so that machine load hits both alike, and the script prints
+Precision: every step is run in each of ``--precisions`` (``monai_hybrid.options.Precision``: float32, and
+cpu_bfloat16 on a CPU or cuda_amp on a GPU, as the bundle's ``amp`` setting chooses them), through the same public
+route as the bundle (``monai_hybrid.engines.with_precision`` on the trainer's inferer; MONAI's own ``amp`` on CUDA).
+
+How close to the machine's limit: the FLOPs of one training step are counted (``torch.utils.flop_counter``, forward
+and backward; the count does not depend on the precision), divided by the median step time (achieved GFLOP/s), and
+set beside what one large matrix multiplication reaches on the same threads in the same precision (the reference
+peak, best of several).
+
+Every variant is run in alternating rounds in one process so that machine load hits all alike, and the script prints
 the median ratios.
 
     python experiments/measure_step_time.py                       # bundle defaults: 2D, batch 16 of 96 x 96, CPU
-    python experiments/measure_step_time.py --spatial-dims 3 --size 64 --batch 2 --device cuda --amp
+    python experiments/measure_step_time.py --spatial-dims 3 --size 64 --batch 2 --device cuda
 """
 
 from __future__ import annotations
@@ -25,14 +34,23 @@ import torch
 from monai.engines import SupervisedTrainer
 from monai.inferers import DiffusionInferer
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+from torch.utils.flop_counter import FlopCounterMode
 
-from monai_hybrid.engines import HybridPrepareBatch
+from monai_hybrid.engines import HybridPrepareBatch, with_precision
 from monai_hybrid.losses import pretraining_loss
 from monai_hybrid.networks import HybridDiffusionUNet
+from monai_hybrid.options import Precision, choose
 from monai_hybrid.sampling import sample_pairs
 
+#: the dtype of each precision's matrix multiplication reference
+_MATMUL_DTYPE = {
+    Precision.FLOAT32: torch.float32,
+    Precision.CPU_BFLOAT16: torch.bfloat16,
+    Precision.CUDA_AMP: torch.float16,
+}
 
-def _trainer(mode: str, net, batch, steps: int, device, amp: bool) -> SupervisedTrainer:
+
+def _trainer(mode: str, net, batch, steps: int, device, precision: Precision) -> SupervisedTrainer:
     sched = DDPMScheduler(num_train_timesteps=1000, prediction_type="sample", clip_sample=False)
     return SupervisedTrainer(
         device=device,
@@ -42,8 +60,8 @@ def _trainer(mode: str, net, batch, steps: int, device, amp: bool) -> Supervised
         optimizer=torch.optim.AdamW(net.parameters(), 1e-4),
         loss_function=pretraining_loss(mode, 1, 1.0, 0.5),
         prepare_batch=HybridPrepareBatch(sched, mode=mode, t0_fraction=0.2),
-        inferer=DiffusionInferer(sched),
-        amp=amp,
+        inferer=with_precision(DiffusionInferer(sched), precision),
+        amp=precision is Precision.CUDA_AMP,
         decollate=False,
     )
 
@@ -62,6 +80,32 @@ def _time(trainer: SupervisedTrainer, device) -> float:
     trainer.run()
     _sync(device)
     return (time.perf_counter() - start) / trainer.state.epoch_length
+
+
+def _step_flops(mode: str, net, batch, device) -> int:
+    """FLOPs of one ``mode`` training step (forward and backward), counted by PyTorch's FlopCounterMode (in float32:
+    autocast changes the dtype of the operations, not their count)."""
+    trainer = _trainer(mode, net, batch, 1, device, Precision.FLOAT32)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        trainer.run()
+    return counter.get_total_flops()
+
+
+def _matmul_gflops(precision: Precision, device, n: int, repeats: int = 5) -> float:
+    """GFLOP/s of the best of ``repeats`` n x n matrix multiplications in ``precision``'s dtype on ``device``."""
+    dtype = _MATMUL_DTYPE[precision]
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
 
 
 @torch.no_grad()
@@ -90,9 +134,18 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--sample-steps", type=int, default=50, help="reverse steps of the sampling segmenter")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--amp", action="store_true")
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        default=None,
+        help="precisions to compare (float32, cpu_bfloat16, cuda_amp); default: float32 and the device's 16-bit one",
+    )
+    p.add_argument("--matmul-size", type=int, default=2048, help="n of the n x n matmul reference")
     args = p.parse_args(argv)
     device = torch.device(args.device)
+    sixteen = Precision.CUDA_AMP if device.type == "cuda" else Precision.CPU_BFLOAT16
+    names = args.precisions or [Precision.FLOAT32, sixteen]
+    precisions = [choose(n, Precision, "measure_step_time", "--precisions") for n in names]
     torch.manual_seed(0)
     attention = [False] * (len(args.channels) - 1) + [True]
     net = HybridDiffusionUNet(
@@ -107,26 +160,54 @@ def main(argv=None) -> int:
     ).to(device)
     shape = (args.batch, 1) + (args.size,) * args.spatial_dims
     batch = {"image": torch.randn(shape, device=device), "label": torch.randint(0, 4, shape, device=device)}
-    trainers = {m: _trainer(m, net, batch, args.steps, device, args.amp) for m in ("hybrid", "supervised")}
+    variants = [(m, q) for q in precisions for m in ("hybrid", "supervised")]
+    trainers = {v: _trainer(v[0], net, batch, args.steps, device, v[1]) for v in variants}
+    flops = {m: _step_flops(m, net, batch, device) for m in ("hybrid", "supervised")}
     for t in trainers.values():  # warm-up
         _time(t, device)
-    ratios, times = [], {m: [] for m in trainers}
+    times = {v: [] for v in variants}
     for _ in range(args.rounds):
-        for m, t in trainers.items():
-            times[m].append(_time(t, device))
-        ratios.append(times["hybrid"][-1] / times["supervised"][-1])
+        for v, t in trainers.items():
+            times[v].append(_time(t, device))
+    median = {v: statistics.median(ts) for v, ts in times.items()}
+    peaks = {q: _matmul_gflops(q, device, args.matmul_size) for q in precisions}
     inference = [_time_inference(net, batch["image"], args.sample_steps, device) for _ in range(args.rounds // 2 + 1)]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    sys.stdout.write(
-        f"device: {name}; {args.spatial_dims}D batch {shape}, channels {args.channels}, amp {args.amp}\n"
-        f"hybrid step     median {statistics.median(times['hybrid']) * 1e3:.1f} ms\n"
-        f"supervised step median {statistics.median(times['supervised']) * 1e3:.1f} ms\n"
-        f"ratio hybrid / supervised: median {statistics.median(ratios):.3f} "
-        f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})\n"
-        f"one-pass segmentation    median {statistics.median(t[0] for t in inference) * 1e3:.1f} ms per batch\n"
+    out = [
+        f"device: {name} ({torch.backends.cpu.get_cpu_capability()} kernels); {args.spatial_dims}D batch {shape}, "
+        f"channels {args.channels}",
+        f"FLOPs per training step (forward + backward): hybrid {flops['hybrid'] / 1e9:.1f} GFLOP, "
+        f"supervised {flops['supervised'] / 1e9:.1f} GFLOP",
+        "",
+        f"| step | precision | median ms | GFLOP/s | {args.matmul_size}^3 matmul GFLOP/s | share of matmul |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode, q in variants:
+        achieved = flops[mode] / median[(mode, q)] / 1e9
+        out.append(
+            f"| {mode} | {q} | {median[(mode, q)] * 1e3:.1f} | {achieved:.1f} | {peaks[q]:.1f} | "
+            f"{achieved / peaks[q]:.0%} |"
+        )
+    out.append("")
+    for q in precisions:
+        ratios = [h / s for h, s in zip(times[("hybrid", q)], times[("supervised", q)], strict=True)]
+        out.append(
+            f"ratio hybrid / supervised ({q}): median {statistics.median(ratios):.3f} "
+            f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})"
+        )
+    for q in precisions[1:]:
+        ratios = [a / b for a, b in zip(times[("hybrid", precisions[0])], times[("hybrid", q)], strict=True)]
+        out.append(
+            f"ratio hybrid step {precisions[0]} / {q}: median {statistics.median(ratios):.3f} "
+            f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})"
+        )
+    out += [
+        f"one-pass segmentation    median {statistics.median(t[0] for t in inference) * 1e3:.1f} ms per batch",
         f"{args.sample_steps}-step sampling segmentation median {statistics.median(t[1] for t in inference):.2f} s "
-        f"per batch\nratio sampling / one-pass: median {statistics.median(t[1] / t[0] for t in inference):.1f}\n"
-    )
+        "per batch",
+        f"ratio sampling / one-pass: median {statistics.median(t[1] / t[0] for t in inference):.1f}",
+    ]
+    sys.stdout.write("\n".join(out) + "\n")
     return 0
 
 

@@ -124,7 +124,8 @@ class BundleScorer:
         state = load_checkpoint(parser.get_parsed_content("model_path"), map_location=device)
         self.network.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)
         self.preprocessing = parser.get_parsed_content("preprocessing")
-        self.inferer = parser.get_parsed_content("inferer").inferer  # the tiling inferer inside MaskInferer
+        # the tiling inferer inside the mask inferer, in float32: the score is a small variance across noise levels
+        self.inferer = parser.get_parsed_content("mask_inferer").inferer
         self.device = torch.device(device)
         self.timesteps = tuple(timesteps)
 

@@ -12,7 +12,15 @@ from typing import TypeVar
 
 from monai.utils import StrEnum, look_up_option
 
-__all__ = ["LabelUnit", "MaskWeighting", "NetworkOutput", "PredictionType", "TimestepDistribution", "choose"]
+__all__ = [
+    "LabelUnit",
+    "MaskWeighting",
+    "NetworkOutput",
+    "Precision",
+    "PredictionType",
+    "TimestepDistribution",
+    "choose",
+]
 
 E = TypeVar("E", bound=Enum)
 
@@ -55,6 +63,21 @@ class NetworkOutput(StrEnum):
     MASK = "mask"
     FEATURES = "features"
     PROJECTION = "projection"
+
+
+class Precision(StrEnum):
+    """The arithmetic of a run's forward passes (``engines.precision.resolve_precision`` picks one from ``amp``).
+
+    * ``float32``: everything in float32;
+    * ``cuda_amp``: MONAI's own automatic mixed precision on a GPU (float16 autocast and a gradient scaler inside
+      ``SupervisedTrainer`` and ``SupervisedEvaluator``);
+    * ``cpu_bfloat16``: on a CPU, the forward pass autocast to bfloat16 (``engines.precision.AutocastInferer``);
+      losses, gradients and the optimiser stay float32.
+    """
+
+    FLOAT32 = "float32"
+    CUDA_AMP = "cuda_amp"
+    CPU_BFLOAT16 = "cpu_bfloat16"
 
 
 def choose(value: object, option: type[E], owner: str, argument: str) -> E:

@@ -232,6 +232,23 @@ def test_app_registers_the_scoring_method_beside_the_strategy(app_main, tmp_path
     assert app_main.STRATEGY in app.init_strategies()
 
 
+@pytest.mark.parametrize("conf, expected", [({}, 1), ({"threads": "auto"}, 1), ({"threads": "2"}, 2)])
+def test_every_app_process_takes_its_share_of_the_cores_at_start(app_main, tmp_path, monkeypatch, conf, expected):
+    """MONAI Label's server, Train and scoring processes each build the app: on 2 cores each takes 1 thread unless
+    ``--conf threads`` says otherwise."""
+    import torch
+
+    from monai_hybrid import threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    before = torch.get_num_threads()
+    try:
+        app_main.HybridApp(str(tmp_path), str(tmp_path), {"models": "m", **conf})
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+
+
 # --- bad requests ------------------------------------------------------------------------------------------------
 
 

@@ -280,6 +280,9 @@ class BenchmarkPreset:
         checkpoint_every: steps between the resumable checkpoints of a pretraining run.
         num_head_channels, norm_num_groups: of the network.
         workers: runs executed at once (``BenchmarkRunner``'s ``workers``).
+        amp: the bundle's ``amp`` setting for every run (``auto``, ``true``, ``false``): ``false`` keeps every run in
+            float32, as the stored results of the presets were measured; ``auto`` trains and scores in bfloat16 on
+            a CPU whose bfloat16 path is faster, as the bundle does by default (docs/pretraining.md "Speed").
     """
 
     name: str
@@ -324,6 +327,7 @@ class BenchmarkPreset:
     num_head_channels: int = 32
     norm_num_groups: int = 16
     workers: int = 1
+    amp: str = "false"
 
     def __post_init__(self) -> None:
         def fail(arg: str, what: str) -> None:

@@ -96,11 +96,16 @@ class RunContext:
             "validate#dataset#progress": False,
             **({"unlabeled#dataset#progress": False} if unlabeled else {}),
             "progress_bar": False,
+            "amp": p.amp,
         }
 
     def run(self, run_id: str, configs: Sequence[str], root: Path, overrides: dict[str, Any]) -> Any:
         """Run the bundle (training configs get ``training_overrides``)."""
-        common = self.training_overrides(configs) if configs[0] == "common.yaml" else {"generate_demo_data": False}
+        common = (
+            self.training_overrides(configs)
+            if configs[0] == "common.yaml"
+            else {"generate_demo_data": False, "amp": self.preset.amp}
+        )
         return run_bundle(run_id, configs, root, self.bundle_dir, **{**common, **overrides})
 
 

@@ -20,6 +20,7 @@ from monai_hybrid.engines.handlers import (
 )
 from monai_hybrid.engines.inferers import MaskInferer, window_inferer
 from monai_hybrid.engines.noise_levels import TimestepSampler, mask_weights
+from monai_hybrid.engines.precision import AutocastInferer, cpu_bfloat16_flags, resolve_precision, with_precision
 from monai_hybrid.engines.prepare_batch import (
     HybridPrepareBatch,
     finetuning_prepare_batch,
@@ -29,6 +30,7 @@ from monai_hybrid.engines.staged import StagedFineTuning, Trainable, trainable_p
 
 __all__ = [
     "AtomicCheckpointSaver",
+    "AutocastInferer",
     "DenoisingErrorHandler",
     "EvaluationReport",
     "GuardedMLFlowHandler",
@@ -45,12 +47,15 @@ __all__ = [
     "TrackingGuard",
     "TrainingProgressBar",
     "Trainable",
+    "cpu_bfloat16_flags",
     "every",
     "finetuning_prepare_batch",
     "load_checkpoint",
     "loss_terms",
     "mask_weights",
     "predict_x0",
+    "resolve_precision",
     "trainable_parameters",
     "window_inferer",
+    "with_precision",
 ]

@@ -22,6 +22,9 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
   a few small noise levels), stored in the datastore as image info;
 * next scan (``POST /activelearning/<strategy>``): ``random`` and ``first`` (MONAI Label's), and
   ``hybrid_disagreement``: the unlabelled study with the highest stored score (no inference in the request).
+* threads: MONAI Label runs the server (inferences), a Train and the scoring as processes side by side; each one
+  builds this app, which gives its PyTorch pool its share of the cores (``--conf threads N``; default ``auto``: the
+  cores divided among the three, at least 1), logged at start.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ DEFAULT_MODEL = "hybrid_brain_mri_segmentation"
 STRATEGY = "hybrid_disagreement"
 # the image-info entry the scoring writes and the strategy reads: {"score", "model" (stamp), "seconds"}
 SCORE_INFO_KEY = "hybrid_disagreement"
+# the processes that run side by side and share the cores: the server's inferences, a Train, the scoring
+APP_JOBS = 3
 # request keys this app adds to its own copy of a train request (never to the shared task object)
 UNLABELED_KEY = "hybrid_unlabeled_images"
 
@@ -356,6 +361,9 @@ def check_image_known(image, datastore: Datastore) -> None:
 
 class HybridApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict) -> None:
+        from monai_hybrid.threads import use_threads
+
+        use_threads(conf.get("threads"), jobs=APP_JOBS, who=f"MONAI Label app (process {os.getpid()})")
         names = [m.strip() for m in conf.get("models", DEFAULT_MODEL).split(",") if m.strip()]
         self.bundles = {name: os.path.join(app_dir, "model", name) for name in names}
         super().__init__(

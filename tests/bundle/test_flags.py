@@ -6,7 +6,7 @@ import pytest
 from monai.bundle import ConfigParser
 
 from monai_hybrid.bundle import flag
-from tests.bundle.conftest import BUNDLE, handler_index
+from tests.bundle.conftest import BUNDLE, TINY_SETTINGS, handler_index
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,26 @@ def test_resume_string_from_the_command_line(given, disabled):
     bar = handler_index(parser, "train#handlers", "TrainingProgressBar")
     assert parser.get_parsed_content(f"train#handlers#{loader}#_disabled_") is disabled
     assert parser.get_parsed_content(f"train#handlers#{bar}#disable") is disabled
+
+
+@pytest.mark.parametrize("given, autocast", [("true", True), ("false", False), (True, True), (False, False)])
+def test_amp_from_the_command_line_sets_the_engines_precision(given, autocast):
+    """``--amp true`` on a CPU: the trainer's and the validator's inferers autocast to bfloat16 and MONAI's own (CUDA)
+    amp stays off; ``--amp false``: the configured inferers, float32. The same holds for inference.yaml."""
+    from monai_hybrid.engines import AutocastInferer
+
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "configs" / c) for c in ("common.yaml", "pretrain.yaml")])
+    parser.update({"amp": given, "device": "$torch.device('cpu')"})
+    parser.parse()
+    parser.get_parsed_content("imports")
+    for engine in ("train#trainer", "validate#evaluator"):
+        inferer = parser.get_parsed_content(f"{engine}#inferer")
+        assert isinstance(inferer, AutocastInferer) is autocast
+        assert parser.get_parsed_content(f"{engine}#amp") is False
+    served = ConfigParser()
+    served.read_config(str(BUNDLE / "configs" / "inference.yaml"))
+    served.update({"amp": given, "device": "$torch.device('cpu')", "model_settings": TINY_SETTINGS})
+    served.parse()
+    served.get_parsed_content("imports")
+    assert isinstance(served.get_parsed_content("inferer"), AutocastInferer) is autocast

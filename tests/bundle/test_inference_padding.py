@@ -24,7 +24,7 @@ def logits_small_and_centred(spatial_dims: int, **overrides) -> tuple[torch.Tens
     ).scaler.b_min
     torch.manual_seed(0)
     network = parser.get_parsed_content("network_def", instantiate=True).eval()
-    inferer = parser.get_parsed_content("inferer")
+    inferer = parser.get_parsed_content("mask_inferer")  # float32: the padding is what is compared
     small = (24, 20, 4) if spatial_dims == 2 else (24, 20, 16)
     full = (32, 32, 4) if spatial_dims == 2 else (32, 32, 32)
     image = torch.rand(1, 1, *small) * 2 - 1
@@ -42,5 +42,5 @@ def test_inferer_pads_with_the_scaled_background(spatial_dims):
 
 
 def test_padding_with_zero_would_change_the_logits():
-    small, centred = logits_small_and_centred(2, **{"inferer#background": 0.0})
+    small, centred = logits_small_and_centred(2, **{"mask_inferer#background": 0.0})
     assert not torch.allclose(small, centred, atol=1e-3)
