@@ -11,6 +11,8 @@ to ``OUT/precision_pretraining.json`` after each run; a run whose record is ther
 
     python experiments/precision_pretraining.py --out runs/precision --seeds 0 1
     python experiments/precision_pretraining.py --out runs/precision --report   # the table from the stored JSON
+    python experiments/precision_pretraining.py --out /tmp/smoke --data-dir runs/precision/demo_data --seeds 0 \
+        --extra --epochs 1 --iterations_per_epoch 2   # a smoke test
 
 The report pairs the two precisions by seed (the unit of replication: a pretraining run) and gives the mean
 difference bfloat16 - float32 with its 95% t interval over seeds, and, as a finer look that ignores the spread
@@ -58,14 +60,14 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def pretrain(out: Path, seed: int, amp: str, data_dir: Path) -> dict:
+def pretrain(out: Path, seed: int, amp: str, data_dir: Path, extra: list[str]) -> dict:
     """Run the README pretraining in a new bundle copy; the record of its wall time and validation curve."""
     bundle = write_bundle(out / f"{PRECISIONS[amp]}_seed{seed}", overwrite=True)
     configs = subprocess.check_output(
         [sys.executable, "-m", "monai_hybrid.cli", "configs", "pretrain"], text=True, cwd=bundle
     )
     cmd = [sys.executable, "-m", "monai.bundle", "run", "pretrain", "--config_file", configs.strip()]
-    cmd += ["--amp", amp, "--seed", str(seed), "--dataset_dir", str(data_dir), "--progress_bar", "false"]
+    cmd += ["--amp", amp, "--seed", str(seed), "--dataset_dir", str(data_dir), "--progress_bar", "false", *extra]
     _log(f"{bundle.name}: {' '.join(cmd[1:])}")
     start = time.perf_counter()
     with open(bundle / "pretrain.log", "w") as log:
@@ -183,6 +185,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder of the bundle copies and the results JSON")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--report", action="store_true", help="print the table of the stored results and stop")
+    p.add_argument("--data-dir", type=Path, default=None, help="the phantom folder (default: OUT/demo_data)")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more bundle arguments (a smoke test)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / RESULTS
@@ -191,12 +195,12 @@ def main(argv=None) -> int:
         sys.stdout.write(report(results) + "\n")
         return 0
     results.update(machine=f"{_cpu_name()}, {len(__import__('os').sched_getaffinity(0))} cores", commit=_git_commit())
-    data_dir = args.out / "demo_data"
+    data_dir = (args.data_dir or args.out / "demo_data").resolve()
     for seed in args.seeds:
         for amp in PRECISIONS:
             if any(r["seed"] == seed and r["amp"] == amp for r in results["runs"]):
                 continue
-            record = pretrain(args.out, seed, amp, data_dir)
+            record = pretrain(args.out, seed, amp, data_dir, args.extra)
             record["evaluation"] = evaluate(args.out, record, data_dir)
             results["runs"].append(record)
             path.write_text(json.dumps(results, indent=1))
