@@ -121,11 +121,14 @@ def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[st
     return app
 
 
-def start_server(python: str, work: Path, app: Path, port: int) -> subprocess.Popen:
+def start_server(python: str, work: Path, app: Path, port: int, conf: dict | None = None) -> subprocess.Popen:
+    """MONAI Label's server on the app, logging to ``work/server.log``; ``conf``: more ``--conf`` pairs."""
     env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / "sessions"), "PYTHONNOUSERSITE": "1"}
     cmd = [python, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(work / "studies")]
     cmd += ["--conf", "models", MODEL, "--host", "127.0.0.1", "--port", str(port)]
-    log = open(work / "server.log", "w")
+    for key, value in (conf or {}).items():
+        cmd += ["--conf", key, str(value)]
+    log = open(work / "server.log", "a")
     return subprocess.Popen(cmd, cwd=str(work), env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
