@@ -13,6 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from monai_hybrid import __version__
+
 __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger("monai_hybrid")
@@ -222,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="monai-hybrid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"monai-hybrid {__version__} (ships the bundle hybrid_brain_mri_segmentation {__version__})",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser(
