@@ -5,7 +5,8 @@ For each seed and each ``amp`` setting (``false``: float32; ``true``: the forwar
 CPU), it writes a bundle copy and runs exactly the README's main job in it, as a user types it
 (``python -m monai.bundle run pretrain --config_file "$(monai-hybrid configs pretrain)"``, plus ``--amp`` and
 ``--seed``; every copy reads one phantom folder), then scores the final model (``model_final.pt``) on the source
-site's validation subjects with ``evaluate.yaml`` **in float32**, so that only the training precision differs.
+site's validation subjects with ``evaluate.yaml`` in float32 (only the training precision differs) and in bfloat16
+(what ``amp auto`` serves on such a CPU: the inference precision's own effect, and the two together).
 The runs alternate (seed 0 float32, seed 0 bfloat16, seed 1 ...) so that machine load hits both alike. Results go
 to ``OUT/precision_pretraining.json`` after each run; a run whose record is there is not run again (resume).
 
@@ -77,10 +78,11 @@ def pretrain(out: Path, seed: int, amp: str, data_dir: Path, extra: list[str]) -
     return {"seed": seed, "amp": amp, "precision": PRECISIONS[amp], "wall_s": wall, "history": history}
 
 
-def evaluate(out: Path, record: dict, data_dir: Path) -> dict:
-    """Per-subject Dice and HD95 of the run's final model on the source validation subjects, scored in float32."""
+def evaluate(out: Path, record: dict, data_dir: Path, amp: str = "false") -> dict:
+    """Per-subject Dice and HD95 of the run's final model on the source validation subjects, scored with ``amp``
+    (``false``: float32; ``true``: the forward passes in bfloat16, as ``amp auto`` serves it on such a CPU)."""
     bundle = out / f"{record['precision']}_seed{record['seed']}"
-    eval_dir = bundle / "eval" / "source_validation_float32"
+    eval_dir = bundle / "eval" / f"source_validation_{PRECISIONS[amp]}"
     run_bundle(
         "run",
         ["inference.yaml", "evaluate.yaml"],
@@ -90,7 +92,7 @@ def evaluate(out: Path, record: dict, data_dir: Path) -> dict:
         datalist_key="validation",
         dataset_dir=str(data_dir),
         output_dir=str(eval_dir),
-        amp="false",
+        amp=amp,
     )
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     return {"cases": metrics["cases"], "summary": metrics["summary"]}
@@ -116,29 +118,46 @@ def _verdict(low: float, high: float, margin: float, higher_is_better: bool) -> 
     return "undecided"
 
 
+def _dice(record: dict, scoring: str) -> float:
+    return record[scoring]["summary"]["mean_fg_dice"]["mean"]
+
+
+def _hd95(record: dict, scoring: str) -> float:
+    return record[scoring]["summary"]["mean_hd95"]["mean"]
+
+
+def _cases(record: dict, scoring: str) -> list[float]:
+    return [c["mean_fg_dice"] for c in record[scoring]["cases"]]
+
+
+SCORINGS = {"float32": "evaluation", "bfloat16": "evaluation_bfloat16"}
+
+
 def report(results: dict) -> str:
-    """The markdown table of the stored results: per run, and the paired differences bfloat16 - float32."""
+    """The markdown tables of the stored results: per run, and the paired differences of the training precision, of
+    the inference precision, and of both together (``amp auto`` on a bfloat16 CPU against ``amp false``)."""
     runs = results["runs"]
+    scored = [s for s in SCORINGS.values() if all(s in r for r in runs)]
     lines = [
         f"Machine: {results['machine']}; commit {results['commit']}.",
         "",
-        "| seed | precision | wall (min) | val Dice (run's own validation) | denoising MSE | source val Dice "
-        "(float32 scoring) | HD95 (mm) |",
-        "|---|---|---|---|---|---|---|",
+        "| seed | trained in | wall (min) | run's own val Dice (end) | denoising MSE (end) | "
+        + " | ".join(f"val Dice, scored in {p} | HD95 mm, {p}" for p, s in SCORINGS.items() if s in scored)
+        + " |",
+        "|---|---|---|---|---|" + "---|---|" * len(scored),
     ]
     for r in sorted(runs, key=lambda r: (r["seed"], r["precision"] != "float32")):
         last = r["history"][-1]
-        s = r["evaluation"]["summary"]
+        cells = " | ".join(f"{_dice(r, s):.4f} | {_hd95(r, s):.2f}" for s in scored)
         lines.append(
             f"| {r['seed']} | {r['precision']} | {r['wall_s'] / 60:.1f} | {last.get('val_mean_dice', float('nan')):.4f}"
-            f" | {last.get('val_denoise_mse', float('nan')):.5f} | {s['mean_fg_dice']['mean']:.4f} | "
-            f"{s['mean_hd95']['mean']:.2f} |"
+            f" | {last.get('val_denoise_mse', float('nan')):.5f} | {cells} |"
         )
     by = {(r["seed"], r["precision"]): r for r in runs}
     seeds = sorted({s for s, p in by if (s, "float32") in by and (s, "bfloat16") in by})
     if not seeds:
         return "\n".join(lines)
-    lines += ["", "| bfloat16 - float32 | mean | 95% interval | unit | verdict |", "|---|---|---|---|---|"]
+    lines += ["", "| difference | mean | 95% interval | unit | verdict |", "|---|---|---|---|---|"]
 
     def row(name: str, diffs: list[float], unit: str, margin: float, higher: bool, fmt: str = "+.4f") -> None:
         mean, low, high = _interval(diffs)
@@ -146,30 +165,60 @@ def report(results: dict) -> str:
         lines.append(f"| {name} | {mean:{fmt}} | [{low:{fmt}}, {high:{fmt}}] | {unit} | {verdict} |")
 
     pairs = [(by[(s, "float32")], by[(s, "bfloat16")]) for s in seeds]
-    dice = [
-        b["evaluation"]["summary"]["mean_fg_dice"]["mean"] - a["evaluation"]["summary"]["mean_fg_dice"]["mean"]
-        for a, b in pairs
-    ]
-    row("source val Dice", dice, f"{len(seeds)} seeds", DICE_MARGIN, True)
-    cases = [
-        cb["mean_fg_dice"] - ca["mean_fg_dice"]
-        for a, b in pairs
-        for ca, cb in zip(a["evaluation"]["cases"], b["evaluation"]["cases"], strict=True)
-    ]
-    row("source val Dice", cases, f"{len(cases)} (seed, subject) pairs", DICE_MARGIN, True)
-    hd = [
-        b["evaluation"]["summary"]["mean_hd95"]["mean"] - a["evaluation"]["summary"]["mean_hd95"]["mean"]
-        for a, b in pairs
-    ]
-    row("HD95 (mm)", hd, f"{len(seeds)} seeds", HD95_MARGIN, False, "+.2f")
+    n = f"{len(seeds)} seeds"
+    f32, b16 = SCORINGS["float32"], SCORINGS["bfloat16"]
+    row(
+        "training in bfloat16, Dice (scored in float32)",
+        [_dice(b, f32) - _dice(a, f32) for a, b in pairs],
+        n,
+        DICE_MARGIN,
+        True,
+    )
+    cases = [y - x for a, b in pairs for x, y in zip(_cases(a, f32), _cases(b, f32), strict=True)]
+    row(
+        "training in bfloat16, Dice (scored in float32)",
+        cases,
+        f"{len(cases)} (seed, subject) pairs",
+        DICE_MARGIN,
+        True,
+    )
+    row(
+        "training in bfloat16, HD95 mm (scored in float32)",
+        [_hd95(b, f32) - _hd95(a, f32) for a, b in pairs],
+        n,
+        HD95_MARGIN,
+        False,
+        "+.2f",
+    )
     mse = [b["history"][-1]["val_denoise_mse"] - a["history"][-1]["val_denoise_mse"] for a, b in pairs]
-    row("denoising MSE", mse, f"{len(seeds)} seeds", MSE_MARGIN, False, "+.5f")
+    row("training in bfloat16, denoising MSE", mse, n, MSE_MARGIN, False, "+.5f")
+    if b16 in scored:
+        models = [r for pair in pairs for r in pair]
+        row(
+            "scoring in bfloat16, Dice (same model)",
+            [_dice(r, b16) - _dice(r, f32) for r in models],
+            f"{len(models)} models",
+            DICE_MARGIN,
+            True,
+        )
+        cases = [y - x for r in models for x, y in zip(_cases(r, f32), _cases(r, b16), strict=True)]
+        row("scoring in bfloat16, Dice (same model)", cases, f"{len(cases)} (model, subject) pairs", DICE_MARGIN, True)
+        row("both (amp auto vs false), Dice", [_dice(b, b16) - _dice(a, f32) for a, b in pairs], n, DICE_MARGIN, True)
+        row(
+            "both (amp auto vs false), HD95 mm",
+            [_hd95(b, b16) - _hd95(a, f32) for a, b in pairs],
+            n,
+            HD95_MARGIN,
+            False,
+            "+.2f",
+        )
     ratio = [a["wall_s"] / b["wall_s"] for a, b in pairs]
-    lines.append(f"| wall time float32 / bfloat16 | {statistics.fmean(ratio):.2f}x | | {len(seeds)} seeds | |")
+    lines.append(f"| wall time float32 / bfloat16 | {statistics.fmean(ratio):.2f}x | | {n} | |")
     lines += [
         "",
         f"Verdict words: *level* when the whole interval lies within +-{DICE_MARGIN} Dice (+-{HD95_MARGIN} mm, "
-        f"+-{MSE_MARGIN} MSE), *worse* or *better* when it excludes 0, *undecided* otherwise.",
+        f"+-{MSE_MARGIN} MSE), *worse* or *better* when it excludes 0, *undecided* otherwise. The (seed, subject) rows "
+        "ignore the spread between runs; the seed rows are the unit of replication.",
     ]
     return "\n".join(lines)
 
@@ -205,6 +254,10 @@ def main(argv=None) -> int:
             results["runs"].append(record)
             path.write_text(json.dumps(results, indent=1))
             _log(f"{record['precision']} seed {seed}: {record['wall_s'] / 60:.1f} min, {record['history'][-1]}")
+    for record in results["runs"]:  # every model scored in bfloat16 too (what amp auto serves on such a CPU)
+        if "evaluation_bfloat16" not in record:
+            record["evaluation_bfloat16"] = evaluate(args.out, record, data_dir, amp="true")
+            path.write_text(json.dumps(results, indent=1))
     sys.stdout.write(report(results) + "\n")
     return 0
 
