@@ -75,7 +75,14 @@ def pretrain(out: Path, seed: int, amp: str, data_dir: Path, extra: list[str]) -
         subprocess.run(cmd, cwd=bundle, stdout=log, stderr=subprocess.STDOUT, check=True)
     wall = time.perf_counter() - start
     history = json.loads((bundle / "models" / "pretrain" / "validation_history.json").read_text())
-    return {"seed": seed, "amp": amp, "precision": PRECISIONS[amp], "wall_s": wall, "history": history}
+    return {
+        "seed": seed,
+        "amp": amp,
+        "precision": PRECISIONS[amp],
+        "wall_s": wall,
+        "history": history,
+        "commit": _git_commit(),
+    }
 
 
 def evaluate(out: Path, record: dict, data_dir: Path, amp: str = "false") -> dict:
@@ -108,13 +115,16 @@ def _interval(diffs: list[float]) -> tuple[float, float, float]:
 
 
 def _verdict(low: float, high: float, margin: float, higher_is_better: bool) -> str:
-    """``level`` when the interval lies inside +-margin, ``worse``/``better`` when it excludes 0 on that side,
-    ``undecided`` otherwise (wider than the margin, containing 0)."""
+    """``level`` when the interval lies inside +-margin, ``worse``/``better`` when it excludes 0 on that side; else
+    ``no loss beyond the margin`` when the interval rules out a loss larger than ``margin`` (the question a default
+    asks), ``undecided`` when it does not."""
     if -margin <= low and high <= margin:
         return "level"
     if low > 0 or high < 0:
         better = (low > 0) == higher_is_better
         return "better" if better else "worse"
+    if (low >= -margin) if higher_is_better else (high <= margin):
+        return f"no loss beyond {margin:g}"
     return "undecided"
 
 
@@ -139,7 +149,9 @@ def report(results: dict) -> str:
     runs = results["runs"]
     scored = [s for s in SCORINGS.values() if all(s in r for r in runs)]
     lines = [
-        f"Machine: {results['machine']}; commit {results['commit']}.",
+        f"Machine: {results['machine']}; commits (training, bfloat16 scoring): "
+        + ", ".join(sorted({f"{r.get('commit')}, {r.get('evaluation_bfloat16_commit')}" for r in runs}))
+        + ".",
         "",
         "| seed | trained in | wall (min) | run's own val Dice (end) | denoising MSE (end) | "
         + " | ".join(f"val Dice, scored in {p} | HD95 mm, {p}" for p, s in SCORINGS.items() if s in scored)
@@ -190,6 +202,17 @@ def report(results: dict) -> str:
         False,
         "+.2f",
     )
+    hd_cases = [
+        y["mean_hd95"] - x["mean_hd95"] for a, b in pairs for x, y in zip(a[f32]["cases"], b[f32]["cases"], strict=True)
+    ]
+    row(
+        "training in bfloat16, HD95 mm (scored in float32)",
+        hd_cases,
+        f"{len(hd_cases)} (seed, subject) pairs",
+        HD95_MARGIN,
+        False,
+        "+.2f",
+    )
     mse = [b["history"][-1]["val_denoise_mse"] - a["history"][-1]["val_denoise_mse"] for a, b in pairs]
     row("training in bfloat16, denoising MSE", mse, n, MSE_MARGIN, False, "+.5f")
     if b16 in scored:
@@ -217,7 +240,8 @@ def report(results: dict) -> str:
     lines += [
         "",
         f"Verdict words: *level* when the whole interval lies within +-{DICE_MARGIN} Dice (+-{HD95_MARGIN} mm, "
-        f"+-{MSE_MARGIN} MSE), *worse* or *better* when it excludes 0, *undecided* otherwise. The (seed, subject) rows "
+        f"+-{MSE_MARGIN} MSE), *worse* or *better* when it excludes 0, *no loss beyond* the margin when it rules out a "
+        "larger loss but not a larger gain, *undecided* otherwise. The (seed, subject) rows "
         "ignore the spread between runs; the seed rows are the unit of replication.",
     ]
     return "\n".join(lines)
@@ -243,7 +267,7 @@ def main(argv=None) -> int:
     if args.report:
         sys.stdout.write(report(results) + "\n")
         return 0
-    results.update(machine=f"{_cpu_name()}, {len(__import__('os').sched_getaffinity(0))} cores", commit=_git_commit())
+    results.update(machine=f"{_cpu_name()}, {len(__import__('os').sched_getaffinity(0))} cores")
     data_dir = (args.data_dir or args.out / "demo_data").resolve()
     for seed in args.seeds:
         for amp in PRECISIONS:
@@ -257,6 +281,7 @@ def main(argv=None) -> int:
     for record in results["runs"]:  # every model scored in bfloat16 too (what amp auto serves on such a CPU)
         if "evaluation_bfloat16" not in record:
             record["evaluation_bfloat16"] = evaluate(args.out, record, data_dir, amp="true")
+            record["evaluation_bfloat16_commit"] = _git_commit()
             path.write_text(json.dumps(results, indent=1))
     sys.stdout.write(report(results) + "\n")
     return 0
