@@ -275,10 +275,9 @@ def grow_served_model(models: str | os.PathLike, class_names: Sequence[str], new
     Raises:
         ValueError: ``class_names`` is not the model's classes followed by new ones.
     """
-    import tempfile
-
     import torch
 
+    from monai_hybrid.atomic_write import atomic_path
     from monai_hybrid.model_settings import save_model_settings
     from monai_hybrid.networks.head_growth import NewClassRule, grow_state_dict
 
@@ -295,10 +294,8 @@ def grow_served_model(models: str | os.PathLike, class_names: Sequence[str], new
         else checkpoint
     )
     grown, added = grow_state_dict(state, served, class_names, NewClassRule.parse(new_class_init))
-    handle, tmp = tempfile.mkstemp(dir=models, prefix=".model.", suffix=".tmp")
-    os.close(handle)
-    torch.save({"model": grown}, tmp)
-    os.replace(tmp, models / "model.pt")
+    with atomic_path(models / "model.pt") as tmp:
+        torch.save({"model": grown}, tmp)
     save_model_settings({**settings, "class_names": list(class_names)}, models)
     logger.info(
         "The served model '%s' labels %s: its mask head grew by %s (%s); a Train teaches the new classes.",

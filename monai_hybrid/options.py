@@ -18,7 +18,10 @@ __all__ = [
     "NetworkOutput",
     "Precision",
     "PredictionType",
+    "RunKind",
     "TimestepDistribution",
+    "Trainable",
+    "check_spatial_dims",
     "choose",
 ]
 
@@ -65,6 +68,23 @@ class NetworkOutput(StrEnum):
     PROJECTION = "projection"
 
 
+class Trainable(StrEnum):
+    """The parameters that train before staged fine-tuning's ``unfreeze_at`` (``engines.StagedFineTuning``)."""
+
+    ALL = "all"
+    HEAD = "head"  # the mask head
+    INPUT_NORM = "input_norm"  # first convolution, first encoder level, every normalisation layer, the mask head
+
+
+class RunKind(StrEnum):
+    """What a benchmark record is: a pretraining, a fine-tuning (scored on the target) or a bound without
+    fine-tuning (the zero-shot and oracle bounds)."""
+
+    PRETRAIN = "pretrain"
+    FINETUNE = "finetune"
+    BOUND = "bound"
+
+
 class Precision(StrEnum):
     """The arithmetic of a run's forward passes (``engines.precision.resolve_precision`` picks one from ``amp``).
 
@@ -78,6 +98,17 @@ class Precision(StrEnum):
     FLOAT32 = "float32"
     CUDA_AMP = "cuda_amp"
     CPU_BFLOAT16 = "cpu_bfloat16"
+
+
+def check_spatial_dims(value: object, owner: str) -> int:
+    """``value`` as the spatial dimensions of a network or run: 2 or 3.
+
+    Raises:
+        ValueError: naming ``owner`` and ``spatial_dims``, for anything else.
+    """
+    if isinstance(value, bool) or value not in (2, 3):
+        raise ValueError(f"{owner}: 'spatial_dims' must be 2 or 3, got {value!r}.")
+    return int(value)
 
 
 def choose(value: object, option: type[E], owner: str, argument: str) -> E:

@@ -1,6 +1,7 @@
 """The label-efficiency benchmark (``monai-hybrid benchmark``): presets, plan, runs, executor, result store, report."""
 
 from monai_hybrid.benchmark.data import BenchmarkData, prepare_data
+from monai_hybrid.benchmark.figures import plot_dice
 from monai_hybrid.benchmark.lesion_report import write_lesion_report
 from monai_hybrid.benchmark.plan import (
     ABLATIONS,
@@ -26,10 +27,6 @@ from monai_hybrid.benchmark.presets import (
 )
 from monai_hybrid.benchmark.report import (
     TUNING_REPORTS,
-    markdown_table,
-    paired_table,
-    plot_dice,
-    summarise,
     write_ablations_report,
     write_grid_report,
     write_results_report,
@@ -37,7 +34,9 @@ from monai_hybrid.benchmark.report import (
 )
 from monai_hybrid.benchmark.runner import BenchmarkRunner
 from monai_hybrid.benchmark.runs import RunContext
+from monai_hybrid.benchmark.stats import summarise
 from monai_hybrid.benchmark.store import RESULTS_FILE, MlflowSink, ResultStore
+from monai_hybrid.benchmark.tables import markdown_table, paired_table
 
 __all__ = [
     "ABLATIONS",
