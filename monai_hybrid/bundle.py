@@ -26,6 +26,7 @@ __all__ = [
     "run_bundle",
     "set_class_names",
     "set_class_weights",
+    "start_run",
     "write_bundle",
     "write_monailabel_app",
     "write_train_config",
@@ -338,6 +339,20 @@ def write_train_config(configs_dir: str | os.PathLike, overlays: Sequence[str] =
     merged = {k: v for k, v in parser.get().items() if k != "_meta_"}
     path.write_text(header + yaml.safe_dump(merged, sort_keys=False, width=120))
     return path
+
+
+def start_run(num_threads: Any = None) -> None:
+    """What every run of the bundle does first, in its ``initialize`` step (pretrain, fine-tune, multi-GPU, inference,
+    evaluate): the project's error message becomes the last thing on the screen when the run stops
+    (``errors.install``), and the run's PyTorch threads are set when ``num_threads`` is (``threads.use_threads``;
+    ``None``: PyTorch's default, or the share MONAI Label's app already set).
+    """
+    from monai_hybrid import errors
+    from monai_hybrid.threads import use_threads
+
+    errors.install()
+    if num_threads not in (None, "", "null", "None", "none"):
+        use_threads(num_threads, who="bundle run")
 
 
 def flag(value: Any, key: str) -> bool:
