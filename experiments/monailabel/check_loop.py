@@ -99,7 +99,7 @@ def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[st
     import yaml
 
     from monai_hybrid.benchmark.plan import LESION_OVERLAYS, LESION_OVERRIDES
-    from monai_hybrid.bundle import grow_served_model, write_monailabel_app, write_train_config
+    from monai_hybrid.bundle import configure_app_training, grow_served_model, write_monailabel_app
 
     weights = LESION_OVERRIDES["class_weights"] if lesions else None
     overlays = LESION_OVERLAYS if lesions else ()
@@ -113,7 +113,7 @@ def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[st
     common = yaml.safe_load((bundle / "configs" / "common.yaml").read_text())
     common.update(settings)  # the site's settings, as a user edits them
     (bundle / "configs" / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    write_train_config(bundle / "configs", overlays)
+    configure_app_training(bundle, class_names, weights, overlays)  # train.yaml again, from the edited common.yaml
     return app
 
 
