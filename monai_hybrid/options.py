@@ -13,9 +13,13 @@ from typing import TypeVar
 from monai.utils import StrEnum, look_up_option
 
 __all__ = [
+    "BundleRun",
     "LabelUnit",
     "MaskWeighting",
     "NetworkOutput",
+    "Overlay",
+    "Orientation",
+    "SiteRole",
     "Precision",
     "PredictionType",
     "RunKind",
@@ -66,6 +70,45 @@ class NetworkOutput(StrEnum):
     MASK = "mask"
     FEATURES = "features"
     PROJECTION = "projection"
+
+
+class BundleRun(StrEnum):
+    """The runs of the bundle (``python -m monai.bundle run RUN``); ``monai_hybrid.stacks.RUNS`` gives their files."""
+
+    PRETRAIN = "pretrain"
+    FINETUNE = "finetune"
+    FINETUNE_WITH_SAMPLES = "finetune_with_samples"
+    SAMPLE = "sample"
+    INFERENCE = "inference"
+    EVALUATE = "evaluate"
+
+
+class Overlay(StrEnum):
+    """The bundle's overlays (``monai-hybrid configs RUN OVERLAY ...``), in the order they compose;
+    ``monai_hybrid.stacks.OVERLAYS`` gives their files and runs."""
+
+    INTENSITY_AUGMENTATION = "intensity_augmentation"
+    SYNTHESIS = "synthesis"
+    UNLABELED = "unlabeled"
+    STAGED_FINETUNING = "staged_finetuning"
+    PSEUDO_LABELS = "pseudo_labels"
+    MULTI_GPU = "multi_gpu"
+    THREE_D = "3d"
+    CLASS_BALANCED = "class_balanced"
+
+
+class SiteRole(StrEnum):
+    """What a phantom site is for: the labelled source of pretraining, or a target to adapt to."""
+
+    SOURCE = "source"
+    TARGET = "target"
+
+
+class Orientation(StrEnum):
+    """The axis codes a phantom site writes its scans in."""
+
+    RAS = "RAS"
+    LPS = "LPS"
 
 
 class Trainable(StrEnum):
