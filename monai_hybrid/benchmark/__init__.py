@@ -6,14 +6,11 @@ from monai_hybrid.benchmark.lesion_report import write_lesion_report
 from monai_hybrid.benchmark.plan import (
     ABLATIONS,
     FINETUNE_TUNING,
-    TUNING,
     FinetuneStep,
     PretrainStep,
     ZeroShotStep,
     plan_ablations,
-    plan_finetune_tuning,
     plan_grid,
-    plan_tuning,
 )
 from monai_hybrid.benchmark.presets import (
     METHODS,
@@ -37,6 +34,7 @@ from monai_hybrid.benchmark.runs import RunContext
 from monai_hybrid.benchmark.stats import summarise
 from monai_hybrid.benchmark.store import RESULTS_FILE, MlflowSink, ResultStore
 from monai_hybrid.benchmark.tables import markdown_table, paired_table
+from monai_hybrid.benchmark.tuning import TUNING, plan_finetune_tuning, plan_tuning
 
 __all__ = [
     "ABLATIONS",

@@ -271,7 +271,7 @@ class BenchmarkPreset:
         methods: rows of the table.
         learning_rate: of pretraining.
         pretrain_learning_rates: ``(pretraining, learning rate)`` pairs where equal-care tuning chose another
-            pretraining learning rate than ``learning_rate`` for that pretraining (``plan.TUNING``); its runs are
+            pretraining learning rate than ``learning_rate`` for that pretraining (``tuning.TUNING``); its runs are
             called ``<pretraining>_lr<rate>_seed<p>``.
         finetune_learning_rate: of fine-tuning (every method, the oracle too).
         pretrain_epochs: a pretraining run's steps are split into this many epochs.

@@ -301,7 +301,7 @@ TUNING_REPORTS = {
         "tune/",
         "tuning.md",
         "every row's pretraining variants",
-        "Each row gets the same variants (plan.TUNING), pretrained with the first pretraining seed",
+        "Each row gets the same variants (tuning.TUNING), pretrained with the first pretraining seed",
     ),
     "finetuning": (
         "tune_ft/",

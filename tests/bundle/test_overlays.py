@@ -75,7 +75,7 @@ def test_stacks_compose_in_the_declared_order_whatever_the_order_given():
     "run, overlays, message",
     [
         ("pretrian", [], r"config_stack: 'run' got 'pretrian'\. By 'pretrian', did you mean 'pretrain'\?"),
-        ("pretrain", ["synth"], r"config_stack: 'overlays' got 'synth'\. Unsupported option 'synth', Available options are"),
+        ("pretrain", ["synth"], r"config_stack: 'overlays' got 'synth'\. Unsupported option 'synth', Available"),
         ("pretrain", ["3d", "3d"], "names an overlay twice"),
         ("inference", ["3d"], r"\['3d'\] do not apply to 'inference'"),
     ],
