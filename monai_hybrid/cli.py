@@ -329,7 +329,8 @@ def _add_verify(sub: Any) -> None:
 
 def _add_benchmark(sub: Any) -> None:
     """The ``benchmark`` subcommand."""
-    from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRESETS
+    from monai_hybrid.benchmark.presets import PRESETS
+    from monai_hybrid.benchmark.rows import FINETUNE_TUNING, METHODS
 
     b = sub.add_parser(
         "benchmark",

@@ -12,16 +12,7 @@ from monai_hybrid.benchmark.plan import (
     plan_ablations,
     plan_grid,
 )
-from monai_hybrid.benchmark.presets import (
-    METHODS,
-    PRESETS,
-    PRETRAININGS,
-    BenchmarkPreset,
-    Budget,
-    GridPart,
-    Method,
-    Pretraining,
-)
+from monai_hybrid.benchmark.presets import PRESETS, BenchmarkPreset, Budget, GridPart
 from monai_hybrid.benchmark.report import (
     TUNING_REPORTS,
     write_ablations_report,
@@ -29,6 +20,7 @@ from monai_hybrid.benchmark.report import (
     write_results_report,
     write_tuning_report,
 )
+from monai_hybrid.benchmark.rows import METHODS, PRETRAININGS, Method, Pretraining
 from monai_hybrid.benchmark.runner import BenchmarkRunner
 from monai_hybrid.benchmark.runs import RunContext
 from monai_hybrid.benchmark.stats import summarise

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monai_hybrid.benchmark.data import is_lesion_site
-from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRETRAININGS, BenchmarkPreset, Budget
+from monai_hybrid.benchmark.presets import BenchmarkPreset, Budget
+from monai_hybrid.benchmark.rows import FINETUNE_TUNING, METHODS, PRETRAININGS
 
 __all__ = [
     "ABLATIONS",

@@ -13,7 +13,8 @@ from monai_hybrid.benchmark.plan import (
     pretrain_run_name,
     ready_first,
 )
-from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRETRAININGS, BenchmarkPreset, Budget
+from monai_hybrid.benchmark.presets import BenchmarkPreset, Budget
+from monai_hybrid.benchmark.rows import FINETUNE_TUNING, METHODS, PRETRAININGS
 
 __all__ = ["TUNING", "TUNING_BUDGETS", "plan_tuning", "plan_finetune_tuning"]
 
