@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_loop import pretrain, save_label, site_settings, write_app  # noqa: E402
-from server import MODEL, finish, free_port, logger, request, start_server, wait_ready  # noqa: E402
+from server import MODEL, finish, free_port, logger, monailabel_python, request, start_server, wait_ready  # noqa: E402
 
 from monai_hybrid.checkpoint_io import model_stamp  # noqa: E402
 
@@ -178,9 +178,8 @@ def main(argv=None) -> int:
     p.add_argument("--pretrained", default=None, help="a models/pretrain folder to serve instead of pretraining")
     p.add_argument("--out", type=Path, default=None, help="a JSON file for the results")
     args = p.parse_args(argv)
-    python = os.path.abspath(args.monailabel_python)
-    if not Path(python).exists():
-        _log(f"{python} not found; run experiments/monailabel/setup_env.sh first")
+    python = monailabel_python(args.monailabel_python, _log)
+    if python is None:
         return 2
     from monai_hybrid.data import ensure_phantom
 

@@ -53,7 +53,7 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server import MODEL, dice, free_port, logger, request, run_check, start_server, wait_ready  # noqa: E402
+from server import MODEL, dice, free_port, logger, monailabel_python, request, run_check, start_server, wait_ready  # noqa: E402
 
 from monai_hybrid.checkpoint_io import model_stamp  # noqa: E402
 
@@ -206,9 +206,8 @@ def main(argv=None) -> int:
     p.add_argument("--pretrained", default=None, help="a models/pretrain folder to serve instead of pretraining")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args(argv)
-    python = os.path.abspath(args.monailabel_python)
-    if not Path(python).exists():
-        _log(f"{python} not found; run experiments/monailabel/setup_env.sh first")
+    python = monailabel_python(args.monailabel_python, _log)
+    if python is None:
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-loop-"))
 

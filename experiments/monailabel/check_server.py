@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from server import MODEL, dice, free_port, logger, run_check, start_server, wait_ready  # noqa: E402
+from server import MODEL, dice, free_port, logger, monailabel_python, run_check, start_server, wait_ready  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 _log = logger("check_server")
@@ -131,9 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--phantom-dir", default=None, help="3 mm phantom to use or create (default: in the work folder)")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args(argv)
-    args.monailabel_python = os.path.abspath(args.monailabel_python)  # the server runs in another folder
-    if not Path(args.monailabel_python).exists():
-        _log(f"{args.monailabel_python} not found; run experiments/monailabel/setup_env.sh first")
+    args.monailabel_python = monailabel_python(args.monailabel_python, _log)
+    if args.monailabel_python is None:
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-check-"))
 

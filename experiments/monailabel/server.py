@@ -34,6 +34,16 @@ def logger(name: str) -> Callable[[str], None]:
     return log
 
 
+def monailabel_python(given: str, log: Callable[[str], None]) -> str | None:
+    """The absolute path of MONAI Label's Python (the server runs in another folder), or None, said in the log, when
+    it does not exist yet."""
+    python = os.path.abspath(given)
+    if not Path(python).exists():
+        log(f"{python} not found; run experiments/monailabel/setup_env.sh first")
+        return None
+    return python
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
