@@ -92,7 +92,8 @@ def _cost_only(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from monai_hybrid.benchmark.report import compare, markdown_table
+    from monai_hybrid.benchmark.stats import compare
+    from monai_hybrid.benchmark.tables import markdown_table
     from monai_hybrid.bundle import run_bundle
     from monai_hybrid.model_settings import read_model_settings
 

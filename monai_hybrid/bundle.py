@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from monai_hybrid.atomic_write import write_text_atomic
 from monai_hybrid.stacks import OVERLAYS, RUNS, config_stack
 
 __all__ = [
     "BUNDLE_NAME",
+    "configure_app_training",
     "TRAIN_CONFIGS",
     "default_bundle_dir",
     "flag",
@@ -24,8 +25,7 @@ __all__ = [
     "refuse_moved",
     "require_overlay",
     "run_bundle",
-    "set_class_names",
-    "set_class_weights",
+    "start_run",
     "write_bundle",
     "write_monailabel_app",
     "write_train_config",
@@ -91,7 +91,6 @@ def write_bundle(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
         else:
             shutil.copy2(src, dst)
     (out / "models").mkdir(exist_ok=True)
-    write_train_config(out / "configs")
     return out
 
 
@@ -104,31 +103,51 @@ def _checked_class_names(class_names: Sequence[str]) -> list[str]:
     return names
 
 
-def set_class_names(bundle_dir: str | os.PathLike, class_names: Sequence[str]) -> None:
-    """Make a bundle label ``class_names``: the ``class_names`` of its ``configs/common.yaml`` (the line rewritten,
-    its comment kept), the output channels of ``configs/metadata.json`` (the labels MONAI Label shows) and
-    ``configs/train.yaml`` written again. Fine-tuning a model that labels the first classes grows its mask head by
-    the ones appended (``new_class_init``).
+def configure_app_training(
+    bundle_dir: str | os.PathLike,
+    class_names: Sequence[str] | None = None,
+    class_weights: Mapping[str, float] | None = None,
+    overlays: Sequence[str] = (),
+) -> Path:
+    """Set what a bundle's MONAI Label Train does, in one step: the classes the app labels (``configs/metadata.json``
+    output channels, the labels MONAI Label shows), and ``configs/train.yaml`` written again with ``overlays`` and the
+    ``class_names`` and ``class_weights`` set through MONAI's ConfigParser (``write_train_config``). The bundle's
+    sources (``common.yaml``, ``finetune.yaml``) are left as they are. Fine-tuning a model that labels the first
+    classes grows its mask head by the ones appended (``new_class_init``).
+
+    Args:
+        bundle_dir: the app's bundle folder.
+        class_names: the classes, background first (default: the bundle's).
+        class_weights: the Dice-CE weight of the classes named (``{"lesion": 50.0}``; the others 1).
+        overlays: the bundle's overlays composed into the Train (``class_balanced`` for a rare class).
+
+    Returns:
+        The ``configs/train.yaml`` written.
 
     Raises:
-        ValueError: fewer than two names, names repeated or not strings, or the first is not ``background``.
+        ValueError: fewer than two names, names repeated or not strings, or the first is not ``background``; a
+            weight for a class not among the names or not a positive number; an overlay that does not apply to
+            fine-tuning (before anything is written).
     """
-    names = _checked_class_names(class_names)
+    from monai_hybrid.losses import class_weight_tensor
+
     configs = Path(bundle_dir) / "configs"
-    common = configs / "common.yaml"
-    text, count = re.subn(
-        r"^class_names: \[[^\]]*\]", f"class_names: [{', '.join(names)}]", common.read_text(), count=1, flags=re.M
-    )
-    if count != 1:
-        raise ValueError(f"'{common}' has no one-line 'class_names: [...]' to set; edit it by hand.")
-    common.write_text(text)
-    metadata_path = configs / "metadata.json"
-    metadata = json.loads(metadata_path.read_text())
-    pred = metadata["network_data_format"]["outputs"]["pred"]
-    pred["num_channels"] = len(names)
-    pred["channel_def"] = {str(i): name for i, name in enumerate(names)}
-    metadata_path.write_text(json.dumps(metadata, indent=4) + "\n")
-    write_train_config(configs)
+    names = _checked_class_names(class_names) if class_names is not None else _configured_class_names(configs)
+    if class_weights:
+        class_weight_tensor(names, class_weights)
+    config_stack("finetune", overlays)
+    overrides: dict[str, Any] = {}
+    if class_names is not None:
+        overrides["class_names"] = names
+        metadata_path = configs / "metadata.json"
+        metadata = json.loads(metadata_path.read_text())
+        pred = metadata["network_data_format"]["outputs"]["pred"]
+        pred["num_channels"] = len(names)
+        pred["channel_def"] = {str(i): name for i, name in enumerate(names)}
+        metadata_path.write_text(json.dumps(metadata, indent=4) + "\n")
+    if class_weights:
+        overrides["class_weights"] = {name: float(w) for name, w in class_weights.items()}
+    return write_train_config(configs, overlays, overrides)
 
 
 def _configured_class_names(configs: Path) -> list[str]:
@@ -138,30 +157,6 @@ def _configured_class_names(configs: Path) -> list[str]:
     parser = ConfigParser()
     parser.read_config(str(configs / "common.yaml"))
     return list(parser["class_names"])
-
-
-def set_class_weights(bundle_dir: str | os.PathLike, class_weights: Mapping[str, float]) -> None:
-    """Make a bundle's fine-tuning weight the classes named in ``class_weights`` in Dice-CE (the others 1): the
-    one-line ``class_weights`` of its ``configs/finetune.yaml`` rewritten (its comment kept) and ``configs/train.yaml``
-    written again.
-
-    Raises:
-        ValueError: a name not among the bundle's ``class_names`` or a weight that is not a positive number
-            (``monai_hybrid.losses.class_weight_tensor``), or no one-line ``class_weights`` to set.
-    """
-    from monai_hybrid.losses import class_weight_tensor
-
-    configs = Path(bundle_dir) / "configs"
-    class_weight_tensor(_configured_class_names(configs), class_weights)
-    finetune = configs / "finetune.yaml"
-    entries = ", ".join(f"{name}: {float(w)!r}" for name, w in class_weights.items())
-    text, count = re.subn(
-        r"^class_weights: \{[^}]*\}", f"class_weights: {{{entries}}}", finetune.read_text(), count=1, flags=re.M
-    )
-    if count != 1:
-        raise ValueError(f"'{finetune}' has no one-line 'class_weights: {{...}}' to set; edit it by hand.")
-    finetune.write_text(text)
-    write_train_config(configs)
 
 
 def write_monailabel_app(
@@ -182,11 +177,12 @@ def write_monailabel_app(
         models_from: a ``models/`` folder of a trained bundle (``model.pt``, ``model_settings.json``,
             ``pretrain/model_final.pt``, or only ``pretrain/`` after the main pretraining job) to copy into the app's
             bundle.
-        class_names: the classes the app labels (default: the bundle's), background first (``set_class_names``):
+        class_names: the classes the app labels (default: the bundle's), background first
+            (``configure_app_training``):
             the served model's classes followed by new ones (a lesion class) grow its mask head now
             (``grow_served_model``), so that the server's network has a channel for each from the start.
         class_weights: the Dice-CE weight of classes that the Train should not neglect (``{"lesion": 50.0}``;
-            ``set_class_weights``).
+            ``configure_app_training``).
         train_overlays: the bundle's overlays composed into the Train's ``configs/train.yaml`` (``class_balanced``
             for a rare class; ``write_train_config``).
 
@@ -213,12 +209,8 @@ def write_monailabel_app(
     app.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(__file__).resolve().parent / "monailabel_app" / "main.py", app / "main.py")
     bundle = write_bundle(app / "model" / BUNDLE_NAME, overwrite=True)
-    if class_names is not None:
-        set_class_names(bundle, class_names)
-    if class_weights:
-        set_class_weights(bundle, class_weights)
-    if train_overlays:
-        write_train_config(bundle / "configs", train_overlays)
+    if class_names is not None or class_weights or train_overlays:
+        configure_app_training(bundle, class_names, class_weights, train_overlays)
     if models_from is not None:
         source = Path(models_from)
         if not source.is_dir():
@@ -275,10 +267,9 @@ def grow_served_model(models: str | os.PathLike, class_names: Sequence[str], new
     Raises:
         ValueError: ``class_names`` is not the model's classes followed by new ones.
     """
-    import tempfile
-
     import torch
 
+    from monai_hybrid.atomic_write import atomic_path
     from monai_hybrid.model_settings import save_model_settings
     from monai_hybrid.networks.head_growth import NewClassRule, grow_state_dict
 
@@ -295,10 +286,8 @@ def grow_served_model(models: str | os.PathLike, class_names: Sequence[str], new
         else checkpoint
     )
     grown, added = grow_state_dict(state, served, class_names, NewClassRule.parse(new_class_init))
-    handle, tmp = tempfile.mkstemp(dir=models, prefix=".model.", suffix=".tmp")
-    os.close(handle)
-    torch.save({"model": grown}, tmp)
-    os.replace(tmp, models / "model.pt")
+    with atomic_path(models / "model.pt") as tmp:
+        torch.save({"model": grown}, tmp)
     save_model_settings({**settings, "class_names": list(class_names)}, models)
     logger.info(
         "The served model '%s' labels %s: its mask head grew by %s (%s); a Train teaches the new classes.",
@@ -314,14 +303,18 @@ def grow_served_model(models: str | os.PathLike, class_names: Sequence[str], new
 TRAIN_CONFIGS = RUNS["finetune"]
 
 
-def write_train_config(configs_dir: str | os.PathLike, overlays: Sequence[str] = ()) -> Path:
+def write_train_config(
+    configs_dir: str | os.PathLike, overlays: Sequence[str] = (), overrides: Mapping[str, Any] | None = None
+) -> Path:
     """Write ``configs/train.yaml``: the fine-tuning run (``common.yaml`` + ``pretrain.yaml`` + ``finetune.yaml``,
-    then ``overlays``, keys of ``monai_hybrid.stacks.OVERLAYS``) merged into one file.
+    then ``overlays``, keys of ``monai_hybrid.stacks.OVERLAYS``) merged into one file, with ``overrides`` (config ids
+    and values, e.g. an app's ``class_names``) set through MONAI's ConfigParser.
 
     MONAI Label's bundle train task runs ``configs/train.yaml`` alone (``run`` with its own overrides of
     ``train#dataset#data``, ``validate#dataset#data``, ``train#trainer#max_epochs``, ``device`` and
-    ``train#handlers``), so the composed run is written out as the single file it reads. The file is generated:
-    edit the three sources and write the bundle again.
+    ``train#handlers``), so the composed run is written out as the single file it reads. The bundle folder ships the
+    plain one (no overlay, no override; ``tests/bundle/test_train_config.py`` keeps it current): edit the sources and
+    write it again with this function.
 
     Returns:
         The path written.
@@ -333,14 +326,30 @@ def write_train_config(configs_dir: str | os.PathLike, overlays: Sequence[str] =
     names = config_stack("finetune", overlays)
     parser = ConfigParser()
     parser.read_config([str(configs / name) for name in names])
+    for key, value in (overrides or {}).items():
+        parser[key] = value
+    settings = f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""
     header = (
-        "# GENERATED by `monai-hybrid bundle` from " + " + ".join(names) + ": the fine-tuning run as one\n"
-        "# file, for MONAI Label's bundle train task (it reads configs/train.yaml alone). Edit the sources, not this.\n"
+        "# GENERATED by monai_hybrid.bundle.write_train_config from " + " + ".join(names) + settings + ": the\n"
+        "# fine-tuning run as one file, for MONAI Label's bundle train task (it reads configs/train.yaml alone).\n"
+        "# Edit the sources, not this.\n"
     )
-    path = configs / "train.yaml"
     merged = {k: v for k, v in parser.get().items() if k != "_meta_"}
-    path.write_text(header + yaml.safe_dump(merged, sort_keys=False, width=120))
-    return path
+    return write_text_atomic(configs / "train.yaml", header + yaml.safe_dump(merged, sort_keys=False, width=120))
+
+
+def start_run(num_threads: Any = None) -> None:
+    """What every run of the bundle does first, in its ``initialize`` step (pretrain, fine-tune, multi-GPU, inference,
+    evaluate): the project's error message becomes the last thing on the screen when the run stops
+    (``errors.install``), and the run's PyTorch threads are set when ``num_threads`` is (``threads.use_threads``;
+    ``None``: PyTorch's default, or the share MONAI Label's app already set).
+    """
+    from monai_hybrid import errors
+    from monai_hybrid.threads import use_threads
+
+    errors.install()
+    if num_threads not in (None, "", "null", "None", "none"):
+        use_threads(num_threads, who="bundle run")
 
 
 def flag(value: Any, key: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint"]
+__all__ = ["load_checkpoint", "model_stamp"]
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> Any:
@@ -32,3 +32,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> Any:
             "It is truncated, corrupted or not a weights-only PyTorch checkpoint; use another checkpoint (the "
             "previous one is kept beside it until a new one is complete) or start without it."
         ) from err
+
+
+def model_stamp(path: str | os.PathLike) -> str:
+    """A stamp of the model file at ``path`` (modification time and size): it changes when a training replaces it
+    (MONAI Label's scoring stores it with each score; the checks compare it).
+
+    Returns:
+        ``"<mtime_ns>-<size>"``, or ``""`` when the file does not exist.
+    """
+    if not os.path.isfile(path):
+        return ""
+    stat = os.stat(path)
+    return f"{stat.st_mtime_ns}-{stat.st_size}"

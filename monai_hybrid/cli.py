@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from monai_hybrid import __version__
 
@@ -217,20 +218,8 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRESETS
-
-    parser = argparse.ArgumentParser(
-        prog="monai-hybrid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"monai-hybrid {__version__} (ships the bundle hybrid_brain_mri_segmentation {__version__})",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_bundle(sub: Any) -> None:
+    """The ``bundle`` subcommand, on ``sub`` (``build_parser``'s subparsers)."""
     d = sub.add_parser(
         "bundle",
         help="write the MONAI bundle (configs, docs) to a folder, ready for python -m monai.bundle run",
@@ -242,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--overwrite", action="store_true", help="replace the configs and docs of a bundle in DIR")
     d.set_defaults(func=_bundle)
 
+
+def _add_configs(sub: Any) -> None:
+    """The ``configs`` subcommand."""
     from monai_hybrid.stacks import OVERLAYS, RUNS
 
     c = sub.add_parser(
@@ -255,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("overlays", nargs="*", metavar="OVERLAY", help=f"overlays to add: {', '.join(OVERLAYS)}")
     c.set_defaults(func=_configs)
 
+
+def _add_monailabel_app(sub: Any) -> None:
+    """The ``monailabel_app`` subcommand."""
     m = sub.add_parser(
         "monailabel-app",
         help="write a MONAI Label app: serve the bundle, fine-tune it from the server, choose the next scan",
@@ -285,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.set_defaults(func=_monailabel_app)
 
+
+def _add_phantom(sub: Any) -> None:
+    """The ``phantom`` subcommand."""
     p = sub.add_parser(
         "phantom",
         help="generate the multi-site brain MRI demo data (NIfTI + datalists); the bundle does it on first use",
@@ -309,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_phantom)
 
+
+def _add_verify(sub: Any) -> None:
+    """The ``verify`` subcommand."""
     v = sub.add_parser(
         "verify", help="check your datalist and its files (shapes, spacing, label values) before training"
     )
@@ -324,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int, default=4, help="threads reading files")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=_verify)
+
+
+def _add_benchmark(sub: Any) -> None:
+    """The ``benchmark`` subcommand."""
+    from monai_hybrid.benchmark.presets import PRESETS
+    from monai_hybrid.benchmark.rows import FINETUNE_TUNING, METHODS
 
     b = sub.add_parser(
         "benchmark",
@@ -411,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_benchmark)
 
+
+def _add_report(sub: Any) -> None:
+    """The ``report`` subcommand."""
     r = sub.add_parser(
         "report",
         help="write a benchmark's report (tables, intervals, verdicts, plots) anew from its results.json",
@@ -424,6 +434,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="the row every other row is compared with (default: the preset's reference, the default recipe)",
     )
     r.set_defaults(func=_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+
+    parser = argparse.ArgumentParser(
+        prog="monai-hybrid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"monai-hybrid {__version__} (ships the bundle hybrid_brain_mri_segmentation {__version__})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_bundle(sub)
+    _add_configs(sub)
+    _add_monailabel_app(sub)
+    _add_phantom(sub)
+    _add_verify(sub)
+    _add_benchmark(sub)
+    _add_report(sub)
     return parser
 
 

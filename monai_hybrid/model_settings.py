@@ -29,12 +29,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from monai_hybrid.atomic_write import write_text_atomic
 from monai_hybrid.jsonio import read_json_object
+from monai_hybrid.options import check_spatial_dims
 
 __all__ = [
     "DEFAULT_NOISE_SCHEDULE",
@@ -97,8 +98,7 @@ def check_model_settings(settings: Mapping[str, Any], source: str = "model setti
     names = out["class_names"]
     if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{source}: 'class_names' must list at least 2 class names (background first), got {names!r}.")
-    if out["spatial_dims"] not in (2, 3):
-        raise ValueError(f"{source}: 'spatial_dims' must be 2 or 3, got {out['spatial_dims']!r}.")
+    out["spatial_dims"] = check_spatial_dims(out["spatial_dims"], source)
     if not isinstance(out["in_channels"], int) or out["in_channels"] < 1:
         raise ValueError(f"{source}: 'in_channels' must be a positive integer, got {out['in_channels']!r}.")
     roi = out["roi_size"]
@@ -133,12 +133,7 @@ def save_model_settings(settings: Mapping[str, Any], folder: str | os.PathLike) 
     folder = Path(folder)
     path = folder / SETTINGS_FILE
     checked = check_model_settings(settings, str(path))
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".model_settings.", suffix=".tmp")  # one per process (DDP)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(json.dumps(checked, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(checked, indent=2) + "\n")  # a temporary name per process (DDP)
 
 
 def read_model_settings(model_path: str | os.PathLike, bundle_root: str | os.PathLike | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monai_hybrid.options import NetworkOutput
+
 __all__ = ["PretrainingMode", "MODES", "get_mode"]
 
 
@@ -38,9 +40,9 @@ class PretrainingMode:
         return self.mask_loss or self.contrastive
 
     @property
-    def network_output(self) -> str:
+    def network_output(self) -> NetworkOutput:
         """The network output the training inferer asks for."""
-        return "projection" if self.contrastive else "all"
+        return NetworkOutput.PROJECTION if self.contrastive else NetworkOutput.ALL
 
 
 MODES: dict[str, PretrainingMode] = {

@@ -13,12 +13,19 @@ from typing import TypeVar
 from monai.utils import StrEnum, look_up_option
 
 __all__ = [
+    "BundleRun",
     "LabelUnit",
     "MaskWeighting",
     "NetworkOutput",
+    "Overlay",
+    "Orientation",
+    "SiteRole",
     "Precision",
     "PredictionType",
+    "RunKind",
     "TimestepDistribution",
+    "Trainable",
+    "check_spatial_dims",
     "choose",
 ]
 
@@ -65,6 +72,62 @@ class NetworkOutput(StrEnum):
     PROJECTION = "projection"
 
 
+class BundleRun(StrEnum):
+    """The runs of the bundle (``python -m monai.bundle run RUN``); ``monai_hybrid.stacks.RUNS`` gives their files."""
+
+    PRETRAIN = "pretrain"
+    FINETUNE = "finetune"
+    FINETUNE_WITH_SAMPLES = "finetune_with_samples"
+    SAMPLE = "sample"
+    INFERENCE = "inference"
+    EVALUATE = "evaluate"
+
+
+class Overlay(StrEnum):
+    """The bundle's overlays (``monai-hybrid configs RUN OVERLAY ...``), in the order they compose;
+    ``monai_hybrid.stacks.OVERLAYS`` gives their files and runs."""
+
+    INTENSITY_AUGMENTATION = "intensity_augmentation"
+    SYNTHESIS = "synthesis"
+    UNLABELED = "unlabeled"
+    STAGED_FINETUNING = "staged_finetuning"
+    PSEUDO_LABELS = "pseudo_labels"
+    MULTI_GPU = "multi_gpu"
+    THREE_D = "3d"
+    CLASS_BALANCED = "class_balanced"
+
+
+class SiteRole(StrEnum):
+    """What a phantom site is for: the labelled source of pretraining, or a target to adapt to."""
+
+    SOURCE = "source"
+    TARGET = "target"
+
+
+class Orientation(StrEnum):
+    """The axis codes a phantom site writes its scans in."""
+
+    RAS = "RAS"
+    LPS = "LPS"
+
+
+class Trainable(StrEnum):
+    """The parameters that train before staged fine-tuning's ``unfreeze_at`` (``engines.StagedFineTuning``)."""
+
+    ALL = "all"
+    HEAD = "head"  # the mask head
+    INPUT_NORM = "input_norm"  # first convolution, first encoder level, every normalisation layer, the mask head
+
+
+class RunKind(StrEnum):
+    """What a benchmark record is: a pretraining, a fine-tuning (scored on the target) or a bound without
+    fine-tuning (the zero-shot and oracle bounds)."""
+
+    PRETRAIN = "pretrain"
+    FINETUNE = "finetune"
+    BOUND = "bound"
+
+
 class Precision(StrEnum):
     """The arithmetic of a run's forward passes (``engines.precision.resolve_precision`` picks one from ``amp``).
 
@@ -78,6 +141,17 @@ class Precision(StrEnum):
     FLOAT32 = "float32"
     CUDA_AMP = "cuda_amp"
     CPU_BFLOAT16 = "cpu_bfloat16"
+
+
+def check_spatial_dims(value: object, owner: str) -> int:
+    """``value`` as the spatial dimensions of a network or run: 2 or 3.
+
+    Raises:
+        ValueError: naming ``owner`` and ``spatial_dims``, for anything else.
+    """
+    if isinstance(value, bool) or value not in (2, 3):
+        raise ValueError(f"{owner}: 'spatial_dims' must be 2 or 3, got {value!r}.")
+    return int(value)
 
 
 def choose(value: object, option: type[E], owner: str, argument: str) -> E:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from monai_hybrid.options import BundleRun, Overlay, choose
+
 __all__ = ["OVERLAYS", "REQUIRES", "RUNS", "config_file_arg", "config_stack"]
 
 #: Run id -> the config files it composes (in the bundle's ``configs/``), in order.
@@ -56,12 +58,8 @@ def config_stack(run: str, overlays: Iterable[str] = ()) -> list[str]:
         ValueError: an unknown run or overlay, an overlay named twice, one that does not apply to ``run``, or one
             named without an overlay it builds on (``REQUIRES``).
     """
-    if run not in RUNS:
-        raise ValueError(f"config_stack: 'run' {run!r} is not a run of the bundle; choose one of {sorted(RUNS)}.")
-    names = list(overlays)
-    unknown = [o for o in names if o not in OVERLAYS]
-    if unknown:
-        raise ValueError(f"config_stack: 'overlays' {unknown} unknown; choose among {list(OVERLAYS)}.")
+    run = choose(run, BundleRun, "config_stack", "run")
+    names = [choose(o, Overlay, "config_stack", "overlays") for o in overlays]
     if len(set(names)) != len(names):
         raise ValueError(f"config_stack: 'overlays' {names} names an overlay twice.")
     misplaced = [o for o in names if run not in OVERLAYS[o][1]]

@@ -326,10 +326,10 @@ def test_train_request_refuses_with_the_list_when_no_label_matches(app_main, tmp
 def _class_bundle(tmp_path, app: list[str], served: list[str]) -> Path:
     import json
 
-    from monai_hybrid.bundle import set_class_names, write_bundle
+    from monai_hybrid.bundle import configure_app_training, write_bundle
 
     bundle = write_bundle(tmp_path / "bundle")
-    set_class_names(bundle, app)
+    configure_app_training(bundle, app)
     (bundle / "models" / "model_settings.json").write_text(json.dumps({"class_names": served}))
     return bundle
 

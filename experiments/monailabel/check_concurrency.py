@@ -39,29 +39,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_loop import (  # noqa: E402
-    MODEL,
-    _request,
-    model_stamp,
-    pretrain,
-    save_label,
-    site_settings,
-    start_server,
-    write_app,
-)
-from check_server import _free_port, finish, wait_ready  # noqa: E402
+from check_loop import pretrain, save_label, site_settings, write_app  # noqa: E402
+from server import MODEL, finish, free_port, logger, monailabel_python, request, start_server, wait_ready  # noqa: E402
+
+from monai_hybrid.checkpoint_io import model_stamp  # noqa: E402
 
 STRATEGY = "hybrid_disagreement"
-
-
-def _log(msg: str) -> None:
-    sys.stdout.write(f"[check_concurrency] {msg}\n")
-    sys.stdout.flush()
+_log = logger("check_concurrency")
 
 
 def _post(url: str, path: str, params: dict | None = None) -> dict:
     body = json.dumps(params or {}).encode()
-    return json.loads(_request(f"{url}{path}", body=body, headers={"Content-Type": "application/json"}) or b"{}")
+    return json.loads(request(f"{url}{path}", body=body, headers={"Content-Type": "application/json"}) or b"{}")
 
 
 def infer_together(url: str, ids: list[str]) -> list[float]:
@@ -69,7 +58,7 @@ def infer_together(url: str, ids: list[str]) -> list[float]:
 
     def one(image_id: str) -> float:
         start = time.perf_counter()
-        _request(f"{url}/infer/{MODEL}?image={image_id}&output=image")
+        request(f"{url}/infer/{MODEL}?image={image_id}&output=image")
         return time.perf_counter() - start
 
     with concurrent.futures.ThreadPoolExecutor(len(ids)) as pool:
@@ -78,7 +67,7 @@ def infer_together(url: str, ids: list[str]) -> list[float]:
 
 def last_task(url: str, method: str) -> dict:
     """The latest background task of ``method`` (train or scoring) as MONAI Label reports it."""
-    answer = json.loads(_request(f"{url}/{method}/", "GET"))
+    answer = json.loads(request(f"{url}/{method}/", "GET"))
     return answer if isinstance(answer, dict) else {}
 
 
@@ -108,7 +97,7 @@ def scoring_seconds(url: str, ids: list[str], stamp: str, timeout: float = 3600)
     (polled every second: a later scoring overwrites them)."""
     start = time.time()
     while time.time() - start < timeout:
-        objects = json.loads(_request(f"{url}/datastore/?output=all", "GET"))["objects"]
+        objects = json.loads(request(f"{url}/datastore/?output=all", "GET"))["objects"]
         entries = [objects[i]["image"]["info"].get(STRATEGY) or {} for i in ids]
         if all(e.get("model") == stamp for e in entries):
             return [float(e["seconds"]) for e in entries]
@@ -118,7 +107,7 @@ def scoring_seconds(url: str, ids: list[str], stamp: str, timeout: float = 3600)
 
 def measure(python: str, work: Path, app: Path, threads: str, ids: dict, args) -> dict:
     """Alone and together for one thread setting; the server is stopped at the end."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(python, work, app, port, {"threads": threads})
     try:
@@ -189,9 +178,8 @@ def main(argv=None) -> int:
     p.add_argument("--pretrained", default=None, help="a models/pretrain folder to serve instead of pretraining")
     p.add_argument("--out", type=Path, default=None, help="a JSON file for the results")
     args = p.parse_args(argv)
-    python = os.path.abspath(args.monailabel_python)
-    if not Path(python).exists():
-        _log(f"{python} not found; run experiments/monailabel/setup_env.sh first")
+    python = monailabel_python(args.monailabel_python, _log)
+    if python is None:
         return 2
     from monai_hybrid.data import ensure_phantom
 
@@ -209,7 +197,7 @@ def main(argv=None) -> int:
     ids = {"labelled": names[:2], "unlabelled": names[2:], "infer": names[2:6]}
     results = []
     try:
-        port = _free_port()  # labels are saved once, through a first server
+        port = free_port()  # labels are saved once, through a first server
         server = start_server(python, work, app, port)
         try:
             wait_ready(f"http://127.0.0.1:{port}", server)

@@ -46,7 +46,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -54,14 +53,11 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_server import _free_port, dice, run_check, wait_ready  # noqa: E402
+from server import MODEL, dice, free_port, logger, monailabel_python, request, run_check, start_server, wait_ready  # noqa: E402
 
-MODEL = "hybrid_brain_mri_segmentation"
+from monai_hybrid.checkpoint_io import model_stamp  # noqa: E402
 
-
-def _log(msg: str) -> None:
-    sys.stdout.write(f"[check_loop] {msg}\n")
-    sys.stdout.flush()
+_log = logger("check_loop")
 
 
 SITE_SETTINGS = {"pixdim": [3.0, 3.0, 3.0], "roi_size": [64, 64]}
@@ -103,7 +99,7 @@ def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[st
     import yaml
 
     from monai_hybrid.benchmark.plan import LESION_OVERLAYS, LESION_OVERRIDES
-    from monai_hybrid.bundle import grow_served_model, write_monailabel_app, write_train_config
+    from monai_hybrid.bundle import configure_app_training, grow_served_model, write_monailabel_app
 
     weights = LESION_OVERRIDES["class_weights"] if lesions else None
     overlays = LESION_OVERLAYS if lesions else ()
@@ -117,25 +113,8 @@ def write_app(work: Path, pretrained: Path, settings: dict, class_names: list[st
     common = yaml.safe_load((bundle / "configs" / "common.yaml").read_text())
     common.update(settings)  # the site's settings, as a user edits them
     (bundle / "configs" / "common.yaml").write_text(yaml.safe_dump(common, sort_keys=False))
-    write_train_config(bundle / "configs", overlays)
+    configure_app_training(bundle, class_names, weights, overlays)  # train.yaml again, from the edited common.yaml
     return app
-
-
-def start_server(python: str, work: Path, app: Path, port: int, conf: dict | None = None) -> subprocess.Popen:
-    """MONAI Label's server on the app, logging to ``work/server.log``; ``conf``: more ``--conf`` pairs."""
-    env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / "sessions"), "PYTHONNOUSERSITE": "1"}
-    cmd = [python, "-m", "monailabel.main", "start_server", "--app", str(app), "--studies", str(work / "studies")]
-    cmd += ["--conf", "models", MODEL, "--host", "127.0.0.1", "--port", str(port)]
-    for key, value in (conf or {}).items():
-        cmd += ["--conf", key, str(value)]
-    log = open(work / "server.log", "a")
-    return subprocess.Popen(cmd, cwd=str(work), env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _request(url: str, method: str = "POST", body: bytes = b"", headers: dict | None = None, timeout=1800) -> bytes:
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.read()
 
 
 def save_label(url: str, image_id: str, label: Path) -> None:
@@ -149,7 +128,7 @@ def save_label(url: str, image_id: str, label: Path) -> None:
         f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="params"\r\n\r\n{{}}\r\n--{boundary}--\r\n'.encode()
     )
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    _request(f"{url}/datastore/label?image={image_id}&tag=final", "PUT", body, headers)
+    request(f"{url}/datastore/label?image={image_id}&tag=final", "PUT", body, headers)
 
 
 CLIENT_SNIPPET = """
@@ -176,17 +155,11 @@ def with_client(python: str, url: str, action: str, image_id: str, arg: str) -> 
     return json.loads(out.strip().splitlines()[-1])
 
 
-def model_stamp(path: Path) -> str:
-    """The app's stamp of the served model (``model_stamp`` in monai_hybrid/monailabel_app/main.py)."""
-    stat = os.stat(path)
-    return f"{stat.st_mtime_ns}-{stat.st_size}"
-
-
 def wait_for_scores(url: str, image_ids: list[str], stamp: str, timeout: float = 1800) -> dict[str, dict]:
     """The stored ``hybrid_disagreement`` entries of ``image_ids`` once all were scored with the model ``stamp``."""
     start = time.time()
     while time.time() - start < timeout:
-        objects = json.loads(_request(f"{url}/datastore/?output=all", "GET"))["objects"]
+        objects = json.loads(request(f"{url}/datastore/?output=all", "GET"))["objects"]
         entries = {i: objects[i]["image"]["info"].get("hybrid_disagreement") or {} for i in image_ids}
         if all(e.get("model") == stamp for e in entries.values()):
             return entries
@@ -204,7 +177,7 @@ def mismatched_label(reference: Path, out: Path) -> Path:
 
 def infer(url: str, image_id: str, reference: Path, out: Path) -> tuple[np.ndarray, np.ndarray]:
     """``/infer/`` of ``image_id`` (the label map) and the reference label map."""
-    out.write_bytes(_request(f"{url}/infer/{MODEL}?image={image_id}&output=image"))
+    out.write_bytes(request(f"{url}/infer/{MODEL}?image={image_id}&output=image"))
     pred = np.asarray(nib.load(str(out)).dataobj).astype(np.int64)
     gt = np.asarray(nib.load(str(reference)).dataobj)
     assert pred.shape == gt.shape, f"shape {pred.shape} != {gt.shape}"
@@ -233,9 +206,8 @@ def main(argv=None) -> int:
     p.add_argument("--pretrained", default=None, help="a models/pretrain folder to serve instead of pretraining")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args(argv)
-    python = os.path.abspath(args.monailabel_python)
-    if not Path(python).exists():
-        _log(f"{python} not found; run experiments/monailabel/setup_env.sh first")
+    python = monailabel_python(args.monailabel_python, _log)
+    if python is None:
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-loop-"))
 
@@ -261,7 +233,7 @@ def main(argv=None) -> int:
         for image_id, entry in zip(ids, entries, strict=True):
             shutil.copy(site / entry["image"], work / "studies" / f"{image_id}.nii.gz")
         labelled, held_out = ids[:2], ids[2]
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = state["server"] = start_server(python, work, app, port)
         info = wait_ready(url, server)
@@ -288,7 +260,7 @@ def main(argv=None) -> int:
         stamp = os.stat(served).st_mtime_ns
         t1 = time.time()
         params = {"max_epochs": args.max_epochs, "val_split": 0.0, "device": "cpu"}
-        _request(
+        request(
             f"{url}/train/{MODEL}?run_sync=true",
             body=json.dumps(params).encode(),
             headers={"Content-Type": "application/json"},
@@ -329,7 +301,7 @@ def main(argv=None) -> int:
         for strategy in ("hybrid_disagreement", "random"):
             t3 = time.time()
             choice = json.loads(
-                _request(f"{url}/activelearning/{strategy}", body=b"{}", headers={"Content-Type": "application/json"})
+                request(f"{url}/activelearning/{strategy}", body=b"{}", headers={"Content-Type": "application/json"})
             )
             seconds = time.time() - t3
             assert choice.get("id") in unlabelled, f"/activelearning/{strategy} chose {choice.get('id')!r}"

@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,20 +31,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server import MODEL, dice, free_port, logger, monailabel_python, run_check, start_server, wait_ready  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
-MODEL = "hybrid_brain_mri_segmentation"
+_log = logger("check_server")
 DICE_FLOOR = 0.7
-
-
-def _log(msg: str) -> None:
-    sys.stdout.write(f"[check_server] {msg}\n")
-    sys.stdout.flush()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
@@ -83,7 +72,8 @@ def train_bundle(work: Path, steps: int, phantom_dir: Path) -> Path:
     return data
 
 
-def start_server(python: str, work: Path, port: int) -> subprocess.Popen:
+def start_sample_app(python: str, work: Path, port: int) -> subprocess.Popen:
+    """MONAI Label's own sample app ``monaibundle``, copied into ``work/app`` (its ``model/`` is there), offline."""
     sample_app = Path(
         subprocess.check_output(
             [
@@ -110,48 +100,8 @@ def start_server(python: str, work: Path, port: int) -> subprocess.Popen:
     for item in sample_app.iterdir():
         if item.name != "model":
             (shutil.copytree if item.is_dir() else shutil.copy)(item, app / item.name)
-    env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / "sessions"), "PYTHONNOUSERSITE": "1"}
-    cmd = [
-        python,
-        "-m",
-        "monailabel.main",
-        "start_server",
-        "--app",
-        str(app),
-        "--studies",
-        str(work / "studies"),
-        "--conf",
-        "models",
-        MODEL,
-        "--conf",
-        "zoo_source",
-        "ngc",
-        "--conf",
-        "skip_trainers",
-        "true",
-        "--conf",
-        "preload",
-        "false",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    log = open(work / "server.log", "w")
-    return subprocess.Popen(cmd, cwd=str(work), env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_ready(url: str, server: subprocess.Popen, timeout: float = 180) -> dict:
-    start = time.time()
-    while time.time() - start < timeout:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with code {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/info/", timeout=5) as r:
-                return json.loads(r.read())
-        except (urllib.error.URLError, ConnectionError, OSError):
-            time.sleep(1)
-    raise TimeoutError(f"no answer from {url}/info/ in {timeout} s")
+    conf = {"zoo_source": "ngc", "skip_trainers": "true", "preload": "false"}
+    return start_server(python, work, app, port, conf)
 
 
 def infer(url: str, image_id: str, out: Path) -> Path:
@@ -159,11 +109,6 @@ def infer(url: str, image_id: str, out: Path) -> Path:
     with urllib.request.urlopen(req, timeout=300) as r:
         out.write_bytes(r.read())
     return out
-
-
-def dice(a: np.ndarray, b: np.ndarray, k: int) -> float:
-    pa, pb = a == k, b == k
-    return float(2 * np.logical_and(pa, pb).sum() / max(pa.sum() + pb.sum(), 1))
 
 
 def check_label(path: Path, ref_image: Path, ref_label: Path) -> float:
@@ -177,44 +122,6 @@ def check_label(path: Path, ref_image: Path, ref_label: Path) -> float:
     return float(np.mean([dice(pred, gt, k) for k in (1, 2, 3)]))
 
 
-def report_failure(err: Exception, work: Path, log=None) -> int:
-    """Say what failed and show the server's traceback (its log, the app's log); returns the exit code 1."""
-    (log or _log)(f"FAILED: {type(err).__name__}: {err}")
-    for path in (work / "server.log", work / "app" / "logs" / "app.log"):
-        if path.exists():
-            text = path.read_text()
-            start = text.find("Traceback")
-            sys.stdout.write(f"--- {path}\n" + (text[start : start + 6000] if start >= 0 else text[-3000:]))
-    return 1
-
-
-def run_check(body, work: Path, keep: bool, log=None) -> int:
-    """Run a check: ``body(state)`` does it (and puts the server it starts in ``state["server"]``); then say PASSED
-    (exit code 0) or FAILED with the server's traceback (1), stop the server and remove the work folder."""
-    state: dict = {"server": None}
-    try:
-        body(state)
-        (log or _log)("PASSED")
-        return 0
-    except Exception as err:
-        return report_failure(err, work, log)
-    finally:
-        finish(state["server"], work, keep, log)
-
-
-def finish(server: subprocess.Popen | None, work: Path, keep: bool, log=None) -> None:
-    """Stop the server by its process id (SIGTERM, then SIGKILL after 30 s) and remove the work folder."""
-    if server is not None and server.poll() is None:
-        os.kill(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(server.pid, signal.SIGKILL)
-        (log or _log)(f"server {server.pid} stopped")
-    if not keep:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--monailabel-python", default=str(REPO / ".monailabel-venv" / "bin" / "python"))
@@ -223,9 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--phantom-dir", default=None, help="3 mm phantom to use or create (default: in the work folder)")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     args = p.parse_args(argv)
-    args.monailabel_python = os.path.abspath(args.monailabel_python)  # the server runs in another folder
-    if not Path(args.monailabel_python).exists():
-        _log(f"{args.monailabel_python} not found; run experiments/monailabel/setup_env.sh first")
+    args.monailabel_python = monailabel_python(args.monailabel_python, _log)
+    if args.monailabel_python is None:
         return 2
     work = Path(tempfile.mkdtemp(prefix="monailabel-check-"))
 
@@ -237,9 +143,9 @@ def main(argv=None) -> int:
         entry = json.loads((site / "datalist.json").read_text())["test"][0]
         (work / "studies").mkdir()
         shutil.copy(site / entry["image"], work / "studies" / "img001.nii.gz")
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = state["server"] = start_server(args.monailabel_python, work, port)
+        server = state["server"] = start_sample_app(args.monailabel_python, work, port)
         info = wait_ready(url, server)
         assert MODEL in info["models"], f"/info/ lists {list(info['models'])}"
         labels = info["models"][MODEL]["labels"]

@@ -5,7 +5,7 @@ Rows fine-tuned at a lesion site (``<site>_lesions``, ``monai_hybrid.benchmark.d
 metrics of the MICCAI 2017 WMH challenge (``monai_hybrid.lesion_metrics``) and with the Dice of the source's tissue
 classes. The tissue Dice is compared with the default recipe's tissue-only twin: the same row fine-tuned on the same
 scans of the clean site (without lesions, tissue labels only), paired by fine-tuning seed, so that the new class is
-not bought with the old ones. Intervals and verdicts are those of ``monai_hybrid.benchmark.report``.
+not bought with the old ones. Intervals and verdicts are those of ``monai_hybrid.benchmark.stats``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from monai_hybrid.benchmark.data import LESION_SUFFIX, is_lesion_site
-from monai_hybrid.benchmark.report import _site, cohort_view, compare, markdown_table, paired_table, plot_dice
+from monai_hybrid.benchmark.figures import plot_dice
+from monai_hybrid.benchmark.records import cohort_view, site_of
+from monai_hybrid.benchmark.stats import compare
+from monai_hybrid.benchmark.tables import markdown_table, paired_table
+from monai_hybrid.options import RunKind
 
 __all__ = ["LESION_METRICS", "TISSUE_ONLY", "lesion_records", "write_lesion_report"]
 
@@ -46,18 +50,20 @@ def lesion_records(runs: list[dict], tissue_classes: list[str], reference: str) 
     """The fine-tuning runs and bounds at the lesion sites, each with its ``tissue_dice`` (also in its ``fresh``
     entry), and the tissue-only twins: ``reference``'s runs at the clean site of each lesion site at the budgets the
     lesion rows ran, renamed ``TISSUE_ONLY`` and placed at the lesion site so that they pair by seed."""
-    sites = {_site(r) for r in runs if r.get("kind") in ("finetune", "bound") and is_lesion_site(_site(r))}
-    budgets = {(_site(r), r["budget"]) for r in runs if r.get("kind") == "finetune" and _site(r) in sites}
+    sites = {
+        site_of(r) for r in runs if r.get("kind") in (RunKind.FINETUNE, RunKind.BOUND) and is_lesion_site(site_of(r))
+    }
+    budgets = {(site_of(r), r["budget"]) for r in runs if r.get("kind") == RunKind.FINETUNE and site_of(r) in sites}
     twin = TISSUE_ONLY.format(reference=reference)
     out = []
     for run in runs:
-        if run.get("kind") not in ("finetune", "bound"):
+        if run.get("kind") not in (RunKind.FINETUNE, RunKind.BOUND):
             continue
-        site = _site(run)
+        site = site_of(run)
         if site in sites:
             record = run
         elif (
-            run.get("kind") == "finetune"
+            run.get("kind") == RunKind.FINETUNE
             and run.get("method") == reference
             and (site + LESION_SUFFIX, run["budget"]) in budgets
         ):
@@ -72,7 +78,7 @@ def lesion_records(runs: list[dict], tissue_classes: list[str], reference: str) 
 
 
 def _present(runs: list[dict], budgets: list[str]) -> list[str]:
-    return [b for b in budgets if any(r.get("budget") == b and r.get("kind") == "finetune" for r in runs)]
+    return [b for b in budgets if any(r.get("budget") == b and r.get("kind") == RunKind.FINETUNE for r in runs)]
 
 
 def _aims(runs: list[dict], reference: str, site: str, budgets: list[str]) -> list[str]:
@@ -83,7 +89,7 @@ def _aims(runs: list[dict], reference: str, site: str, budgets: list[str]) -> li
         values = [
             float(r[metric])
             for r in runs
-            if r.get("method") == reference and r.get("budget") == top and _site(r) == site and metric in r
+            if r.get("method") == reference and r.get("budget") == top and site_of(r) == site and metric in r
         ]
         values = [v for v in values if math.isfinite(v)]
         if values:
@@ -114,9 +120,9 @@ def _aims(runs: list[dict], reference: str, site: str, budgets: list[str]) -> li
 def _cohort(runs: list[dict], reference: str, sites: list[str], budgets: list[str], where: str) -> str:
     parts = []
     for site in sites:
-        here = [r for r in runs if _site(r) == site]
+        here = [r for r in runs if site_of(r) == site]
         present = _present(here, budgets)
-        rows = sorted({r["method"] for r in here if r.get("kind") == "finetune"})
+        rows = sorted({r["method"] for r in here if r.get("kind") == RunKind.FINETUNE})
         others = [m for m in rows if m != reference and not m.endswith("(tissue only)")]
         twin = TISSUE_ONLY.format(reference=reference)
         tables = []
@@ -160,7 +166,7 @@ def write_lesion_report(
         when no run is at a lesion site.
     """
     records = lesion_records(runs, list(class_names[1:]), reference)
-    sites = list(dict.fromkeys(_site(r) for r in records if r.get("kind") == "finetune"))
+    sites = list(dict.fromkeys(site_of(r) for r in records if r.get("kind") == RunKind.FINETUNE))
     if not sites:
         return None
     out = Path(out_dir)
@@ -173,7 +179,7 @@ def write_lesion_report(
         )
     sections.append("## Development test cohort\n\n" + _cohort(records, reference, sites, budgets, "development"))
     for site in sites:
-        here = [r for r in (fresh or records) if _site(r) == site]
+        here = [r for r in (fresh or records) if site_of(r) == site]
         plot_dice(
             here, _present(here, budgets), out / f"lesions_vs_budget_{site}.png", f"{title}: {site}", "lesion_dice"
         )
@@ -187,5 +193,5 @@ def write_lesion_report(
         + "\n\n".join(sections)
         + "\n"
     )
-    first = [r for r in records if _site(r) == sites[0]]
+    first = [r for r in records if site_of(r) == sites[0]]
     return markdown_table(first, _present(first, budgets), "lesion_dice", 3, sites[0])

@@ -7,24 +7,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monai_hybrid.benchmark.data import is_lesion_site
-from monai_hybrid.benchmark.presets import FINETUNE_TUNING, METHODS, PRETRAININGS, BenchmarkPreset, Budget
+from monai_hybrid.benchmark.presets import BenchmarkPreset, Budget
+from monai_hybrid.benchmark.rows import FINETUNE_TUNING, METHODS, PRETRAININGS
 
 __all__ = [
     "ABLATIONS",
     "FINETUNE_TUNING",
     "LESION_OVERLAYS",
     "LESION_OVERRIDES",
-    "TUNING",
-    "TUNING_BUDGETS",
     "FinetuneStep",
     "PretrainStep",
     "Step",
     "ZeroShotStep",
     "finetuning_settings",
+    "grid_pretrain_step",
+    "pretrain_run_name",
+    "ready_first",
     "plan_ablations",
-    "plan_finetune_tuning",
     "plan_grid",
-    "plan_tuning",
 ]
 
 
@@ -153,7 +153,7 @@ def ready_first(steps: list[Step]) -> list[Step]:
     return sorted(steps, key=lambda s: bool(s.needs))
 
 
-def _pretrain_run(name: str, seed: int) -> str:
+def pretrain_run_name(name: str, seed: int) -> str:
     return f"{name}_seed{seed}"
 
 
@@ -169,13 +169,13 @@ def _pretrain_overrides(preset: BenchmarkPreset, pretraining: str) -> Mapping[st
     return overrides
 
 
-def _grid_pretrain_step(preset: BenchmarkPreset, pretraining: str, seed: int) -> PretrainStep:
+def grid_pretrain_step(preset: BenchmarkPreset, pretraining: str, seed: int) -> PretrainStep:
     """The grid's pretraining run of ``pretraining`` with pretraining seed ``seed`` (at its own rate, if it has one)."""
     spec = PRETRAININGS[pretraining]
     name = preset.pretrain_run_name(pretraining)
     return PretrainStep(
         f"pretrain/{name}/seed{seed}",
-        name=_pretrain_run(name, seed),
+        name=pretrain_run_name(name, seed),
         mode=spec.mode,
         seed=seed,
         overlays=spec.overlays,
@@ -206,7 +206,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
         for name in sorted({METHODS[m].pretrain for m in part.methods if METHODS[m].pretrain}):
             seeds_of[name] += [p for p in part.pretrain_seeds or () if p not in seeds_of[name]]
     run_name = {name: preset.pretrain_run_name(name) for name in names}  # with its own learning rate, if any
-    steps: list[Step] = [_grid_pretrain_step(preset, name, p) for name in names for p in seeds_of[name]]
+    steps: list[Step] = [grid_pretrain_step(preset, name, p) for name in names for p in seeds_of[name]]
     for site in sites:
         for seed in preset.oracle_seeds or preset.seeds:
             steps.append(
@@ -228,7 +228,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     steps.append(
                         ZeroShotStep(
                             f"zero_shot/{run_name[name]}/{site}/seed{p}",
-                            _pretrain_run(run_name[name], p),
+                            pretrain_run_name(run_name[name], p),
                             seed=p,
                             site=site,
                             needs=(f"pretrain/{run_name[name]}/seed{p}",),
@@ -270,7 +270,7 @@ def plan_grid(preset: BenchmarkPreset, parts: tuple[str, ...] | None = None) -> 
                     row,
                     budget,
                     seed,
-                    pretrained=_pretrain_run(run_name[method.pretrain], p) if method.pretrain else None,
+                    pretrained=pretrain_run_name(run_name[method.pretrain], p) if method.pretrain else None,
                     site=site,
                     long=method.long or long_control,
                     semi=method.semi,
@@ -316,82 +316,6 @@ def plan_ablations(preset: BenchmarkPreset, budget: Budget | None = None) -> lis
     return ready_first(steps)
 
 
-#: Equal care: the pretraining variants every row gets, the same number and the same kind for each (the pretraining
-#: learning rate at 0.5x, 1x and 2x the bundle's 1e-3), scored on the *validation* subjects of every target site. The
-#: variant at the preset's own learning rate is the row's grid pretraining (pretraining seed ``pretrain_seeds[0]``),
-#: run once for both.
-TUNING: dict[str, dict] = {
-    "lr5e-4": {"learning_rate": 5e-4},
-    "lr1e-3": {"learning_rate": 1e-3},  # the bundle's default
-    "lr2e-3": {"learning_rate": 2e-3},  # the cpu preset's, chosen by this tuning
-}
-#: The budget the variants are scored at: the scarcest of the grid's main part, where the recipe issue asks for a
-#: win (1 scan was dropped to fit the cpu preset's tuning into one session on 2 cores: 36 fine-tunings, not 72).
-TUNING_BUDGETS = (Budget(1, "slices"),)
-
-
-def _validation_runs(
-    preset: BenchmarkPreset, prefix: str, method: str, seeds: tuple[int, ...], **fields: Any
-) -> list[FinetuneStep]:
-    """A tuning variant's fine-tunings on ``TUNING_BUDGETS`` at every target site of the main part for ``seeds``,
-    scored on the *validation* subjects; keys ``<prefix>/<site>/<budget>/seed<s>``, ``fields`` the steps' others."""
-    return [
-        FinetuneStep(
-            f"{prefix}/{site}/{budget.key}/seed{seed}",
-            method,
-            budget,
-            seed,
-            site=site,
-            eval_list="validation",
-            **fields,
-        )
-        for site in preset.target_sites
-        for budget in TUNING_BUDGETS
-        for seed in seeds
-    ]
-
-
-def plan_tuning(
-    preset: BenchmarkPreset, rows: tuple[str, ...] | None = None, seeds: tuple[int, ...] = (0,)
-) -> list[Step]:
-    """Each of ``rows`` (default: the preset's main rows that start from a pretraining) pretrained with each variant
-    of ``TUNING`` (pretraining seed ``pretrain_seeds[0]``), fine-tuned on ``TUNING_BUDGETS`` at every target site of
-    the main part for ``seeds`` (default: fine-tuning seed 0 alone, one run per site and variant, to fit the cpu
-    preset's tuning into a session on 2 cores), and scored on the sites' *validation* subjects (never the test
-    ones)."""
-    rows = rows or tuple(m for m in preset.methods if METHODS[m].pretrain)
-    p = preset.pretrain_seeds[0]
-    steps: list[Step] = []
-    for row in rows:
-        spec = PRETRAININGS[METHODS[row].pretrain]
-        for i, (variant, overrides) in enumerate(TUNING.items()):
-            # the variant at the row's own learning rate is its grid pretraining
-            if overrides.get("learning_rate") == preset.pretrain_learning_rate(spec.name):
-                pretrain = _grid_pretrain_step(preset, spec.name, p)
-            else:
-                name = f"tune_{spec.name}_{i}"
-                pretrain = PretrainStep(
-                    f"pretrain/{name}/seed{p}",
-                    name=_pretrain_run(name, p),
-                    mode=spec.mode,
-                    seed=p,
-                    overlays=spec.overlays,
-                    overrides={**spec.overrides, **overrides},
-                    target_unlabeled=spec.target_unlabeled,
-                )
-            if pretrain not in steps:
-                steps.append(pretrain)
-            steps += _validation_runs(
-                preset,
-                f"tune/{row}/{variant}",
-                f"{row} | {variant}",
-                seeds,
-                pretrained=pretrain.name,
-                needs=(pretrain.key,),
-            )
-    return ready_first(steps)
-
-
 def finetuning_settings(preset: BenchmarkPreset, variant: str) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The overlays and bundle overrides of fine-tuning ``variant`` (a key of ``FINETUNE_TUNING``) at ``preset``'s
     fine-tuning steps."""
@@ -400,51 +324,3 @@ def finetuning_settings(preset: BenchmarkPreset, variant: str) -> tuple[tuple[st
     if "unfreeze" in spec:
         overrides["stages#unfreeze_at"] = round(preset.finetune_steps * spec["unfreeze"])
     return tuple(spec.get("overlays", ())), overrides
-
-
-def plan_finetune_tuning(
-    preset: BenchmarkPreset,
-    rows: tuple[str, ...] | None = None,
-    seeds: tuple[int, ...] = (0,),
-    variants: tuple[str, ...] | None = None,
-) -> list[Step]:
-    """Each of ``rows`` (default: the preset's main rows) fine-tuned with each of ``variants`` (default: every variant
-    of ``FINETUNE_TUNING``) from its grid pretraining (the first pretraining seed, at the row's own learning rate; a
-    row from scratch from none) on ``TUNING_BUDGETS`` at every target site of the main part for ``seeds``, scored on
-    the sites' *validation* subjects (never the test ones). Keys ``tune_ft/<row>/<variant>/<site>/<budget>/seed<s>``;
-    the pretraining runs are the grid's, shared with it.
-
-    Raises:
-        ValueError: a row fine-tunes its own way, or ``variants`` names one that ``FINETUNE_TUNING`` does not hold.
-    """
-    unknown = [v for v in variants or () if v not in FINETUNE_TUNING]
-    if unknown:
-        raise ValueError(f"plan_finetune_tuning: unknown variants {unknown}; choose among {list(FINETUNE_TUNING)}.")
-    rows = rows or preset.methods
-    p = preset.pretrain_seeds[0]
-    steps: list[Step] = []
-    for row in rows:
-        method = METHODS[row]
-        if method.long or method.semi or method.finetuning != "all":
-            raise ValueError(f"plan_finetune_tuning: row {row!r} fine-tunes its own way; tune the plain rows.")
-        needs: tuple[str, ...] = ()
-        pretrained = None
-        if method.pretrain:
-            pretrain = _grid_pretrain_step(preset, method.pretrain, p)
-            needs, pretrained = (pretrain.key,), pretrain.name
-            if pretrain not in steps:
-                steps.append(pretrain)
-        for variant in variants or FINETUNE_TUNING:
-            overlays, overrides = finetuning_settings(preset, variant)
-            steps += _validation_runs(
-                preset,
-                f"tune_ft/{row}/{variant}",
-                f"{row} | {variant}",
-                seeds,
-                pretrained=pretrained,
-                overrides=overrides,
-                needs=needs,
-                replicate=p,
-                overlays=overlays,
-            )
-    return ready_first(steps)

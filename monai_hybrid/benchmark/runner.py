@@ -23,13 +23,12 @@ from monai_hybrid.benchmark.plan import (
     Step,
     ZeroShotStep,
     plan_ablations,
-    plan_finetune_tuning,
     plan_grid,
-    plan_tuning,
 )
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.benchmark.runs import UNLABELED, RunContext
 from monai_hybrid.benchmark.store import MlflowSink, ResultStore
+from monai_hybrid.benchmark.tuning import plan_finetune_tuning, plan_tuning
 from monai_hybrid.bundle import default_bundle_dir
 
 __all__ = ["BenchmarkRunner", "refuse_stale_runs"]

@@ -19,6 +19,7 @@ from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroSh
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.bundle import run_bundle
 from monai_hybrid.data.datalist import load_list
+from monai_hybrid.options import RunKind
 from monai_hybrid.stacks import OVERLAYS, RUNS, config_stack
 
 __all__ = ["RunContext", "evaluate", "finetune", "pretrain", "run_step", "zero_shot"]
@@ -151,7 +152,7 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
     gc.collect()
     return {
         "key": step.key,
-        "kind": "pretrain",
+        "kind": RunKind.PRETRAIN,
         "method": step.name,
         "pretraining": step.name.removesuffix(f"_seed{step.seed}"),
         "mode": step.mode,
@@ -248,7 +249,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
     cases = chosen["train_cases"] if chosen else json.loads(drawn.read_text())["cases"]
     return {
         "key": step.key,
-        "kind": "finetune",
+        "kind": RunKind.FINETUNE,
         "method": step.method,
         "budget": step.budget.name if step.budget else "all scans",
         "site": step.site,
@@ -274,7 +275,7 @@ def zero_shot(ctx: RunContext, step: ZeroShotStep) -> dict:
     scores = _scores(ctx, ctx.run_dir(step.key), ctx.pretrained(step.name), step.site, "test")
     return {
         "key": step.key,
-        "kind": "bound",
+        "kind": RunKind.BOUND,
         "method": f"zero-shot ({step.name.removesuffix(f'_seed{step.seed}')})",
         "budget": "0",
         "site": step.site,

@@ -11,6 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from monai_hybrid.atomic_write import write_text_atomic
+
 __all__ = ["RESULTS_FILE", "MlflowSink", "ResultStore"]
 
 logger = logging.getLogger(__name__)
@@ -77,10 +79,7 @@ class ResultStore:
         """Add ``run``, save the file and hand the run to the sinks."""
         self.runs.append(run)
         payload = {"preset": _jsonable(self.preset), **_jsonable(self.header), "runs": self.runs}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, json.dumps(payload, indent=2))
         for sink in self.sinks:
             sink(run)
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from monai_hybrid.data.head import HeadModel
 from monai_hybrid.data.mr_physics import InversionRecovery, Sequence, SpinEcho
+from monai_hybrid.options import Orientation, SiteRole, choose
 
 __all__ = [
     "Site",
@@ -92,10 +93,8 @@ class Site:
     head: HeadModel | None = None
 
     def __post_init__(self) -> None:
-        if self.role not in ("source", "target"):
-            raise ValueError(f"Site '{self.name}': 'role' must be 'source' or 'target', got {self.role!r}.")
-        if self.orientation not in ("RAS", "LPS"):
-            raise ValueError(f"Site '{self.name}': 'orientation' must be 'RAS' or 'LPS', got {self.orientation!r}.")
+        choose(self.role, SiteRole, f"Site '{self.name}'", "role")
+        choose(self.orientation, Orientation, f"Site '{self.name}'", "orientation")
         if len(self.spacing_factor) != 3 or min(self.spacing_factor) <= 0:
             raise ValueError(
                 f"Site '{self.name}': 'spacing_factor' must be 3 positive numbers, got {self.spacing_factor}."

@@ -13,11 +13,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import ignite.distributed as idist
 from ignite.engine import Engine, Events
 from ignite.handlers import DiskSaver
 from monai.handlers import CheckpointLoader, CheckpointSaver
 from torch import nn
 
+from monai_hybrid.atomic_write import FILE_MODE
 from monai_hybrid.checkpoint_io import load_checkpoint
 from monai_hybrid.networks.transfer import TransferReport, transfer_weights
 
@@ -34,7 +36,10 @@ class _AtomicDiskSaver(DiskSaver):
         self.filename = filename
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        super().__call__(checkpoint, self.filename or filename, metadata)
+        name = self.filename or filename
+        super().__call__(checkpoint, name, metadata)
+        if idist.get_rank() == 0:  # ignite writes on rank 0 alone, through tempfile: owner-only until given FILE_MODE
+            os.chmod(os.path.join(self.dirname, name), FILE_MODE)
 
     def remove(self, filename: str) -> None:
         if self.filename is None:  # numbered files: drop the old one (the new one is already complete)

@@ -12,7 +12,7 @@ from monai.networks import eval_mode
 from monai.networks.schedulers import Scheduler
 from monai.utils import CommonKeys as Keys
 
-from monai_hybrid.options import PredictionType, choose
+from monai_hybrid.options import PredictionType, check_spatial_dims, choose
 
 __all__ = ["predict_x0", "DenoisingErrorHandler"]
 
@@ -84,8 +84,7 @@ class DenoisingErrorHandler:
         steps = [int(t) for t in timesteps]
         if not steps or any(not 0 <= t < scheduler.num_train_timesteps for t in steps):
             raise ValueError(f"{name}: 'timesteps' must be in [0, {scheduler.num_train_timesteps}), got {timesteps}.")
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"{name}: 'spatial_dims' must be 2 or 3, got {spatial_dims!r}.")
+        spatial_dims = check_spatial_dims(spatial_dims, name)
         if num_slices < 1:
             raise ValueError(f"{name}: 'num_slices' must be >= 1, got {num_slices!r}.")
         self.scheduler = scheduler

@@ -15,6 +15,8 @@ from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
 from monai.handlers import MLFlowHandler
 
+from monai_hybrid.atomic_write import write_text_atomic
+
 __all__ = [
     "GuardedMLFlowHandler",
     "LossTermsHandler",
@@ -337,10 +339,6 @@ class MetricsHistory:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
-        import json
-        import os
-        from pathlib import Path
-
         import ignite.distributed as idist
 
         if idist.get_rank() > 0:  # the metrics are gathered over ranks: rank 0 writes them, alone
@@ -350,7 +348,4 @@ class MetricsHistory:
         entry = {"epoch": int(engine.state.epoch)}
         entry.update({k: float(v) for k, v in engine.state.metrics.items() if isinstance(v, (int, float))})
         history = [h for h in history if h.get("epoch") != entry["epoch"]] + [entry]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(history, indent=1))
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(history, indent=1))

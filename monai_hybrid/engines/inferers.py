@@ -10,6 +10,7 @@ import torch
 from monai.inferers import Inferer, SimpleInferer, SliceInferer, SlidingWindowInferer
 
 from monai_hybrid.engines.noise_levels import ensemble_levels
+from monai_hybrid.options import check_spatial_dims
 
 __all__ = ["MaskInferer", "window_inferer"]
 
@@ -117,8 +118,7 @@ def window_inferer(
     Raises:
         ValueError: ``spatial_dims`` is not 2 or 3, or ``roi_size`` does not have ``spatial_dims`` sizes.
     """
-    if spatial_dims not in (2, 3):
-        raise ValueError(f"window_inferer: 'spatial_dims' must be 2 or 3, got {spatial_dims!r}.")
+    spatial_dims = check_spatial_dims(spatial_dims, "window_inferer")
     roi_size = [int(r) for r in roi_size]
     if len(roi_size) != spatial_dims:
         raise ValueError(

@@ -19,8 +19,9 @@ from collections.abc import Iterator
 
 import torch
 from ignite.engine import Engine, Events
-from monai.utils import StrEnum, look_up_option
 from torch import nn
+
+from monai_hybrid.options import Trainable, choose
 
 __all__ = ["StagedFineTuning", "Trainable", "trainable_parameters"]
 
@@ -38,14 +39,6 @@ _NORMS = (
 )
 
 
-class Trainable(StrEnum):
-    """The parameters that train before ``unfreeze_at``."""
-
-    ALL = "all"
-    HEAD = "head"  # the mask head
-    INPUT_NORM = "input_norm"  # first convolution, first encoder level, every normalisation layer, the mask head
-
-
 def trainable_parameters(network: nn.Module, trainable: str) -> Iterator[tuple[str, nn.Parameter]]:
     """The named parameters of ``network`` that ``trainable`` lets train.
 
@@ -57,7 +50,7 @@ def trainable_parameters(network: nn.Module, trainable: str) -> Iterator[tuple[s
     Raises:
         ValueError: ``trainable`` is not a ``Trainable`` value, or ``network`` has no ``mask_head``.
     """
-    trainable = look_up_option(trainable, Trainable)
+    trainable = choose(trainable, Trainable, "StagedFineTuning", "trainable")
     network = getattr(network, "module", network)
     if not hasattr(network, "mask_head"):
         raise ValueError(f"StagedFineTuning: the network ({type(network).__name__}) has no 'mask_head' module.")
@@ -100,7 +93,7 @@ class StagedFineTuning:
         unfrozen_lr_factor: float = 1.0,
         lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     ) -> None:
-        self.trainable = look_up_option(trainable, Trainable)
+        self.trainable = choose(trainable, Trainable, type(self).__name__, "trainable")
         if unfreeze_at is not None and (not isinstance(unfreeze_at, int) or unfreeze_at < 1):
             raise ValueError(
                 f"StagedFineTuning: 'unfreeze_at' must be None or a positive integer, got {unfreeze_at!r}."

@@ -47,6 +47,8 @@ from monailabel.tasks.activelearning.random import Random
 from monailabel.tasks.infer.bundle import BundleInferTask
 from monailabel.tasks.train.bundle import BundleTrainTask
 
+from monai_hybrid.checkpoint_io import model_stamp
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "hybrid_brain_mri_segmentation"
@@ -62,18 +64,6 @@ UNLABELED_KEY = "hybrid_unlabeled_images"
 def served_model(bundle_path: str) -> str:
     """The weights MONAI Label serves from the bundle at ``bundle_path``."""
     return os.path.join(bundle_path, "models", "model.pt")
-
-
-def model_stamp(path: str) -> str:
-    """A stamp of the model file at ``path`` (modification time and size): it changes when Train replaces it.
-
-    Returns:
-        ``"<mtime_ns>-<size>"``, or ``""`` when the file does not exist.
-    """
-    if not os.path.isfile(path):
-        return ""
-    stat = os.stat(path)
-    return f"{stat.st_mtime_ns}-{stat.st_size}"
 
 
 def choose_from_scores(infos: Mapping[str, Mapping], stamp: str, rng: random.Random | None = None) -> dict:

@@ -17,7 +17,7 @@ from monai.networks.blocks import Convolution
 from monai.networks.nets import DiffusionModelUNet
 from torch import nn
 
-from monai_hybrid.options import NetworkOutput, choose
+from monai_hybrid.options import NetworkOutput, check_spatial_dims, choose
 
 __all__ = ["HybridDiffusionUNet", "hybrid_unet_from_settings"]
 
@@ -83,8 +83,7 @@ class HybridDiffusionUNet(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"{name}: 'spatial_dims' must be 2 or 3, got {spatial_dims!r}.")
+        spatial_dims = check_spatial_dims(spatial_dims, name)
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"{name}: 'in_channels' must be a positive integer, got {in_channels!r}.")
         if not isinstance(num_classes, int) or num_classes < 2:

@@ -9,7 +9,7 @@ import pytest
 
 from monai_hybrid.benchmark import PRESETS, PRETRAININGS, markdown_table, plan_grid, plan_tuning
 from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, ZeroShotStep
-from monai_hybrid.benchmark.presets import MR_SYNTHESIS, Pretraining
+from monai_hybrid.benchmark.rows import MR_SYNTHESIS, Pretraining
 from monai_hybrid.bundle import default_bundle_dir
 from monai_hybrid.stacks import config_stack
 

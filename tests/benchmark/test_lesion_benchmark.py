@@ -116,10 +116,10 @@ def test_the_tissue_only_twin_pairs_by_seed_and_the_aims_follow_the_numbers():
 def test_report_budgets_run_slices_then_scans_by_count_so_the_aims_read_the_largest():
     """The lesion part's 3 scans come after the other parts' 5 scans in the preset; the columns (and the aims,
     which read the last column) must still go 1, 3, 5 scans."""
-    from monai_hybrid.benchmark.report import _budget_order
+    from monai_hybrid.benchmark.records import budget_order
 
     names = ["1 slice", "4 slices", "1 scan", "16 slices", "5 scans", "3 scans", "all scans"]
-    assert sorted(names, key=_budget_order) == [
+    assert sorted(names, key=budget_order) == [
         "1 slice",
         "4 slices",
         "16 slices",

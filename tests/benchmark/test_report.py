@@ -6,14 +6,9 @@ import math
 
 import pytest
 
-from monai_hybrid.benchmark.report import (
-    cohort_view,
-    compare,
-    comparison_sentences,
-    markdown_table,
-    pooled_runs,
-    verdict,
-)
+from monai_hybrid.benchmark.records import cohort_view, pooled_runs
+from monai_hybrid.benchmark.stats import compare, verdict
+from monai_hybrid.benchmark.tables import comparison_sentences, markdown_table
 
 # Student's t quantiles (0.975) by hand from tables: df 1 and df 2
 T1, T2 = 12.706204736, 4.302652730
@@ -150,7 +145,7 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
 
 
 def test_seeds_needed_for_a_half_width_by_hand():
-    from monai_hybrid.benchmark.report import Comparison, seeds_for_half_width
+    from monai_hybrid.benchmark.stats import Comparison, seeds_for_half_width
 
     # two units, sd 0.0354 (the first test's example): t(0.975, n-1) * 0.0354 / sqrt(n) is 0.0327 at n = 7
     # (2.447 * 0.0354 / 2.646) and 0.0296 at n = 8 (2.365 * 0.0354 / 2.828): 8 pretraining seeds for +-0.03

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from monai_hybrid.bundle import write_bundle
+from monai_hybrid.bundle import default_bundle_dir
 from tests.bundle.conftest import TINY_OVERRIDES
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("semi", [False, True])
 def test_train_yaml_fine_tunes_from_the_pretrained_model_on_the_datastore_labels(pretrained, tmp_path, semi, caplog):
     caplog.set_level(logging.INFO)
-    bundle = write_bundle(tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation")
+    # a copy of the bundle folder as the repository holds it, as a MONAI user copies a model-zoo bundle
+    bundle = tmp_path / "app" / "model" / "hybrid_brain_mri_segmentation"
+    shutil.copytree(default_bundle_dir(), bundle, ignore=shutil.ignore_patterns("models"))
     shutil.copytree(pretrained / "models" / "pretrain", bundle / "models" / "pretrain")
     served = bundle / "models" / "model.pt"
     shutil.copy(bundle / "models" / "pretrain" / "model_final.pt", served)  # what the server serves before training

@@ -74,8 +74,8 @@ def test_stacks_compose_in_the_declared_order_whatever_the_order_given():
 @pytest.mark.parametrize(
     "run, overlays, message",
     [
-        ("pretrian", [], "'run' 'pretrian' is not a run"),
-        ("pretrain", ["synth"], r"'overlays' \['synth'\] unknown"),
+        ("pretrian", [], r"config_stack: 'run' got 'pretrian'\. By 'pretrian', did you mean 'pretrain'\?"),
+        ("pretrain", ["synth"], r"config_stack: 'overlays' got 'synth'\. Unsupported option 'synth', Available"),
         ("pretrain", ["3d", "3d"], "names an overlay twice"),
         ("inference", ["3d"], r"\['3d'\] do not apply to 'inference'"),
     ],
@@ -83,6 +83,13 @@ def test_stacks_compose_in_the_declared_order_whatever_the_order_given():
 def test_stack_errors_name_the_argument(run, overlays, message):
     with pytest.raises(ValueError, match=message):
         config_stack(run, overlays)
+
+
+def test_the_runs_and_overlays_are_the_options_declared_once():
+    from monai_hybrid.options import BundleRun, Overlay
+    from monai_hybrid.stacks import RUNS
+
+    assert set(RUNS) == set(BundleRun) and list(OVERLAYS) == list(Overlay)
 
 
 def test_the_configs_command_prints_the_config_file_value():
