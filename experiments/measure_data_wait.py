@@ -8,6 +8,7 @@ before the first step (``CacheDataset``) and is not counted. Each ``amp`` settin
 makes the data's share larger).
 
     python experiments/measure_data_wait.py --bundle-root my_bundle      # a bundle folder whose demo_data exists
+    python experiments/measure_data_wait.py --bundle-root B --dataset-dir PHANTOM   # a phantom elsewhere
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from monai.bundle import ConfigWorkflow
 from monai_hybrid.bundle import default_bundle_dir
 
 
-def profile(bundle_root: Path, steps: int, amp: str) -> dict:
+def profile(bundle_root: Path, steps: int, amp: str, dataset_dir: Path | None = None) -> dict:
     """Seconds of dataflow, processing and handlers over ``steps`` pretraining steps (first step excluded)."""
     bundle = default_bundle_dir()
     workflow = ConfigWorkflow(
@@ -39,6 +40,7 @@ def profile(bundle_root: Path, steps: int, amp: str) -> dict:
         progress_bar=False,
         checkpoint_every=10**6,
         amp=amp,
+        **({"dataset_dir": str(dataset_dir)} if dataset_dir else {}),
         **{"train#dataset#progress": False},
     )
     workflow.initialize()
@@ -63,6 +65,7 @@ def profile(bundle_root: Path, steps: int, amp: str) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundle-root", type=Path, required=True, help="a bundle folder (its demo_data is read)")
+    p.add_argument("--dataset-dir", type=Path, default=None, help="the phantom folder (default: BUNDLE_ROOT/demo_data)")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--amp", nargs="+", default=["false", "true"], help="amp settings to run in turn")
     args = p.parse_args(argv)
@@ -74,7 +77,7 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|",
     ]
     for amp in args.amp:
-        r = profile(args.bundle_root, args.steps, amp)
+        r = profile(args.bundle_root, args.steps, amp, args.dataset_dir)
         total = r["dataflow_s"] + r["processing_s"] + r["handlers_s"]
         n = r["steps"]
         lines.append(

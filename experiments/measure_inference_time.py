@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args(argv)
     entry = json.loads(args.datalist.read_text())[args.key][0]
-    image = entry["image"] if Path(entry["image"]).is_absolute() else str(args.datalist.parent / entry["image"])
+    image = str((args.datalist.parent / entry["image"]).resolve())  # an absolute path stays as it is
     work = Path(tempfile.mkdtemp(prefix="measure-inference-"))
     one = work / "one_scan.json"
     one.write_text(json.dumps({"scans": [{"image": image}]}))
