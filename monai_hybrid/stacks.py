@@ -58,8 +58,8 @@ def config_stack(run: str, overlays: Iterable[str] = ()) -> list[str]:
         ValueError: an unknown run or overlay, an overlay named twice, one that does not apply to ``run``, or one
             named without an overlay it builds on (``REQUIRES``).
     """
-    run = choose(run, BundleRun, "config_stack", "run")
-    names = [choose(o, Overlay, "config_stack", "overlays") for o in overlays]
+    run = str(choose(run, BundleRun, "config_stack", "run"))  # plain strings: messages and file lists show values
+    names = [str(choose(o, Overlay, "config_stack", "overlays")) for o in overlays]
     if len(set(names)) != len(names):
         raise ValueError(f"config_stack: 'overlays' {names} names an overlay twice.")
     misplaced = [o for o in names if run not in OVERLAYS[o][1]]
