@@ -249,41 +249,6 @@ def test_every_app_process_takes_its_share_of_the_cores_at_start(app_main, tmp_p
         torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("conf, most", [({}, 1), ({"infer_slots": "2"}, 2)])
-def test_the_server_runs_its_inferences_one_at_a_time_by_default(app_main, tmp_path, monkeypatch, conf, most):
-    """Four requests at once: with one slot no two inferences overlap; with --conf infer_slots 2, two may."""
-    import threading
-
-    store = FakeDatastore({"known": _nifti(tmp_path / "known.nii.gz", (4, 4, 4))})
-    running, peak, lock = [0], [0], threading.Lock()
-
-    def slow_infer(self, request, datastore=None):
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.05)
-        with lock:
-            running[0] -= 1
-        return {}
-
-    monkeypatch.setattr(_StubApp, "infer", slow_infer)
-    import torch
-
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # the app would size this test process's pool
-    app = app_main.HybridApp(str(tmp_path), str(tmp_path), {"models": "m", **conf})
-    calls = [threading.Thread(target=app.infer, args=({"image": "known"}, store)) for _ in range(4)]
-    for call in calls:
-        call.start()
-    for call in calls:
-        call.join()
-    assert peak[0] == most
-
-
-def test_bad_infer_slots_are_named(app_main):
-    with pytest.raises(ValueError, match="--conf infer_slots must be a positive integer .* got '0'"):
-        app_main.infer_slots({"infer_slots": "0"})
-
-
 # --- bad requests ------------------------------------------------------------------------------------------------
 
 

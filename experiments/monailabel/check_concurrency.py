@@ -6,7 +6,8 @@ its thread pool. Each process builds the app, which sizes its PyTorch threads (`
 cores divided among the three, is the app's default; a number sets it). For each setting given by ``--threads``:
 
 1. starts the server with ``--conf threads <setting>`` and waits for the start-up scoring of the unlabelled studies;
-2. alone: four ``/infer/`` requests at once (the latency of each); a Train (``POST /train/<model>``, in the
+2. alone: four ``/infer/`` requests at once (the latency of each; MONAI Label 0.8.5 runs inferences one at a time on
+   its event loop, so the four queue); a Train (``POST /train/<model>``, in the
    background as the Train button runs it, polled until done); the scoring MONAI Label runs after it (seconds per
    study, as the scoring stores them);
 3. together: the served model is touched (so every study needs scoring again), then a Train and a scoring
@@ -84,6 +85,22 @@ def wait_task(url: str, method: str, task_id: str, timeout: float = 3600) -> Non
     raise TimeoutError(f"the {method} task {task_id} did not finish in {timeout} s")
 
 
+def wait_idle(url: str, method: str, timeout: float = 3600) -> None:
+    """Poll until no background task of ``method`` runs (MONAI Label answers 404 to ``check_if_running`` then)."""
+    import urllib.error
+
+    start = time.time()
+    while time.time() - start < timeout:
+        try:
+            request(f"{url}/{method}/?check_if_running=true", "GET")
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return
+            raise
+        time.sleep(1)
+    raise TimeoutError(f"a {method} task still runs after {timeout} s")
+
+
 def run_train(url: str, epochs: int) -> float:
     """Seconds of a Train started as the Train button does (a background task), until it is done."""
     start = time.perf_counter()
@@ -114,11 +131,13 @@ def measure(python: str, work: Path, app: Path, threads: str, ids: dict, args) -
         wait_ready(url, server)
         served = app / "model" / MODEL / "models" / "model.pt"
         scoring_seconds(url, ids["unlabelled"], model_stamp(served))  # the start-up scoring, before any timing
+        wait_idle(url, "scoring")
         shares = [line for line in (work / "server.log").read_text().splitlines() if "PyTorch thread" in line]
         _log(f"threads {threads}: server ready; {shares[-1].split(' - ')[-1] if shares else 'no thread log line'}")
         alone = {"infer": infer_together(url, ids["infer"])}
         alone["train"] = run_train(url, args.epochs)
         alone["scoring"] = scoring_seconds(url, ids["unlabelled"], model_stamp(served))  # MONAI Label's, after Train
+        wait_idle(url, "scoring")
         _log(f"threads {threads}, alone: {_summary(alone)}")
         os.utime(served)  # a new stamp: every study is scored again
         stamp = model_stamp(served)
@@ -133,6 +152,7 @@ def measure(python: str, work: Path, app: Path, threads: str, ids: dict, args) -
         wait_task(url, "train", train["id"])
         together["train"] = time.perf_counter() - start
         scoring_seconds(url, ids["unlabelled"], model_stamp(served))  # MONAI Label's scoring of the new model
+        wait_idle(url, "scoring")
         _log(f"threads {threads}, together: {_summary(together)}")
         return {"threads": threads, "alone": alone, "together": together}
     finally:

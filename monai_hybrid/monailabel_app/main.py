@@ -24,8 +24,8 @@ with MONAI Label 0.8.5 in its own environment, where ``monai_hybrid`` is install
   ``hybrid_disagreement``: the unlabelled study with the highest stored score (no inference in the request).
 * threads: MONAI Label runs the server (inferences), a Train and the scoring as processes side by side; each one
   builds this app, which gives its PyTorch pool its share of the cores (``--conf threads N``; default ``auto``: the
-  cores divided among the three, at least 1), logged at start; and the server runs ``--conf infer_slots`` inferences
-  at once (default 1), the others waiting their turn.
+  cores divided among the three, at least 1), logged at start. (MONAI Label 0.8.5 runs each inference on its event
+  loop, so the server answers inference requests one at a time.)
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Iterable, Mapping
 
@@ -351,30 +350,11 @@ def check_image_known(image, datastore: Datastore) -> None:
     )
 
 
-def infer_slots(conf: Mapping) -> int:
-    """How many inferences the server runs at once (``--conf infer_slots N``, default 1). MONAI Label answers each
-    request in a thread of its own; without a limit, four requests at once are four computations beside a Train and
-    the scoring, on cores sized for one.
-
-    Raises:
-        ValueError: the value is not a positive integer, naming the setting.
-    """
-    value = conf.get("infer_slots", 1)
-    try:
-        slots = int(str(value).strip())
-    except ValueError:
-        slots = 0
-    if slots < 1:
-        raise ValueError(f"--conf infer_slots must be a positive integer (inferences at once), got {value!r}.")
-    return slots
-
-
 class HybridApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict) -> None:
         from monai_hybrid.threads import use_threads
 
         use_threads(conf.get("threads"), jobs=APP_JOBS, who=f"MONAI Label app (process {os.getpid()})")
-        self._infer_slots = threading.BoundedSemaphore(infer_slots(conf))
         names = [m.strip() for m in conf.get("models", DEFAULT_MODEL).split(",") if m.strip()]
         self.bundles = {name: os.path.join(app_dir, "model", name) for name in names}
         super().__init__(
@@ -419,5 +399,4 @@ class HybridApp(MONAILabelApp):
 
     def infer(self, request, datastore=None):
         check_image_known(request.get("image"), datastore or self.datastore())
-        with self._infer_slots:  # requests beyond the slots wait here: the server keeps to its share of the cores
-            return super().infer(request, datastore)
+        return super().infer(request, datastore)
