@@ -5,7 +5,8 @@ MONAI Label runs a Train and the scoring as processes of their own beside the se
 its thread pool. Each process builds the app, which sizes its PyTorch threads (``--conf threads``: ``auto``, the
 cores divided among the three, is the app's default; a number sets it). For each setting given by ``--threads``:
 
-1. starts the server with ``--conf threads <setting>`` and waits for the start-up scoring of the unlabelled studies;
+1. starts the server with ``--conf threads <setting>``, waits for the start-up scoring of the unlabelled studies and
+   sends one inference (the server builds the network at its first);
 2. alone: four ``/infer/`` requests at once (the latency of each; MONAI Label 0.8.5 runs inferences one at a time on
    its event loop, so the four queue); a Train (``POST /train/<model>``, in the
    background as the Train button runs it, polled until done); the scoring MONAI Label runs after it (seconds per
@@ -134,6 +135,7 @@ def measure(python: str, work: Path, app: Path, threads: str, ids: dict, args) -
         wait_idle(url, "scoring")
         shares = [line for line in (work / "server.log").read_text().splitlines() if "PyTorch thread" in line]
         _log(f"threads {threads}: server ready; {shares[-1].split(' - ')[-1] if shares else 'no thread log line'}")
+        infer_together(url, ids["infer"][:1])  # warm-up: the server builds the network at its first inference
         alone = {"infer": infer_together(url, ids["infer"])}
         alone["train"] = run_train(url, args.epochs)
         alone["scoring"] = scoring_seconds(url, ids["unlabelled"], model_stamp(served))  # MONAI Label's, after Train
