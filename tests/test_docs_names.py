@@ -25,7 +25,7 @@ OTHER_TOOLS = {
     "ruff format": {"check"},
     "monailabel start_server": {"app", "studies", "conf", "host", "port"},
     "torchrun": {"nnodes", "nproc_per_node", "standalone"},
-    "experiments/monailabel/check_*.py": {"monailabel-python", "phantom-dir"},
+    "experiments/monailabel/check_*.py": {"monailabel-python", "phantom-dir", "threads"},
 }
 
 
