@@ -12,7 +12,7 @@ to ``OUT/precision_pretraining.json`` after each run; a run whose record is ther
 
     python experiments/precision_pretraining.py --out runs/precision --seeds 0 1
     python experiments/precision_pretraining.py --out runs/precision --report   # the table from the stored JSON
-    python experiments/precision_pretraining.py --out /tmp/smoke --data-dir runs/precision/demo_data --seeds 0 \
+    python experiments/precision_pretraining.py --out runs/smoke --data-dir runs/precision/demo_data --seeds 0 \
         --extra --epochs 1 --iterations_per_epoch 2   # a smoke test
 
 The report pairs the two precisions by seed (the unit of replication: a pretraining run) and gives the mean
