@@ -148,12 +148,14 @@ def _benchmark(args: argparse.Namespace) -> int:
         PRESETS,
         TUNING_REPORTS,
         BenchmarkRunner,
+        bundle_preset,
         write_ablations_report,
         write_results_report,
         write_tuning_report,
     )
 
-    preset = PRESETS[args.preset]
+    # the bundle preset measures the bundle it runs: another bundle folder's own settings
+    preset = bundle_preset(args.bundle) if args.preset == "bundle" and args.bundle else PRESETS[args.preset]
     changes = {}
     tuning_seeds = None
     if args.seeds is not None and args.tune_finetuning:
@@ -370,7 +372,11 @@ def _add_benchmark(sub: Any) -> None:
     b.add_argument(
         "--class-names", nargs="+", default=None, help="classes, background first (default: the datalists' labels)"
     )
-    b.add_argument("--bundle", default=None, help="bundle folder (default: the one shipped in the package)")
+    b.add_argument(
+        "--bundle",
+        default=None,
+        help="bundle folder (default: the one shipped in the package); with --preset bundle, its configs' settings",
+    )
     b.add_argument(
         "--seeds",
         type=int,

@@ -12,7 +12,7 @@ from monai_hybrid.benchmark.plan import (
     plan_ablations,
     plan_grid,
 )
-from monai_hybrid.benchmark.presets import PRESETS, BenchmarkPreset, Budget, GridPart
+from monai_hybrid.benchmark.presets import PRESETS, BenchmarkPreset, Budget, GridPart, bundle_preset
 from monai_hybrid.benchmark.report import (
     TUNING_REPORTS,
     write_ablations_report,
@@ -51,6 +51,7 @@ __all__ = [
     "ResultStore",
     "RunContext",
     "ZeroShotStep",
+    "bundle_preset",
     "markdown_table",
     "paired_table",
     "plan_ablations",
