@@ -6,6 +6,7 @@ from monai_hybrid.data.datalist import (
     announce_validation,
     datalist_class_names,
     input_images,
+    input_root,
     load_list,
     read_datalist,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "ensure_phantom",
     "generate_phantom",
     "input_images",
+    "input_root",
     "SimpleITKReader",
     "load_list",
     "mixing_weights",

@@ -17,6 +17,7 @@ __all__ = [
     "datalist_class_names",
     "announce_validation",
     "input_images",
+    "input_root",
     "load_list",
     "read_datalist",
     "resolve_path",
@@ -143,3 +144,24 @@ def input_images(source: str | os.PathLike, key: str = "test") -> list[dict]:
     if series:
         return [{"image": str(p)} for p in series]
     raise FileNotFoundError(f"Input folder '{path}' holds no image (NIfTI, NRRD, MHA or DICOM).")
+
+
+def input_root(source: str | os.PathLike, key: str = "test") -> str:
+    """The deepest folder that holds every input of ``source`` (``input_images``), for ``SaveImaged``'s
+    ``data_root_dir`` and the evaluation's case names: outputs keep the inputs' folders below it, so two scans with
+    one file name in two folders (``study1/t1.nii.gz``, ``study2/t1.nii.gz``) get two outputs, not one overwritten.
+    Inputs in one folder keep flat names.
+
+    Args:
+        source: as ``input_images``.
+        key: as ``input_images``.
+
+    Returns:
+        An absolute folder; ``""`` where ``source`` does not exist (MONAI Label parses inference.yaml without an
+        input: it gives the image itself).
+    """
+    if not Path(source).exists():
+        return ""
+    images = [e.get("image") for e in input_images(source, key)]  # an entry without one is verify's to report
+    parents = [os.path.dirname(os.path.abspath(i.rstrip("/\\"))) for i in images if isinstance(i, str)]
+    return os.path.commonpath(parents) if parents else ""

@@ -21,11 +21,13 @@ __all__ = ["EvaluationReport"]
 logger = logging.getLogger(__name__)
 
 
-def _name(item: dict) -> str:
+def _name(item: dict, root: str | None = None) -> str:
+    """The case name of ``item``: its image's file name without the suffix, below ``root`` its path from there
+    (``study1/t1``), as ``SaveImaged`` with ``data_root_dir`` names the prediction."""
     image = item.get("image")
     meta = getattr(image, "meta", {}) or {}
-    path = str(meta.get("filename_or_obj", "case"))
-    base = os.path.basename(path.rstrip("/"))
+    path = str(meta.get("filename_or_obj", "case")).rstrip("/")
+    base = os.path.relpath(path, root).replace(os.sep, "/") if root else os.path.basename(path)
     for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
         if base.endswith(suffix):
             return base[: -len(suffix)]
@@ -60,6 +62,8 @@ class EvaluationReport:
             (``None``: not counted).
         lesion_class: the class scored with the lesion metrics, one of ``class_names`` (``None``: no lesion
             metrics); needs ``pred_key`` and ``reference_key``.
+        data_root_dir: the folder that holds every input (``monai_hybrid.data.input_root``): a case is named by its
+            path below it, as its prediction is saved (``None`` or ``""``: by its file name).
 
     Raises:
         ValueError: fewer than two class names, a ``lesion_class`` that is background or not among them, or a
@@ -75,6 +79,7 @@ class EvaluationReport:
         pred_key: str | None = "pred",
         reference_key: str | None = "reference",
         lesion_class: str | None = None,
+        data_root_dir: str | os.PathLike | None = None,
     ) -> None:
         if len(class_names) < 2:
             raise ValueError(f"{type(self).__name__}: 'class_names' needs background and at least one class.")
@@ -96,6 +101,7 @@ class EvaluationReport:
         self.pred_key = pred_key
         self.reference_key = reference_key
         self.lesion_channel = None if lesion_class is None else list(class_names).index(lesion_class)
+        self.data_root_dir = str(data_root_dir) if data_root_dir else None
         self._names: list[str] = []
         self._missed: list[np.ndarray] = []
         self._fp_ml: list[tuple[float, float]] = []
@@ -115,7 +121,7 @@ class EvaluationReport:
 
     def _collect(self, engine: Engine) -> None:
         batch = engine.state.batch
-        self._names += [_name(item) for item in (batch if isinstance(batch, list) else [batch])]
+        self._names += [_name(item, self.data_root_dir) for item in (batch if isinstance(batch, list) else [batch])]
         if self.pred_key is None or self.reference_key is None:
             return
         output = engine.state.output
