@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monai_hybrid.benchmark.machine import machine
 from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.bundle import run_bundle
@@ -289,5 +290,12 @@ _RUNS = {PretrainStep: pretrain, FinetuneStep: finetune, ZeroShotStep: zero_shot
 
 
 def run_step(ctx: RunContext, step: Step) -> dict:
-    """Run ``step``; returns its record."""
-    return _RUNS[type(step)](ctx, step)
+    """Run ``step``; returns its record, with the machine it ran on and the precision its forward passes used
+    (``resolve_precision`` of the preset's ``amp`` here)."""
+    import torch
+
+    from monai_hybrid.engines.precision import resolve_precision
+
+    record = _RUNS[type(step)](ctx, step)
+    device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    return {**record, "machine": machine(), "precision": str(resolve_precision(ctx.preset.amp, device))}

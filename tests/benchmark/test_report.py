@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import pytest
 
+from monai_hybrid.benchmark import PRESETS, write_results_report
 from monai_hybrid.benchmark.records import cohort_view, pooled_runs
 from monai_hybrid.benchmark.stats import compare, verdict
 from monai_hybrid.benchmark.tables import comparison_sentences, markdown_table
@@ -210,3 +213,17 @@ def test_another_reference_row_is_compared_with_every_row_and_an_unknown_one_is_
     unknown = "reference 'hybrid_aug' is no fine-tuned row .* rows: \\['hybrid', 'scratch'\\]"
     with pytest.raises(ValueError, match=unknown):
         write_results_report(path, tmp_path / "other", reference="hybrid_aug")
+
+
+def test_a_report_refuses_runs_of_two_machines(tmp_path):
+    def run(seed: int, cpu: str) -> dict:
+        machine = {"cpu": cpu, "cores": 2, "gpu": None, "torch": "2.13.0"}
+        return {"key": f"hybrid/x/{seed}", "kind": "finetune", "method": "hybrid", "budget": "1 scan", "site": "x",
+                "seed": seed, "replicate": seed, "mean_fg_dice": 0.5, "machine": machine}  # fmt: skip
+
+    preset = {f.name: getattr(PRESETS["tiny"], f.name) for f in dataclasses.fields(PRESETS["tiny"])}
+    saved = {"preset": json.loads(json.dumps(preset, default=lambda o: o.__dict__)), "class_names": ["b", "a"]}
+    saved["runs"] = [run(0, "CPU one"), run(1, "CPU two")]
+    (tmp_path / "results.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="holds runs of 2 machines"):
+        write_results_report(tmp_path / "results.json", tmp_path / "report")

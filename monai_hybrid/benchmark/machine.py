@@ -1,0 +1,55 @@
+"""The machine a benchmark run ran on, stored with its record: wall times and verdicts are only comparable between
+runs of one machine."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["machine", "machine_label", "machines_of"]
+
+
+def _cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere ``platform.processor()``)."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> dict[str, str | int | None]:
+    """This machine: ``cpu`` (model name), ``cores`` (those this process may use), ``gpu`` (the first CUDA
+    device's name, ``None`` without one) and ``torch`` (the version). The host's name is left out: it says nothing
+    of the speed and may name a hospital's machine."""
+    import torch
+
+    from monai_hybrid.threads import available_cores
+
+    return {
+        "cpu": _cpu_model(),
+        "cores": available_cores(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+    }
+
+
+def machine_label(m: dict | None) -> str:
+    """``m`` in words: ``"NVIDIA H100 (AMD EPYC 9454, 16 cores)"``, ``"AMD EPYC 9454 (2 cores)"``; ``"not
+    recorded"`` for a record made before machines were stored."""
+    if not m:
+        return "not recorded"
+    cpu = f"{m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores"
+    return f"{m['gpu']} ({cpu})" if m.get("gpu") else f"{m.get('cpu', 'unknown CPU')} ({m.get('cores', '?')} cores)"
+
+
+def machines_of(runs: Iterable[dict]) -> dict[str, int]:
+    """Each machine's label (``machine_label``) -> how many of ``runs`` ran on it."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        label = machine_label(run.get("machine"))
+        counts[label] = counts.get(label, 0) + 1
+    return counts
