@@ -210,13 +210,24 @@ def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from monai_hybrid.benchmark import write_results_report
+    from monai_hybrid.benchmark.expectation import check_markers, embed, expectation
 
     try:
+        if args.expect is not None:  # before compute: a file without the markers is named first
+            block = expectation(args.results, shown_as=args.results)
+            for doc in args.expect:
+                check_markers(doc)
         table = write_results_report(args.results, args.out, title=args.title, reference=args.reference)
+        if args.expect is not None:
+            Path(args.out, "what_to_expect.md").write_text(block + "\n")
+            for doc in args.expect:
+                embed(block, doc)
     except (FileNotFoundError, KeyError, ValueError) as err:
         sys.stderr.write(f"{err}\n")
         return 1
     sys.stdout.write(f"{table}\n\nWritten: {Path(args.out) / 'results.md'} and the plots in {args.out}\n")
+    if args.expect is not None:
+        sys.stdout.write(f"What to expect: {Path(args.out) / 'what_to_expect.md'}, embedded in {args.expect}\n")
     return 0
 
 
@@ -438,6 +449,15 @@ def _add_report(sub: Any) -> None:
         "--reference",
         default=None,
         help="the row every other row is compared with (default: the preset's reference, the default recipe)",
+    )
+    r.add_argument(
+        "--expect",
+        nargs="*",
+        default=None,
+        metavar="MARKDOWN",
+        help="also write what_to_expect.md (the default recipe against supervised_aug per budget, fresh cohort, "
+        "with the recommendation) and put it between the what-to-expect markers of each MARKDOWN file "
+        "(README.md docs/results.md)",
     )
     r.set_defaults(func=_report)
 
