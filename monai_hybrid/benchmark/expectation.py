@@ -163,10 +163,10 @@ def expectation(results: str | os.PathLike, baseline: str = "supervised_aug", sh
         f"Measured at {scale} ({'the model the README ships' if preset.name == 'bundle' else 'not the shipped model'}"
         f"; {' / '.join(precisions)}), on the phantom's fresh test cohort "
         f"({'pooled over ' if len(sites) > 1 else ''}{contrasts}); {len(pretrain_seeds)} pretraining seeds, "
-        f"{seeds} runs per cell; machine: {next(iter(machines))}; raw results `{shown_as or path}`. Dice: mean foreground "
-        "Dice, mean (min-max over runs); HD95 in mm; differences: default minus baseline, mean [95% interval over "
-        "pretraining seeds] and the verdict (ahead / behind only where the interval excludes 0); far false positives: "
-        "predicted brain farther than 10 mm from it, in ml (lower is better)."
+        f"{seeds} runs per cell; machine: {next(iter(machines))}; raw results `{shown_as or path}`. Dice: mean "
+        "foreground Dice, mean (min-max over runs); HD95 in mm; differences: default minus baseline, mean [95% "
+        "interval over pretraining seeds] and the verdict (ahead / behind only where the interval excludes 0); far "
+        "false positives: predicted brain farther than 10 mm from it, in ml (lower is better)."
     )
     table = [
         f"| labelled at your site | Dice, {reference} (default) | Dice, {baseline} | Dice difference | "

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monai_hybrid.benchmark.compute import step_flops
 from monai_hybrid.benchmark.machine import machine
 from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep
 from monai_hybrid.benchmark.presets import BenchmarkPreset
@@ -149,7 +150,13 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
     )
     metrics = dict(workflow.parser.get_parsed_content("validate#evaluator").state.metrics)
     history = root / "models" / "pretrain" / "validation_history.json"
-    del workflow
+    wall_s = time.perf_counter() - start
+    # the compute axis: FLOPs of one training step of the network just trained, on a batch of its training size
+    parse = workflow.parser.get_parsed_content
+    steps = int(parse("train#trainer").state.iteration)
+    batch = (parse("batch_volumes") * parse("samples_per_volume"), parse("in_channels"), *parse("roi_size"))
+    flops = step_flops(parse("network"), batch, parse("num_train_timesteps"))
+    del workflow, parse
     gc.collect()
     return {
         "key": step.key,
@@ -161,7 +168,10 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         "target_unlabeled": step.target_unlabeled,
         "overlays": list(step.overlays),
         "overrides": dict(step.overrides),
-        "wall_s": time.perf_counter() - start,
+        "wall_s": wall_s,
+        "steps": steps,
+        "flops_per_step": flops,
+        "train_flops": flops * steps,
         "source_val": _floats(metrics),
         "source_val_curve": json.loads(history.read_text()) if history.is_file() else [],
         "steps_per_epoch": p.pretrain_iterations_per_epoch,

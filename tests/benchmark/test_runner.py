@@ -53,6 +53,10 @@ def test_tiny_grid_end_to_end_and_resume(tiny_phantom, tmp_path, monkeypatch):
     assert {"dice_csf", "dice_grey_matter", "dice_white_matter", "mean_hd95", "n_missed"} <= set(hybrid)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["key"] for r in saved["runs"]] == keys
+    # the compute axis: the pretraining's steps and the counted FLOPs of one of its steps
+    pretraining = next(r for r in runs if r["kind"] == "pretrain")
+    assert pretraining["steps"] == TINY.pretrain_steps and pretraining["flops_per_step"] > 0
+    assert pretraining["train_flops"] == pretraining["flops_per_step"] * TINY.pretrain_steps
     # every record names its machine and precision: verdicts and wall times pair runs of one machine
     assert all(r["machine"]["cores"] >= 1 and r["machine"]["cpu"] and r["precision"] == "float32" for r in runs)
 
