@@ -153,6 +153,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         write_results_report,
         write_tuning_report,
     )
+    from monai_hybrid.benchmark.presets import compute_point
 
     # the bundle preset measures the bundle it runs: another bundle folder's own settings
     preset = bundle_preset(args.bundle) if args.preset == "bundle" and args.bundle else PRESETS[args.preset]
@@ -169,6 +170,11 @@ def _benchmark(args: argparse.Namespace) -> int:
     if args.fresh_seed is not None:
         changes["fresh_seed"] = None if args.fresh_seed < 0 else args.fresh_seed
     preset = dataclasses.replace(preset, **changes)
+    try:
+        preset = compute_point(preset, args.pretrain_steps_factor)
+    except ValueError as err:
+        sys.stderr.write(f"monai-hybrid benchmark: --pretrain-steps-factor: {err}\n")
+        return 2
     runner = BenchmarkRunner(
         args.out,
         preset,
@@ -229,6 +235,34 @@ def _report(args: argparse.Namespace) -> int:
     if args.expect is not None:
         sys.stdout.write(f"What to expect: {Path(args.out) / 'what_to_expect.md'}, embedded in {args.expect}\n")
     return 0
+
+
+def _scaling(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from monai_hybrid.benchmark.scaling import write_scaling_report
+
+    try:
+        sentences = write_scaling_report(args.results, args.out, reference=args.reference, baseline=args.baseline)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    sys.stdout.write(f"{sentences}\n\nWritten: {Path(args.out) / 'scaling.md'} and scaling.png\n")
+    return 0
+
+
+def _add_scaling(sub: Any) -> None:
+    """The ``scaling`` subcommand."""
+    s = sub.add_parser(
+        "scaling",
+        help="the default recipe's gap to a baseline against pretraining compute, from the results.json of several "
+        "compute points (benchmark --pretrain-steps-factor)",
+    )
+    s.add_argument("results", nargs="+", help="the results.json of each compute point (at least two)")
+    s.add_argument("--out", required=True, help="folder of scaling.md and scaling.png")
+    s.add_argument("--reference", default="hybrid", help="the default recipe's row (default: hybrid)")
+    s.add_argument("--baseline", default="supervised_aug", help="the row it is compared with (default: supervised_aug)")
+    s.set_defaults(func=_scaling)
 
 
 def _add_bundle(sub: Any) -> None:
@@ -431,6 +465,14 @@ def _add_benchmark(sub: Any) -> None:
         default=None,
         help="runs at once, each in its own process (default: the preset's; cpu: 2)",
     )
+    b.add_argument(
+        "--pretrain-steps-factor",
+        type=int,
+        default=1,
+        metavar="K",
+        help="a point of the compute axis: pretrain K times the preset's steps (cosine schedule to the end, as many "
+        "validations), everything else fixed; the preset is named <preset>_x<K> (use its own --out)",
+    )
     b.add_argument("--no-mlflow", action="store_true", help="do not log runs to MLflow")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_benchmark)
@@ -481,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(sub)
     _add_benchmark(sub)
     _add_report(sub)
+    _add_scaling(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "Budget",
     "GridPart",
     "bundle_preset",
+    "compute_point",
 ]
 
 
@@ -345,6 +346,7 @@ _CPU = BenchmarkPreset(
         ("hybrid_synth", 5e-4),
         ("supervised_synth", 5e-4),
         ("hybrid_synth_long", 5e-4),  # hybrid_synth's own rate, trained longer
+        ("supervised_synth_long", 5e-4),  # supervised_synth's own rate, trained as long
     ),
     finetune_steps=150,
     finetune_samples_per_volume=2,
@@ -385,6 +387,9 @@ _CPU = BenchmarkPreset(
         # hybrid_synth trained until its source validation curve levels off (SYNTHESIS_LONG_FACTOR times the steps),
         # beside hybrid_synth on the same labelled cases, at the scarce budgets of every contrast
         GridPart("synthesis_long", _TARGETS, _SCARCE, ("hybrid_synth", "hybrid_synth_long"), tuple(range(4))),
+        # hybrid_synth_long's hybrid-free twin trained as long, on the same labelled cases: what the hybrid part adds
+        # at 2400 steps (report --reference hybrid_synth_long)
+        GridPart("synthesis_long_twin", _TARGETS, _SCARCE, ("supervised_synth_long",), tuple(range(4))),
         # every row at the fine-tuning its validation tuning chose (the recipe issue's second option, judged on the
         # fresh test cohort): the key comparison first (hybrid and supervised_aug, which both chose intensity
         # augmentation while fine-tuning) at the scarce budgets of every contrast (report --reference hybrid_ftaug),
@@ -416,6 +421,29 @@ _CPU = BenchmarkPreset(
     norm_num_groups=8,
     workers=2,
 )
+
+
+def compute_point(preset: BenchmarkPreset, factor: int) -> BenchmarkPreset:
+    """``preset`` pretrained ``factor`` times longer, everything else fixed: a point of the compute axis
+    (``monai-hybrid scaling``). The epochs grow (same length each), so the bundle's cosine learning-rate schedule
+    runs to the end of the longer run; the validations stay as many (their interval grows alike); the oracle keeps
+    the preset's steps (a bound, not a pretraining). Named ``<preset>_x<factor>``; ``factor`` 1 is ``preset``.
+
+    Raises:
+        ValueError: ``factor`` is not a positive integer.
+    """
+    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+        raise ValueError(f"compute_point: 'factor' must be a positive integer, got {factor!r}.")
+    if factor == 1:
+        return preset
+    return dataclasses.replace(
+        preset,
+        name=f"{preset.name}_x{factor}",
+        pretrain_steps=preset.pretrain_steps * factor,
+        pretrain_epochs=preset.pretrain_epochs * factor,
+        pretrain_val_interval=preset.pretrain_val_interval * factor,
+        oracle_steps=preset.oracle_steps or preset.pretrain_steps,
+    )
 
 
 def bundle_preset(bundle_dir: str | os.PathLike | None = None) -> BenchmarkPreset:

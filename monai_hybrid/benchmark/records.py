@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from monai_hybrid.benchmark.rows import METHODS
 from monai_hybrid.options import RunKind
 
 __all__ = [
@@ -26,6 +27,7 @@ ROW_ORDER = [
     "hybrid_ftaug",
     "hybrid_aug",
     "hybrid_synth",
+    "hybrid_synth_long",
     "hybrid_target",
     "hybrid_semi",
     "supervised",
@@ -33,6 +35,7 @@ ROW_ORDER = [
     "supervised_aug",
     "supervised_aug_ftaug",
     "supervised_synth",
+    "supervised_synth_long",
     "synth",
     "synth_ftaug",
     "diffusion",
@@ -48,8 +51,9 @@ def site_of(run: dict) -> str:
 
 def control_of(method: str) -> str | None:
     """The row that ``method`` is the fine-tuning convergence control of (``hybrid_long`` -> ``hybrid``), or None.
-    ``scratch_long`` is a row of its own (the long schedule from scratch), not a control."""
-    if method.endswith("_long") and method != "scratch_long":
+    A row of its own that ends in ``_long`` (``scratch_long``, the long schedule from scratch; ``hybrid_synth_long``
+    and ``supervised_synth_long``, pretrained longer) is not a control."""
+    if method.endswith("_long") and method not in METHODS:
         return method.removesuffix("_long")
     return None
 

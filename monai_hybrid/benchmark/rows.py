@@ -75,6 +75,10 @@ PRETRAININGS: dict[str, Pretraining] = {
         Pretraining("supervised_synth", "supervised", ("synthesis",), MR_SYNTHESIS),
         # hybrid_synth trained until its source validation curve levels off: SYNTHESIS_LONG_FACTOR times the steps
         Pretraining("hybrid_synth_long", "hybrid", ("synthesis",), MR_SYNTHESIS, steps_factor=SYNTHESIS_LONG_FACTOR),
+        # its hybrid-free twin trained as long (the scaling issue's question: does the hybrid part gain with compute?)
+        Pretraining(
+            "supervised_synth_long", "supervised", ("synthesis",), MR_SYNTHESIS, steps_factor=SYNTHESIS_LONG_FACTOR
+        ),
         Pretraining("diffusion", "diffusion"),
         Pretraining("contrastive", "contrastive"),
     )
@@ -146,6 +150,7 @@ METHODS: dict[str, Method] = {
         Method("hybrid_synth", "hybrid_synth"),
         Method("hybrid_synth_long", "hybrid_synth_long"),
         Method("supervised_synth", "supervised_synth"),
+        Method("supervised_synth_long", "supervised_synth_long"),
         Method("diffusion", "diffusion"),
         Method("contrastive", "contrastive"),
         Method("scratch", None),

@@ -1,0 +1,331 @@
+"""How the default recipe's gap to a baseline moves with pretraining compute: several stored benchmarks (points of
+the compute axis, ``presets.compute_point``), each row's pooled fresh-cohort scores and the paired difference at each
+point against the FLOPs of its pretraining, and a generated sentence per budget and metric on the trend.
+
+The trend is a weighted least-squares line of the per-point mean difference on log10 FLOPs, each point weighted by
+the inverse square of its standard error (from its own 95% interval); the slope's 95% interval says whether the gap
+grows, shrinks or shows no trend, and the line's value one and two decades past the largest point, with its 95%
+interval, is stated as an extrapolation (it assumes the difference stays linear in log compute).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from monai_hybrid.atomic_write import write_text_atomic
+from monai_hybrid.benchmark.compute import step_flops
+from monai_hybrid.benchmark.machine import machine_label, machines_of
+from monai_hybrid.benchmark.presets import BenchmarkPreset
+from monai_hybrid.benchmark.records import cohort_view, grid_records, pooled_runs, site_of
+from monai_hybrid.benchmark.stats import Comparison, compare
+from monai_hybrid.options import RunKind
+
+__all__ = ["METRICS", "Point", "Trend", "load_point", "trend", "write_scaling_report"]
+
+#: metric key -> (name in the report, digits, higher is better, unit)
+METRICS = {
+    "mean_fg_dice": ("Dice", 3, True, ""),
+    "mean_hd95": ("HD95", 1, False, " mm"),
+    "fp_far_ml": ("far false positives", 1, False, " ml"),
+}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One stored benchmark as a point of the compute axis.
+
+    Attributes:
+        name: the preset's name (``cpu_x4``).
+        path: its ``results.json``.
+        flops: mean pretraining FLOPs of the reference row's runs (steps x counted FLOPs per step).
+        steps: pretraining steps of the reference row.
+        wall_min: mean wall time of the reference row's pretraining runs, in minutes.
+        machine: the machine its runs ran on (``machine.machine_label``).
+        counted: ``records`` where the pretraining records hold their FLOPs, ``preset`` where they were counted here
+            from the preset's network and batch (records made before the compute axis).
+        runs: its fine-tuning runs on the fresh cohort, pooled over ``sites``.
+        sites: the target sites pooled.
+    """
+
+    name: str
+    path: str
+    flops: float
+    steps: int
+    wall_min: float
+    machine: str
+    counted: str
+    runs: list[dict]
+    sites: tuple[str, ...]
+
+
+def _preset_flops(preset: BenchmarkPreset, classes: int) -> int:
+    """FLOPs of one pretraining step of ``preset``'s network and batch (the bundle's other network settings)."""
+    from monai_hybrid.networks import HybridDiffusionUNet
+
+    network = HybridDiffusionUNet(
+        2,
+        1,
+        classes,
+        channels=preset.channels,
+        attention_levels=preset.attention_levels,
+        num_head_channels=preset.num_head_channels,
+        norm_num_groups=preset.norm_num_groups,
+        use_flash_attention=True,
+    )
+    return step_flops(network, (preset.batch_volumes * preset.samples_per_volume, 1, *preset.roi))
+
+
+def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: list[str]) -> Point:
+    """The point of the compute axis that the benchmark stored in ``path`` makes.
+
+    Raises:
+        FileNotFoundError: no ``path``.
+        ValueError: no pretraining or fine-tuning run of ``reference`` or ``baseline``, or runs of two machines.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No results file '{path}'; pass the results.json of each compute point.")
+    saved = json.loads(path.read_text())
+    preset = BenchmarkPreset.from_json(saved["preset"])
+    records = grid_records(saved["runs"])
+    pretrained = [
+        r
+        for r in records
+        if r.get("kind") == RunKind.PRETRAIN and r.get("pretraining") == preset.pretrain_run_name(reference)
+    ]
+    if not pretrained:
+        raise ValueError(f"'{path}' has no pretraining run of {reference}; a compute point needs them.")
+    machines = {m for m in machines_of(r for r in records if r.get("kind") in (RunKind.PRETRAIN, RunKind.FINETUNE))}
+    if len(machines) > 1:
+        raise ValueError(f"'{path}' holds runs of {len(machines)} machines ({sorted(machines)}); one per point.")
+    if all("train_flops" in r for r in pretrained):
+        flops, counted = float(np.mean([r["train_flops"] for r in pretrained])), "records"
+        steps = int(np.mean([r["steps"] for r in pretrained]))
+    else:
+        steps = preset.pretrain_steps
+        flops, counted = float(_preset_flops(preset, len(saved["class_names"])) * steps), "preset"
+    fresh = [
+        r
+        for r in cohort_view(records)
+        if r.get("kind") == RunKind.FINETUNE and r.get("method") in (reference, baseline) and r.get("budget") in budgets
+    ]
+    sites = tuple(
+        s
+        for s in dict.fromkeys(site_of(r) for r in fresh)
+        if all(
+            any(site_of(r) == s and r["method"] == m and r["budget"] == b for r in fresh)
+            for m in (reference, baseline)
+            for b in budgets
+        )
+    )
+    if not sites:
+        raise ValueError(
+            f"'{path}' has no target site where {reference} and {baseline} were fine-tuned at {budgets} and scored on "
+            "the fresh cohort."
+        )
+    runs = pooled_runs(fresh, list(sites)) if len(sites) > 1 else [r for r in fresh if site_of(r) == sites[0]]
+    return Point(
+        preset.name,
+        str(path),
+        flops,
+        steps,
+        float(np.mean([r["wall_s"] for r in pretrained]) / 60),
+        next(iter(machines)) if machines else machine_label(None),
+        counted,
+        runs,
+        sites,
+    )
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The weighted least-squares line of the paired difference on log10 FLOPs.
+
+    Attributes:
+        slope, slope_low, slope_high: change of the difference per decade of compute, with its 95% interval.
+        word: ``grows`` (the difference moves in the reference's favour), ``shrinks`` (against it) or ``no trend``
+            (the slope's interval holds 0), or ``too few points``.
+        at: ``(decades past the largest point, predicted difference, low, high)`` at one and two decades.
+    """
+
+    slope: float
+    slope_low: float
+    slope_high: float
+    word: str
+    at: tuple[tuple[int, float, float, float], ...]
+
+
+def trend(log_flops: list[float], comparisons: list[Comparison], higher_is_better: bool = True) -> Trend:
+    """The trend of ``comparisons`` (one per point, at ``log_flops``); points without an interval are left out."""
+    z = float(stats.norm.ppf(0.975))
+    points = [
+        (x, c.mean, (c.high - c.low) / (2 * float(stats.t.ppf(0.975, max(c.units - 1, 1)))))
+        for x, c in zip(log_flops, comparisons, strict=True)
+        if c is not None and math.isfinite(c.low) and c.high > c.low
+    ]
+    if len({p[0] for p in points}) < 2:
+        return Trend(math.nan, math.nan, math.nan, "too few points", ())
+    x = np.array([p[0] for p in points])
+    y = np.array([p[1] for p in points])
+    w = 1 / np.array([p[2] for p in points]) ** 2
+    design = np.stack([np.ones_like(x), x], axis=1)
+    cov = np.linalg.inv(design.T @ (w[:, None] * design))
+    beta = cov @ design.T @ (w * y)
+    slope, half = float(beta[1]), z * math.sqrt(cov[1, 1])
+    favourable = (slope - half > 0) if higher_is_better else (slope + half < 0)
+    against = (slope + half < 0) if higher_is_better else (slope - half > 0)
+    word = "grows" if favourable else "shrinks" if against else "no trend"
+    at = []
+    for decades in (1, 2):
+        v = np.array([1.0, x.max() + decades])
+        mean, sd = float(v @ beta), math.sqrt(float(v @ cov @ v))
+        at.append((decades, mean, mean - z * sd, mean + z * sd))
+    return Trend(slope, slope - half, slope + half, word, tuple(at))
+
+
+def _sentence(reference: str, baseline: str, budget: str, name: str, unit: str, digits: int, t: Trend) -> str:
+    if t.word == "too few points":
+        return f"At {budget}, {name}: fewer than two points with an interval; no trend."
+    change = {
+        "grows": f"the gap **grows** in {reference}'s favour",
+        "shrinks": f"the gap **shrinks** against {reference}",
+        "no trend": "**no trend** is measured",
+    }[t.word]
+    ahead = "; ".join(
+        f"{d} decade{'s' if d > 1 else ''} on: {m:+.{digits}f}{unit} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+        for d, m, lo, hi in t.at
+    )
+    return (
+        f"At {budget}, {name} ({reference} minus {baseline}): {change} (slope {t.slope:+.{digits}f}{unit} per decade "
+        f"of compute [{t.slope_low:+.{digits}f}, {t.slope_high:+.{digits}f}]); extrapolated, assuming a line in "
+        f"log compute, {ahead}."
+    )
+
+
+def _cell(c: Comparison | None, digits: int, unit: str) -> str:
+    if c is None:
+        return "not run"
+    if not math.isfinite(c.low):
+        return f"{c.mean:+.{digits}f}{unit} (no interval) {c.word}"
+    half = (c.high - c.low) / 2
+    return (
+        f"{c.mean:+.{digits}f}{unit} [{c.low:+.{digits}f}, {c.high:+.{digits}f}] ±{half:.{digits}f} "
+        f"({c.units} seeds) **{c.word}**"
+    )
+
+
+def _mean(runs: list[dict], method: str, budget: str, metric: str) -> float:
+    values = [
+        r[metric]
+        for r in runs
+        if r["method"] == method and r["budget"] == budget and math.isfinite(r.get(metric, math.nan))
+    ]
+    return float(np.mean(values)) if values else math.nan
+
+
+def write_scaling_report(
+    results: list[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    reference: str = "hybrid",
+    baseline: str = "supervised_aug",
+    budgets: tuple[str, ...] = ("1 slice", "4 slices", "1 scan"),
+) -> str:
+    """Write ``scaling.md`` and ``scaling.png`` to ``out_dir`` from the ``results`` of each compute point.
+
+    Returns:
+        The generated sentences (one per budget and metric).
+
+    Raises:
+        ValueError: fewer than two results, or a point that ``load_point`` refuses.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if len(results) < 2:
+        raise ValueError(f"write_scaling_report: a curve needs at least two compute points, got {len(results)}.")
+    points = sorted((load_point(p, reference, baseline, list(budgets)) for p in results), key=lambda p: p.flops)
+    log_flops = [math.log10(p.flops) for p in points]
+    lines = [
+        f"# How the gap between {reference} and {baseline} moves with pretraining compute",
+        "",
+        f"Points (each a stored benchmark; pretraining FLOPs = steps x the counted FLOPs of one training step of "
+        f"{reference}'s network, forward and backward; validation not counted):",
+        "",
+        "| point | pretraining steps | pretraining FLOPs | counted from | pretraining wall time (min, mean) | machine "
+        "| sites pooled | results |",
+        "|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {p.name} | {p.steps} | {p.flops:.3g} | {p.counted} | {p.wall_min:.1f} | {p.machine} | "
+            f"{', '.join(p.sites)} | `{p.path}` |"
+            for p in points
+        ],
+        "",
+        "Differences: the paired difference on the fresh cohort, mean [95% interval over pretraining seeds], its "
+        "half-width and the verdict (ahead / behind only where the interval excludes 0).",
+    ]
+    sentences = []
+    fig, axes = plt.subplots(
+        len(METRICS), len(budgets), figsize=(4.2 * len(budgets), 3.2 * len(METRICS)), squeeze=False
+    )
+    for i, (metric, (name, digits, higher, unit)) in enumerate(METRICS.items()):
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            f"| point | {' | '.join(f'{reference}, {b} | {baseline}, {b} | difference, {b}' for b in budgets)} |",
+        ]
+        lines.append("|---|" + "---|" * (3 * len(budgets)))
+        comparisons = {
+            b: [compare(p.runs, reference, baseline, b, metric, higher_is_better=higher) for p in points]
+            for b in budgets
+        }
+        for k, p in enumerate(points):
+            cells = []
+            for b in budgets:
+                cells += [
+                    f"{_mean(p.runs, reference, b, metric):.{digits}f}",
+                    f"{_mean(p.runs, baseline, b, metric):.{digits}f}",
+                    _cell(comparisons[b][k], digits, unit),
+                ]
+            lines.append(f"| {p.name} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for j, b in enumerate(budgets):
+            t = trend(log_flops, comparisons[b], higher)
+            sentence = _sentence(reference, baseline, b, name, unit, digits, t)
+            sentences.append(sentence)
+            lines.append(f"- {sentence}")
+            ax = axes[i][j]
+            cs = comparisons[b]
+            xs = [10**x for x, c in zip(log_flops, cs, strict=True) if c is not None]
+            ys = [c.mean for c in cs if c is not None]
+            err = [
+                [c.mean - c.low if math.isfinite(c.low) else 0 for c in cs if c is not None],
+                [c.high - c.mean if math.isfinite(c.high) else 0 for c in cs if c is not None],
+            ]
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, color="C0")
+            ax.axhline(0, color="grey", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_title(f"{name}, {b}", fontsize=9)
+            ax.set_xlabel("pretraining FLOPs")
+            ax.set_ylabel(f"{reference} - {baseline}{unit}", fontsize=8)
+            ax.grid(alpha=0.3)
+    fig.suptitle(
+        f"{reference} minus {baseline} on the fresh cohort against pretraining compute (95% intervals)", fontsize=10
+    )
+    fig.tight_layout()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(str(out / "scaling.png"), dpi=110)
+    plt.close(fig)
+    lines += ["", "![the paired differences against compute](scaling.png)", ""]
+    write_text_atomic(out / "scaling.md", "\n".join(lines))
+    return "\n".join(sentences)

@@ -1,0 +1,96 @@
+"""The compute axis: a preset pretrained K times longer, and the scaling report over stored compute points (its words
+follow from the slope's interval; FLOPs from the records, or counted from the preset for older records)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from monai_hybrid.benchmark import PRESETS
+from monai_hybrid.benchmark.presets import compute_point
+from monai_hybrid.benchmark.scaling import load_point, trend
+from monai_hybrid.benchmark.stats import Comparison
+from monai_hybrid.cli import main
+
+BUDGETS = ["1 slice", "4 slices", "1 scan"]
+MACHINE = {"cpu": "Test CPU", "cores": 2, "gpu": None, "torch": "2.13.0"}
+
+
+def test_a_compute_point_scales_only_the_pretraining():
+    cpu = PRESETS["cpu"]
+    x4 = compute_point(cpu, 4)
+    assert (x4.name, x4.pretrain_steps, x4.pretrain_epochs) == ("cpu_x4", 2400, 24)
+    assert x4.pretrain_iterations_per_epoch == cpu.pretrain_iterations_per_epoch  # same epochs, more of them
+    assert x4.pretrain_val_interval == 4 * cpu.pretrain_val_interval  # as many validations
+    assert x4.oracle_steps == cpu.pretrain_steps and x4.finetune_steps == cpu.finetune_steps
+    assert x4.run_settings() != cpu.run_settings()  # a results folder of one cannot resume as the other
+    assert compute_point(cpu, 1) is cpu
+    with pytest.raises(ValueError, match="'factor' must be a positive integer"):
+        compute_point(cpu, 0)
+
+
+def _point(tmp_path: Path, factor: int, gain: float, with_flops: bool = True) -> Path:
+    """A stored cpu-preset benchmark pretrained ``factor`` times longer: hybrid's fresh Dice is supervised_aug's plus
+    ``gain`` (with a seed wobble), 4 pretraining seeds, FLAIR."""
+    preset = compute_point(PRESETS["cpu"], factor)
+    runs = []
+    for method in ("hybrid", "supervised_aug"):
+        for seed in range(4):
+            record = {"key": f"pretrain/{method}/seed{seed}", "kind": "pretrain", "method": f"{method}_seed{seed}",
+                      "pretraining": method, "seed": seed, "wall_s": 60.0 * factor, "machine": MACHINE}  # fmt: skip
+            if with_flops:
+                record.update(steps=preset.pretrain_steps, flops_per_step=6e9, train_flops=6e9 * preset.pretrain_steps)
+            runs.append(record)
+    for budget in BUDGETS:
+        for seed in range(4):
+            for method, g in (("hybrid", gain), ("supervised_aug", 0.0)):
+                wobble = 0.004 * (1 if seed % 2 else -1) * (method == "hybrid")
+                scores = {"mean_fg_dice": 0.6 + 0.01 * seed + g + wobble, "mean_hd95": 20.0, "fp_far_ml": 5.0}
+                runs.append({"key": f"{method}/site_c_flair/{budget}/seed{seed}", "kind": "finetune", "method": method,
+                             "budget": budget, "site": "site_c_flair", "seed": seed, "replicate": seed,
+                             "eval_list": "test", **scores, "fresh": scores, "machine": MACHINE})  # fmt: skip
+    fields = {f.name: getattr(preset, f.name) for f in dataclasses.fields(preset)}
+    saved = {"preset": json.loads(json.dumps(fields, default=lambda o: o.__dict__)), "class_names": list("bcgw")}
+    path = tmp_path / f"x{factor}" / "results.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({**saved, "runs": runs}))
+    return path
+
+
+def test_a_gap_that_grows_with_compute_is_called_so_and_extrapolated(tmp_path, capsys):
+    paths = [_point(tmp_path, 1, 0.0), _point(tmp_path, 4, 0.03), _point(tmp_path, 16, 0.06)]
+    assert main(["scaling", *map(str, paths), "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "scaling.md").read_text()
+    assert "| cpu_x4 | 2400 | 1.44e+13 | records |" in report
+    assert "At 1 slice, Dice (hybrid minus supervised_aug): the gap **grows** in hybrid's favour" in report
+    assert "1 decade on: +0.1" in report  # 0.05 per 0.6 decades: about +0.1 one decade past x16
+    assert "At 1 slice, HD95 (hybrid minus supervised_aug): **no trend**" not in report  # HD95 has no interval
+    assert (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
+    assert "Written:" in capsys.readouterr().out
+
+
+def test_flops_of_older_records_are_counted_from_the_preset(tmp_path):
+    point = load_point(_point(tmp_path, 1, 0.0, with_flops=False), "hybrid", "supervised_aug", BUDGETS)
+    assert point.counted == "preset" and math.isclose(point.flops, 6.04e9 * 600, rel_tol=0.01)
+
+
+def test_one_point_is_no_curve(tmp_path, capsys):
+    assert main(["scaling", str(_point(tmp_path, 1, 0.0)), "--out", str(tmp_path / "o")]) == 1
+    assert "at least two compute points" in capsys.readouterr().err
+
+
+def test_trend_words_follow_the_slope_interval():
+    def c(mean: float, half: float) -> Comparison:
+        return Comparison(mean, mean - half, mean + half, 3, 4, 4, "level")
+
+    flat = trend([12.0, 13.0, 14.0], [c(0.0, 0.02), c(0.001, 0.02), c(-0.001, 0.02)])
+    assert flat.word == "no trend" and flat.slope_low < 0 < flat.slope_high
+    down = trend([12.0, 13.0], [c(0.05, 0.005), c(-0.05, 0.005)])
+    assert down.word == "shrinks" and down.at[0][0] == 1 and down.at[0][1] < -0.1
+    # for a lower-is-better metric a falling difference is a gain
+    assert trend([12.0, 13.0], [c(5.0, 0.5), c(-5.0, 0.5)], higher_is_better=False).word == "grows"
+    assert trend([12.0], [c(0.0, 0.01)]).word == "too few points"
