@@ -71,17 +71,17 @@ def test_bundle_preset_follows_the_configs(tmp_path):
     assert preset.finetune_learning_rate == PRESETS["bundle"].finetune_learning_rate  # finetune.yaml's own
 
 
-def test_bundle_preset_refuses_an_expression(tmp_path):
+@pytest.mark.parametrize(
+    ("config", "old", "new", "message"),
+    [
+        ("pretrain.yaml", "learning_rate: 0.001", "learning_rate: '$0.002 / 2'", "'learning_rate' of the bundle's "
+         "pretrain configs .* is the expression"),
+        ("common.yaml", "pixdim: [2.0, 2.0, 2.0]", "pixdim: [1.0, 1.0, 3.0]", "pixdim .* is not isotropic"),
+    ],
+)  # fmt: skip
+def test_bundle_preset_refuses_what_it_cannot_run(tmp_path, config, old, new, message):
     bundle = tmp_path / "bundle"
     shutil.copytree(default_bundle_dir() / "configs", bundle / "configs")
-    _edit(bundle / "configs" / "pretrain.yaml", "learning_rate: 0.001", "learning_rate: '$0.002 / 2'")
-    with pytest.raises(ValueError, match="'learning_rate' of the bundle's pretrain configs .* is the expression"):
-        bundle_preset(bundle)
-
-
-def test_bundle_preset_refuses_anisotropic_pixdim(tmp_path):
-    bundle = tmp_path / "bundle"
-    shutil.copytree(default_bundle_dir() / "configs", bundle / "configs")
-    _edit(bundle / "configs" / "common.yaml", "pixdim: [2.0, 2.0, 2.0]", "pixdim: [1.0, 1.0, 3.0]")
-    with pytest.raises(ValueError, match="pixdim .* is not isotropic"):
+    _edit(bundle / "configs" / config, old, new)
+    with pytest.raises(ValueError, match=message):
         bundle_preset(bundle)
