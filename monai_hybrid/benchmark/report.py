@@ -284,13 +284,15 @@ def write_results_report(
             f"'{path}' holds runs of {len(recorded)} machines ({recorded}); a verdict pairs runs of one machine: give "
             "each machine's runs their own results.json (a benchmark folder per machine)."
         )
-    title = title or f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
+    if title is None:  # reports of one results file against two references must not share a title
+        title = f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
+        title += f"; reference {reference}" if reference not in (None, preset.reference) else ""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pooled = [s for s in preset.target_sites if any(r.get("site") == s for r in runs)]
     for kind, (prefix, *_) in TUNING_REPORTS.items():
         if any(r.get("kind") == RunKind.FINETUNE and r["key"].startswith(prefix) for r in runs):
-            write_tuning_report(runs, out, kind)
+            write_tuning_report(runs, out, kind, title)
     from monai_hybrid.benchmark.data import is_lesion_site
 
     common = {"reference": reference or preset.reference, "fresh_seed": saved.get("fresh_seed")}
@@ -322,12 +324,13 @@ TUNING_REPORTS = {
 
 
 def write_tuning_report(
-    runs: list[dict], out_dir: str | os.PathLike, kind: str = "pretraining"
+    runs: list[dict], out_dir: str | os.PathLike, kind: str = "pretraining", title: str | None = None
 ) -> tuple[str, dict[str, str]]:
     """Write ``tuning.md`` (``kind`` pretraining: ``plan_tuning``'s runs) or ``tuning_finetuning.md`` (``kind``
     finetuning: ``plan_finetune_tuning``'s): each row's variants on the validation subjects of each target site and
     pooled over the sites, and the variant each row chooses (the highest pooled mean foreground Dice, averaged over
-    the budgets).
+    the budgets). ``title`` (the benchmark's: preset, machine) follows the kind's own in the report's title, so two
+    tunings' reports are told apart.
 
     Returns:
         The pooled table and row -> chosen variant.
@@ -377,7 +380,7 @@ def write_tuning_report(
             "spread, not the pretraining's), wins over pairs, verdict:\n\n" + "\n".join(rows)
         )
     (Path(out_dir) / file_name).write_text(
-        f"# Equal care: {what} on the validation subjects\n\n"
+        f"# Equal care: {what} on the validation subjects{f'; {title}' if title else ''}\n\n"
         f"{protocol}, fine-tuned on "
         "the same labelled cases and scored on the *validation* subjects of every target site (the test subjects "
         f"choose nothing). Mean foreground Dice pooled over {', '.join(sites)} (mean +- std over seeds, n):\n\n"
