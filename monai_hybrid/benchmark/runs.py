@@ -168,7 +168,8 @@ def pretrain(ctx: RunContext, step: PretrainStep) -> dict:
         "target_unlabeled": step.target_unlabeled,
         "overlays": list(step.overlays),
         "overrides": dict(step.overrides),
-        "wall_s": wall_s,
+        "wall_s": wall_s,  # of this process only where the run was resumed
+        "resumed": resume,
         "steps": steps,
         "flops_per_step": flops,
         "train_flops": flops * steps,
