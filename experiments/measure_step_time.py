@@ -34,6 +34,7 @@ import torch
 from monai.engines import SupervisedTrainer
 from monai.inferers import DiffusionInferer
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from monai_hybrid.engines import HybridPrepareBatch, with_precision
@@ -84,10 +85,11 @@ def _time(trainer: SupervisedTrainer, device) -> float:
 
 def _step_flops(mode: str, net, batch, device) -> int:
     """FLOPs of one ``mode`` training step (forward and backward), counted by PyTorch's FlopCounterMode (in float32:
-    autocast changes the dtype of the operations, not their count)."""
+    autocast changes the dtype of the operations, not their count; attention through the math kernel, which it can
+    count)."""
     trainer = _trainer(mode, net, batch, 1, device, Precision.FLOAT32)
     counter = FlopCounterMode(display=False)
-    with counter:
+    with counter, sdpa_kernel(SDPBackend.MATH):  # the fused CPU attention kernel has no FLOP formula
         trainer.run()
     return counter.get_total_flops()
 

@@ -156,7 +156,11 @@ def _benchmark(args: argparse.Namespace) -> int:
     from monai_hybrid.benchmark.presets import compute_point
 
     # the bundle preset measures the bundle it runs: another bundle folder's own settings
-    preset = bundle_preset(args.bundle) if args.preset == "bundle" and args.bundle else PRESETS[args.preset]
+    try:
+        preset = bundle_preset(args.bundle) if args.preset == "bundle" and args.bundle else PRESETS[args.preset]
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        sys.stderr.write(f"monai-hybrid benchmark: --preset bundle --bundle {args.bundle}: {err}\n")
+        return 2
     changes = {}
     tuning_seeds = None
     if args.seeds is not None and args.tune_finetuning:
@@ -220,7 +224,7 @@ def _report(args: argparse.Namespace) -> int:
 
     try:
         if args.expect is not None:  # before compute: a file without the markers is named first
-            block = expectation(args.results, shown_as=args.results)
+            block = expectation(args.results, shown_as=args.results, reference=args.reference)
             for doc in args.expect:
                 check_markers(doc)
         table = write_results_report(args.results, args.out, title=args.title, reference=args.reference)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["step_flops"]
@@ -14,7 +15,9 @@ __all__ = ["step_flops"]
 def step_flops(network: torch.nn.Module, input_shape: Sequence[int], num_train_timesteps: int = 1000) -> int:
     """FLOPs of one training step of ``network`` (forward and backward) on a batch of ``input_shape``, counted by
     PyTorch's ``FlopCounterMode`` (convolutions, matrix multiplications and attention; elementwise work is not
-    counted, and the count does not depend on the precision the step runs in).
+    counted, and the count does not depend on the precision the step runs in). Attention runs through PyTorch's math
+    kernel while counting: the fused CPU kernel has no FLOP formula and would count as nothing, and the count must
+    not depend on which kernel the machine picks.
 
     Args:
         network: a ``HybridDiffusionUNet`` (any network called as ``network(x, timesteps)``); its gradients are left
@@ -35,7 +38,7 @@ def step_flops(network: torch.nn.Module, input_shape: Sequence[int], num_train_t
     network.train()
     counter = FlopCounterMode(display=False)
     try:
-        with counter:
+        with counter, sdpa_kernel(SDPBackend.MATH):
             network(x, t).float().sum().backward()
     finally:
         network.train(training)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from monai_hybrid.atomic_write import write_text_atomic
-from monai_hybrid.benchmark.machine import machines_of
+from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.benchmark.records import cohort_view, grid_records, pooled_runs, site_of
 from monai_hybrid.benchmark.stats import Comparison, compare
@@ -35,67 +35,96 @@ def _values(runs: list[dict], method: str, budget: str, metric: str) -> list[flo
     ]
 
 
-def _spread(values: list[float], digits: int) -> str:
+def _spread(runs: list[dict], method: str, budget: str, metric: str, digits: int) -> str:
+    """The mean over pretraining seeds (each seed's runs averaged first, as the difference is) and the range over
+    runs."""
+    values = _values(runs, method, budget, metric)
     if not values:
         return "not run"
-    mean = sum(values) / len(values)
+    by_seed: dict[int, list[float]] = {}
+    for r in runs:
+        if r.get("method") == method and r.get("budget") == budget and math.isfinite(float(r.get(metric, math.nan))):
+            by_seed.setdefault(r["replicate"], []).append(float(r[metric]))
+    mean = sum(sum(v) / len(v) for v in by_seed.values()) / len(by_seed)
     return f"{mean:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def _difference(c: Comparison | None, digits: int) -> str:
     if c is None:
-        return "not run"
+        return "not measured"
     if not math.isfinite(c.low):
-        return f"{c.mean:+.{digits}f}, no interval: **{c.word}**"
+        return f"{c.mean:+.{digits}f}, no interval: **not measured**"
     return f"{c.mean:+.{digits}f} [{c.low:+.{digits}f}, {c.high:+.{digits}f}] **{c.word}**"
+
+
+def _word(c: Comparison | None) -> str:
+    """The verdict of ``c``; ``not measured`` without a comparison or without an interval (a single run)."""
+    return "not measured" if c is None or not math.isfinite(c.low) else c.word
 
 
 def _where(words: dict[str, str], word: str) -> list[str]:
     return [budget for budget, w in words.items() if w == word]
 
 
-def _recommendation(reference: str, baseline: str, words: dict[str, dict[str, str]]) -> str:
-    """One plain recommendation that follows from the verdict words (``metric -> budget -> word``)."""
+def _recommendation(reference: str, baseline: str, words: dict[str, dict[str, str]], widest: str) -> str:
+    """One plain recommendation that follows from the verdict words (``metric -> budget -> word``): "level" means no
+    difference detected within the interval (``widest``, the widest Dice interval), never "the same"."""
     dice = words["Dice"]
     ahead = {m: _where(w, "ahead") for m, w in words.items()}
     behind = {m: _where(w, "behind") for m, w in words.items()}
     gains = "; ".join(f"{m} at {', '.join(b)}" for m, b in ahead.items() if b)
     losses = "; ".join(f"{m} at {', '.join(b)}" for m, b in behind.items() if b)
+    unmeasured = _where(dice, "not measured")
+    gap = f" Not measured: Dice at {', '.join(unmeasured)}." if unmeasured else ""
     if behind["Dice"]:
+        switch = (
+            'pretrain with `--config_file "$(monai-hybrid configs pretrain intensity_augmentation)" --method#mode '
+            "supervised`"
+            if baseline == "supervised_aug"
+            else f"use {baseline}'s recipe"
+        )
         return (
-            f"**{baseline} is ahead on Dice at {', '.join(behind['Dice'])}**: at those budgets, pretrain with "
-            '`--config_file "$(monai-hybrid configs pretrain intensity_augmentation)" --method#mode supervised` '
-            "rather than the default." + (f" The default ({reference}) is ahead on {gains}." if gains else "")
+            f"**{baseline} is ahead on Dice at {', '.join(behind['Dice'])}**: at those budgets, {switch} rather than "
+            f"the default." + (f" The default ({reference}) is ahead on {gains}." if gains else "") + gap
         )
     if ahead["Dice"]:
         return (
             f"**Use the default ({reference})**: ahead of {baseline} on Dice at {', '.join(ahead['Dice'])}"
             + (f", behind on {losses}" if losses else "")
             + "."
+            + gap
         )
-    level = "level with" if all(w == "level" for w in dice.values()) else "not behind"
-    text = f"**Either recipe gives the same Dice**: the default ({reference}) is {level} {baseline} at every budget"
+    text = (
+        f"**No difference in Dice detected** between the default ({reference}) and {baseline} at any budget measured "
+        f"(level: each interval holds 0; the widest, {widest}, leaves every difference inside it possible)"
+    )
     if gains and not losses:
-        return text + f"; keep the default, which is ahead on {gains}."
+        return text + f"; keep the default, which is ahead on {gains}." + gap
     if losses and not gains:
-        return text + f", but behind on {losses}: at those budgets the baseline has the edge."
+        return text + f", but the default is behind on {losses}: at those budgets the baseline has the edge." + gap
     if gains and losses:
-        return text + f"; the default is ahead on {gains} and behind on {losses}."
+        return text + f"; the default is ahead on {gains} and behind on {losses}." + gap
     return (
-        text + ", and level on HD95 and on false positives far from the brain: nothing measured here favours either; "
-        "the default stays."
+        text + ", nor on HD95 or on false positives far from the brain: nothing measured here favours either; the "
+        "default stays." + gap
     )
 
 
-def expectation(results: str | os.PathLike, baseline: str = "supervised_aug", shown_as: str | None = None) -> str:
-    """The "what to expect" block of a stored benchmark (``results.json``): the preset's reference row and
-    ``baseline`` at the budgets of the grid's main part, on the fresh test cohort, pooled over the target sites where
-    both ran every one of them.
+def expectation(
+    results: str | os.PathLike,
+    baseline: str = "supervised_aug",
+    shown_as: str | None = None,
+    reference: str | None = None,
+) -> str:
+    """The "what to expect" block of a stored benchmark (``results.json``): the default recipe (the preset's
+    reference row, or ``reference``) and ``baseline`` at the budgets of the grid's main part, on the fresh test
+    cohort, pooled over the target sites where both ran every one of them.
 
     Args:
         results: a benchmark's ``results.json`` (or its copy in docs/results/).
         baseline: the row the default recipe is compared with.
         shown_as: how the block names the results file (default: its path as given).
+        reference: the default recipe's row (default: the preset's ``reference``).
 
     Returns:
         Markdown: one line on what was measured and where, the table, the recommendation.
@@ -110,8 +139,15 @@ def expectation(results: str | os.PathLike, baseline: str = "supervised_aug", sh
         raise FileNotFoundError(f"No results file '{path}'; pass a benchmark's results.json.")
     saved = json.loads(path.read_text())
     preset = BenchmarkPreset.from_json(saved["preset"])
-    reference = preset.reference
-    fresh = cohort_view(grid_records(saved["runs"]))
+    reference = reference or preset.reference
+    # records written before the replicate was stored get it from their seed, as the plan assigned it
+    records = [
+        {**r, "replicate": r["seed"] % len(preset.pretrain_seeds)}
+        if r.get("kind") == RunKind.FINETUNE and "replicate" not in r
+        else r
+        for r in saved["runs"]
+    ]
+    fresh = cohort_view(grid_records(records))
     tuned = [r for r in fresh if r.get("kind") == RunKind.FINETUNE and r.get("method") in (reference, baseline)]
     # the main part's budgets (the preset's question), as far as both rows ran them
     budgets = [b.name for b in preset.budgets if any(r["budget"] == b.name for r in tuned)]
@@ -130,26 +166,29 @@ def expectation(results: str | os.PathLike, baseline: str = "supervised_aug", sh
             f"'{path}' has no target site where {reference} and {baseline} were both fine-tuned at every budget and "
             "scored on the fresh cohort; run the grid's main part first."
         )
-    machines = machines_of(r for r in saved["runs"] if r.get("kind") in (RunKind.FINETUNE, RunKind.PRETRAIN))
-    if len(machines) > 1:
-        raise ValueError(f"'{path}' holds runs of {len(machines)} machines ({machines}); report each on its own.")
+    machine = one_machine(
+        (r for r in saved["runs"] if r.get("kind") in (RunKind.FINETUNE, RunKind.PRETRAIN)), f"'{path}'"
+    )
     runs = pooled_runs(tuned, sites) if len(sites) > 1 else [r for r in tuned if site_of(r) == sites[0]]
     pretrain_seeds = sorted({r.get("replicate") for r in runs if r.get("method") == reference})
     per_budget = {b: len(_values(runs, reference, b, "mean_fg_dice")) for b in budgets}
     precisions = sorted({str(r.get("precision", "float32")) for r in tuned})
     words: dict[str, dict[str, str]] = {"Dice": {}, "HD95": {}, "far false positives": {}}
     rows = []
+    widest: tuple[float, str] | None = None
     for budget in budgets:
         dice = compare(runs, reference, baseline, budget, "mean_fg_dice")
         hd95 = compare(runs, reference, baseline, budget, "mean_hd95", higher_is_better=False)
         far = compare(runs, reference, baseline, budget, "fp_far_ml", higher_is_better=False)
         for name, c in (("Dice", dice), ("HD95", hd95), ("far false positives", far)):
-            words[name][budget] = c.word if c is not None else "level"
+            words[name][budget] = _word(c)
+        if dice is not None and math.isfinite(dice.low) and (widest is None or dice.high - dice.low > widest[0]):
+            widest = (dice.high - dice.low, f"[{dice.low:+.3f}, {dice.high:+.3f}] at {budget}")
         rows.append(
-            f"| {budget} | {_spread(_values(runs, reference, budget, 'mean_fg_dice'), 3)} | "
-            f"{_spread(_values(runs, baseline, budget, 'mean_fg_dice'), 3)} | {_difference(dice, 3)} | "
-            f"{_spread(_values(runs, reference, budget, 'mean_hd95'), 1)} | "
-            f"{_spread(_values(runs, baseline, budget, 'mean_hd95'), 1)} | {_difference(hd95, 1)} | "
+            f"| {budget} | {_spread(runs, reference, budget, 'mean_fg_dice', 3)} | "
+            f"{_spread(runs, baseline, budget, 'mean_fg_dice', 3)} | {_difference(dice, 3)} | "
+            f"{_spread(runs, reference, budget, 'mean_hd95', 1)} | "
+            f"{_spread(runs, baseline, budget, 'mean_hd95', 1)} | {_difference(hd95, 1)} | "
             f"{_difference(far, 1)} |"
         )
     contrasts = ", ".join(_SITE_NAMES.get(s, s) for s in sites)
@@ -159,14 +198,16 @@ def expectation(results: str | os.PathLike, baseline: str = "supervised_aug", sh
         f"{preset.pretrain_steps} pretraining and {preset.finetune_steps} fine-tuning steps"
     )
     seeds = ", ".join(str(n) for n in sorted(set(per_budget.values())))
+    kind = "the bundle configs' own settings" if preset.name == "bundle" else "not the shipped model"
     header = (
-        f"Measured at {scale} ({'the model the README ships' if preset.name == 'bundle' else 'not the shipped model'}"
+        f"Measured at {scale} ({kind}"
         f"; {' / '.join(precisions)}), on the phantom's fresh test cohort "
         f"({'pooled over ' if len(sites) > 1 else ''}{contrasts}); {len(pretrain_seeds)} pretraining seeds, "
-        f"{seeds} runs per cell; machine: {next(iter(machines))}; raw results `{shown_as or path}`. Dice: mean "
-        "foreground Dice, mean (min-max over runs); HD95 in mm; differences: default minus baseline, mean [95% "
-        "interval over pretraining seeds] and the verdict (ahead / behind only where the interval excludes 0); far "
-        "false positives: predicted brain farther than 10 mm from it, in ml (lower is better)."
+        f"{seeds} runs per cell; machine: {machine}; raw results `{shown_as or path}`. Dice: mean "
+        "foreground Dice, mean over pretraining seeds (min-max over runs); HD95 in mm; differences: default minus "
+        "baseline, mean [95% interval over pretraining seeds] and the verdict (ahead / behind only where the interval "
+        "excludes 0; level: no difference detected); far false positives: predicted brain farther than 10 mm from it, "
+        "in ml (lower is better)."
     )
     table = [
         f"| labelled at your site | Dice, {reference} (default) | Dice, {baseline} | Dice difference | "
@@ -174,7 +215,8 @@ def expectation(results: str | os.PathLike, baseline: str = "supervised_aug", sh
         "|---|---|---|---|---|---|---|---|",
         *rows,
     ]
-    return "\n".join([header, "", *table, "", _recommendation(reference, baseline, words)])
+    advice = _recommendation(reference, baseline, words, widest[1] if widest else "none measured")
+    return "\n".join([header, "", *table, "", advice])
 
 
 def check_markers(path: str | os.PathLike) -> str:

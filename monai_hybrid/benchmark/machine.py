@@ -7,7 +7,10 @@ import platform
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["machine", "machine_label", "machines_of"]
+__all__ = ["NOT_RECORDED", "machine", "machine_label", "machines_of", "one_machine"]
+
+#: The label of records made before machines were stored.
+NOT_RECORDED = "not recorded"
 
 
 def _cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
@@ -41,7 +44,7 @@ def machine_label(m: dict | None) -> str:
     """``m`` in words: ``"NVIDIA H100 (AMD EPYC 9454, 16 cores)"``, ``"AMD EPYC 9454 (2 cores)"``; ``"not
     recorded"`` for a record made before machines were stored."""
     if not m:
-        return "not recorded"
+        return NOT_RECORDED
     cpu = f"{m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores"
     return f"{m['gpu']} ({cpu})" if m.get("gpu") else f"{m.get('cpu', 'unknown CPU')} ({m.get('cores', '?')} cores)"
 
@@ -53,3 +56,21 @@ def machines_of(runs: Iterable[dict]) -> dict[str, int]:
         label = machine_label(run.get("machine"))
         counts[label] = counts.get(label, 0) + 1
     return counts
+
+
+def one_machine(runs: Iterable[dict], where: str) -> str:
+    """The machine of ``runs`` in words (``"AMD EPYC (2 cores) (40 runs)"``; records made before machines were stored
+    are named as such beside it), once they are known not to come from two machines.
+
+    Raises:
+        ValueError: ``runs`` name more than one machine (a verdict pairs runs of one machine); ``where`` names the
+            results in the message.
+    """
+    counts = machines_of(runs)
+    recorded = [label for label in counts if label != NOT_RECORDED]
+    if len(recorded) > 1:
+        raise ValueError(
+            f"{where} holds runs of {len(recorded)} machines ({counts}); a verdict pairs runs of one machine: give "
+            "each machine's runs their own results.json (a benchmark folder per machine)."
+        )
+    return "; ".join(f"{label} ({n} runs)" for label, n in counts.items()) or NOT_RECORDED

@@ -200,6 +200,9 @@ class BenchmarkPreset:
         names = [part.name for part in self.grid_parts]
         if len(set(names)) != len(names):
             fail("parts", f"named uniquely (and not 'main'); names {names}")
+        clash = [m for m in self.long_control if f"{m}_long" in METHODS]
+        if clash:
+            fail("long_control", f"free of rows whose control '<row>_long' is a row of its own ({clash})")
         unknown = [m for m in (*self.methods, *self.long_control) if m not in METHODS]
         unknown += [p for p in self.zero_shot if p not in PRETRAININGS]
         if unknown:
@@ -389,7 +392,9 @@ _CPU = BenchmarkPreset(
         GridPart("synthesis_long", _TARGETS, _SCARCE, ("hybrid_synth", "hybrid_synth_long"), tuple(range(4))),
         # hybrid_synth_long's hybrid-free twin trained as long, on the same labelled cases: what the hybrid part adds
         # at 2400 steps (report --reference hybrid_synth_long)
-        GridPart("synthesis_long_twin", _TARGETS, _SCARCE, ("supervised_synth_long",), tuple(range(4))),
+        GridPart(
+            "synthesis_long_twin", _TARGETS, _SCARCE, ("hybrid_synth_long", "supervised_synth_long"), tuple(range(4))
+        ),
         # every row at the fine-tuning its validation tuning chose (the recipe issue's second option, judged on the
         # fresh test cohort): the key comparison first (hybrid and supervised_aug, which both chose intensity
         # augmentation while fine-tuning) at the scarce budgets of every contrast (report --reference hybrid_ftaug),
@@ -417,7 +422,15 @@ _CPU = BenchmarkPreset(
     pretrain_seeds=(0, 1, 2, 3),
     methods=_KEY_ROWS,
     long_control=_KEY_ROWS,
-    zero_shot=("hybrid", "supervised", "supervised_aug", "synth", *_SYNTH_ROWS, "hybrid_synth_long"),
+    zero_shot=(
+        "hybrid",
+        "supervised",
+        "supervised_aug",
+        "synth",
+        *_SYNTH_ROWS,
+        "hybrid_synth_long",
+        "supervised_synth_long",
+    ),
     norm_num_groups=8,
     workers=2,
 )

@@ -15,7 +15,7 @@ import numpy as np
 
 from monai_hybrid.benchmark.figures import plot_dice, plot_validation_curves
 from monai_hybrid.benchmark.lesion_report import write_lesion_report
-from monai_hybrid.benchmark.machine import machine_label, machines_of
+from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.records import (
     budget_order,
     cohort_view,
@@ -196,7 +196,7 @@ def write_grid_report(
         "P the pretraining seeds of its grid part; "
         "with one pretraining seed, t over the fine-tuning seeds). Verdicts: ahead / behind only where the interval "
         "excludes 0, otherwise level.\n\n"
-        + f"Machine: {'; '.join(f'{label} ({n} runs)' for label, n in machines_of(runs).items())}.\n\n"
+        + f"Machine: {one_machine(runs, 'the report')}.\n\n"
         + balance
         + "\n\n".join(sections)
         + "\n\n## Details (development test cohort)\n\n"
@@ -278,12 +278,7 @@ def write_results_report(
     ):
         rows = sorted({r["method"] for r in runs if r.get("kind") == RunKind.FINETUNE and "method" in r})
         raise ValueError(f"reference '{reference}' is no fine-tuned row of '{path}'; rows: {rows}.")
-    recorded = {label: n for label, n in machines_of(runs).items() if label != machine_label(None)}
-    if len(recorded) > 1:
-        raise ValueError(
-            f"'{path}' holds runs of {len(recorded)} machines ({recorded}); a verdict pairs runs of one machine: give "
-            "each machine's runs their own results.json (a benchmark folder per machine)."
-        )
+    one_machine(runs, f"'{path}'")
     if title is None:  # reports of one results file against two references must not share a title
         title = f"preset {preset.name}, {len(preset.pretrain_seeds)} pretraining seeds"
         title += f"; reference {reference}" if reference not in (None, preset.reference) else ""

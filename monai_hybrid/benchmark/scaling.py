@@ -2,14 +2,20 @@
 the compute axis, ``presets.compute_point``), each row's pooled fresh-cohort scores and the paired difference at each
 point against the FLOPs of its pretraining, and a generated sentence per budget and metric on the trend.
 
-The trend is a weighted least-squares line of the per-point mean difference on log10 FLOPs, each point weighted by
-the inverse square of its standard error (from its own 95% interval); the slope's 95% interval says whether the gap
-grows, shrinks or shows no trend, and the line's value one and two decades past the largest point, with its 95%
-interval, is stated as an extrapolation (it assumes the difference stays linear in log compute).
+Points are grouped into series: the points of one series differ only in their pretraining length (``compute_point``;
+the `cpu` preset and its x4 and x16 are one series, `bundle` and `bundle_x4` another), and each series is pooled over
+the target sites all its points share. Per series, the trend is a weighted least-squares line of the per-point mean
+difference on log10 FLOPs, each point weighted by the inverse square of its standard error (taken back out of its own
+Student-t interval); the slope's interval uses Student's t with the fewest pretraining seeds of any point less one
+degree of freedom, widened by the scatter about the line where there are more than two points. Its words say whether
+the gap grows, shrinks or shows no trend; the line's value one and two decades past the largest point, with the 95%
+interval of the line there, is stated as an extrapolation (it assumes the difference stays linear in log compute, and
+a new measurement would scatter more than the line).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -21,13 +27,17 @@ from scipy import stats
 
 from monai_hybrid.atomic_write import write_text_atomic
 from monai_hybrid.benchmark.compute import step_flops
-from monai_hybrid.benchmark.machine import machine_label, machines_of
+from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.benchmark.records import cohort_view, grid_records, pooled_runs, site_of
+from monai_hybrid.benchmark.rows import METHODS, PRETRAININGS
 from monai_hybrid.benchmark.stats import Comparison, compare
 from monai_hybrid.options import RunKind
 
-__all__ = ["METRICS", "Point", "Trend", "load_point", "trend", "write_scaling_report"]
+__all__ = ["COMPUTE_FIELDS", "METRICS", "Point", "Trend", "load_point", "trend", "write_scaling_report"]
+
+#: The preset fields that ``compute_point`` changes: points that differ in nothing else form one series.
+COMPUTE_FIELDS = ("name", "pretrain_steps", "pretrain_epochs", "pretrain_val_interval", "oracle_steps")
 
 #: metric key -> (name in the report, digits, higher is better, unit)
 METRICS = {
@@ -44,24 +54,27 @@ class Point:
     Attributes:
         name: the preset's name (``cpu_x4``).
         path: its ``results.json``.
+        series: the settings every point of its series shares (its preset's ``run_settings`` but ``COMPUTE_FIELDS``).
         flops: mean pretraining FLOPs of the reference row's runs (steps x counted FLOPs per step).
         steps: pretraining steps of the reference row.
-        wall_min: mean wall time of the reference row's pretraining runs, in minutes.
-        machine: the machine its runs ran on (``machine.machine_label``).
+        wall_min: mean wall time of the reference row's pretraining runs that ran in one go, in minutes (``nan``
+            where every one was resumed).
+        machine: the machine its runs ran on (``machine.one_machine``).
         counted: ``records`` where the pretraining records hold their FLOPs, ``preset`` where they were counted here
             from the preset's network and batch (records made before the compute axis).
-        runs: its fine-tuning runs on the fresh cohort, pooled over ``sites``.
-        sites: the target sites pooled.
+        fresh: its fine-tuning runs of the two rows on the fresh cohort, per site.
+        sites: the target sites where both rows ran every budget.
     """
 
     name: str
     path: str
+    series: str
     flops: float
     steps: int
     wall_min: float
     machine: str
     counted: str
-    runs: list[dict]
+    fresh: list[dict]
     sites: tuple[str, ...]
 
 
@@ -82,34 +95,44 @@ def _preset_flops(preset: BenchmarkPreset, classes: int) -> int:
     return step_flops(network, (preset.batch_volumes * preset.samples_per_volume, 1, *preset.roi))
 
 
+def _series(preset: BenchmarkPreset) -> str:
+    settings = {k: v for k, v in dataclasses.asdict(preset).items() if k not in COMPUTE_FIELDS}
+    kept = {k: v for k, v in settings.items() if k in preset.run_settings()}
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
 def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: list[str]) -> Point:
     """The point of the compute axis that the benchmark stored in ``path`` makes.
 
+    Args:
+        path: a benchmark's ``results.json``.
+        reference, baseline: rows (keys of ``METHODS``); the reference's pretraining gives the point's FLOPs.
+        budgets: the budgets compared.
+
     Raises:
         FileNotFoundError: no ``path``.
-        ValueError: no pretraining or fine-tuning run of ``reference`` or ``baseline``, or runs of two machines.
+        ValueError: a row that is not pretrained, no pretraining or fine-tuning run of the rows, or runs of two
+            machines.
     """
+    pretraining = METHODS[reference].pretrain if reference in METHODS else None
+    if pretraining is None:
+        raise ValueError(f"scaling: '{reference}' is not a pretrained row; the compute axis is pretraining compute.")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No results file '{path}'; pass the results.json of each compute point.")
     saved = json.loads(path.read_text())
     preset = BenchmarkPreset.from_json(saved["preset"])
     records = grid_records(saved["runs"])
-    pretrained = [
-        r
-        for r in records
-        if r.get("kind") == RunKind.PRETRAIN and r.get("pretraining") == preset.pretrain_run_name(reference)
-    ]
+    name = preset.pretrain_run_name(pretraining)
+    pretrained = [r for r in records if r.get("kind") == RunKind.PRETRAIN and r.get("pretraining") == name]
     if not pretrained:
-        raise ValueError(f"'{path}' has no pretraining run of {reference}; a compute point needs them.")
-    machines = {m for m in machines_of(r for r in records if r.get("kind") in (RunKind.PRETRAIN, RunKind.FINETUNE))}
-    if len(machines) > 1:
-        raise ValueError(f"'{path}' holds runs of {len(machines)} machines ({sorted(machines)}); one per point.")
+        raise ValueError(f"'{path}' has no pretraining run of {name} ({reference}'s); a compute point needs them.")
+    machine = one_machine((r for r in records if r.get("kind") in (RunKind.PRETRAIN, RunKind.FINETUNE)), f"'{path}'")
     if all("train_flops" in r for r in pretrained):
         flops, counted = float(np.mean([r["train_flops"] for r in pretrained])), "records"
         steps = int(np.mean([r["steps"] for r in pretrained]))
     else:
-        steps = preset.pretrain_steps
+        steps = preset.pretrain_steps * PRETRAININGS[pretraining].steps_factor
         flops, counted = float(_preset_flops(preset, len(saved["class_names"])) * steps), "preset"
     fresh = [
         r
@@ -130,18 +153,9 @@ def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: 
             f"'{path}' has no target site where {reference} and {baseline} were fine-tuned at {budgets} and scored on "
             "the fresh cohort."
         )
-    runs = pooled_runs(fresh, list(sites)) if len(sites) > 1 else [r for r in fresh if site_of(r) == sites[0]]
-    return Point(
-        preset.name,
-        str(path),
-        flops,
-        steps,
-        float(np.mean([r["wall_s"] for r in pretrained]) / 60),
-        next(iter(machines)) if machines else machine_label(None),
-        counted,
-        runs,
-        sites,
-    )
+    whole = [r["wall_s"] for r in pretrained if not r.get("resumed", False)]
+    wall = float(np.mean(whole) / 60) if whole else math.nan
+    return Point(preset.name, str(path), _series(preset), flops, steps, wall, machine, counted, fresh, sites)
 
 
 @dataclass(frozen=True)
@@ -152,7 +166,7 @@ class Trend:
         slope, slope_low, slope_high: change of the difference per decade of compute, with its 95% interval.
         word: ``grows`` (the difference moves in the reference's favour), ``shrinks`` (against it) or ``no trend``
             (the slope's interval holds 0), or ``too few points``.
-        at: ``(decades past the largest point, predicted difference, low, high)`` at one and two decades.
+        at: ``(decades past the largest point, line's value, low, high)`` at one and two decades.
     """
 
     slope: float
@@ -162,13 +176,13 @@ class Trend:
     at: tuple[tuple[int, float, float, float], ...]
 
 
-def trend(log_flops: list[float], comparisons: list[Comparison], higher_is_better: bool = True) -> Trend:
-    """The trend of ``comparisons`` (one per point, at ``log_flops``); points without an interval are left out."""
-    z = float(stats.norm.ppf(0.975))
+def trend(log_flops: list[float], comparisons: list[Comparison | None], higher_is_better: bool = True) -> Trend:
+    """The trend of ``comparisons`` (one per point, at ``log_flops``; see the module docstring); points without an
+    interval are left out."""
     points = [
-        (x, c.mean, (c.high - c.low) / (2 * float(stats.t.ppf(0.975, max(c.units - 1, 1)))))
+        (x, c.mean, (c.high - c.low) / (2 * float(stats.t.ppf(0.975, c.units - 1))), c.units)
         for x, c in zip(log_flops, comparisons, strict=True)
-        if c is not None and math.isfinite(c.low) and c.high > c.low
+        if c is not None and math.isfinite(c.low) and c.high > c.low and c.units > 1
     ]
     if len({p[0] for p in points}) < 2:
         return Trend(math.nan, math.nan, math.nan, "too few points", ())
@@ -178,7 +192,11 @@ def trend(log_flops: list[float], comparisons: list[Comparison], higher_is_bette
     design = np.stack([np.ones_like(x), x], axis=1)
     cov = np.linalg.inv(design.T @ (w[:, None] * design))
     beta = cov @ design.T @ (w * y)
-    slope, half = float(beta[1]), z * math.sqrt(cov[1, 1])
+    if len(points) > 2:  # scatter about the line beyond what the points' own errors explain widens it
+        chi2 = float(np.sum(w * (y - design @ beta) ** 2))
+        cov = cov * max(1.0, chi2 / (len(points) - 2))
+    t = float(stats.t.ppf(0.975, min(p[3] for p in points) - 1))
+    slope, half = float(beta[1]), t * math.sqrt(cov[1, 1])
     favourable = (slope - half > 0) if higher_is_better else (slope + half < 0)
     against = (slope + half < 0) if higher_is_better else (slope - half > 0)
     word = "grows" if favourable else "shrinks" if against else "no trend"
@@ -186,13 +204,15 @@ def trend(log_flops: list[float], comparisons: list[Comparison], higher_is_bette
     for decades in (1, 2):
         v = np.array([1.0, x.max() + decades])
         mean, sd = float(v @ beta), math.sqrt(float(v @ cov @ v))
-        at.append((decades, mean, mean - z * sd, mean + z * sd))
+        at.append((decades, mean, mean - t * sd, mean + t * sd))
     return Trend(slope, slope - half, slope + half, word, tuple(at))
 
 
-def _sentence(reference: str, baseline: str, budget: str, name: str, unit: str, digits: int, t: Trend) -> str:
+def _sentence(series: str, budget: str, name: str, unit: str, digits: int, t: Trend, rows: tuple[str, str]) -> str:
+    reference, baseline = rows
+    where = f"At {budget}, {name} ({reference} minus {baseline}, series {series})"
     if t.word == "too few points":
-        return f"At {budget}, {name}: fewer than two points with an interval; no trend."
+        return f"{where}: fewer than two points with an interval; no trend."
     change = {
         "grows": f"the gap **grows** in {reference}'s favour",
         "shrinks": f"the gap **shrinks** against {reference}",
@@ -203,9 +223,9 @@ def _sentence(reference: str, baseline: str, budget: str, name: str, unit: str, 
         for d, m, lo, hi in t.at
     )
     return (
-        f"At {budget}, {name} ({reference} minus {baseline}): {change} (slope {t.slope:+.{digits}f}{unit} per decade "
-        f"of compute [{t.slope_low:+.{digits}f}, {t.slope_high:+.{digits}f}]); extrapolated, assuming a line in "
-        f"log compute, {ahead}."
+        f"{where}: {change} (slope {t.slope:+.{digits}f}{unit} per decade of compute [{t.slope_low:+.{digits}f}, "
+        f"{t.slope_high:+.{digits}f}]); extrapolated, assuming a line in log compute (the line's interval; a new "
+        f"measurement would scatter more), {ahead}."
     )
 
 
@@ -213,7 +233,7 @@ def _cell(c: Comparison | None, digits: int, unit: str) -> str:
     if c is None:
         return "not run"
     if not math.isfinite(c.low):
-        return f"{c.mean:+.{digits}f}{unit} (no interval) {c.word}"
+        return f"{c.mean:+.{digits}f}{unit} (no interval)"
     half = (c.high - c.low) / 2
     return (
         f"{c.mean:+.{digits}f}{unit} [{c.low:+.{digits}f}, {c.high:+.{digits}f}] ±{half:.{digits}f} "
@@ -240,10 +260,11 @@ def write_scaling_report(
     """Write ``scaling.md`` and ``scaling.png`` to ``out_dir`` from the ``results`` of each compute point.
 
     Returns:
-        The generated sentences (one per budget and metric).
+        The generated sentences (one per series, budget and metric).
 
     Raises:
-        ValueError: fewer than two results, or a point that ``load_point`` refuses.
+        ValueError: fewer than two results, a series of one point, a series whose points share no site, or a point
+            that ``load_point`` refuses.
     """
     import matplotlib
 
@@ -253,19 +274,36 @@ def write_scaling_report(
     if len(results) < 2:
         raise ValueError(f"write_scaling_report: a curve needs at least two compute points, got {len(results)}.")
     points = sorted((load_point(p, reference, baseline, list(budgets)) for p in results), key=lambda p: p.flops)
-    log_flops = [math.log10(p.flops) for p in points]
+    series: dict[str, list[Point]] = {}
+    for p in points:
+        series.setdefault(p.series, []).append(p)
+    label = {key: min((p for p in members), key=lambda p: p.flops).name for key, members in series.items()}
+    pooled: dict[str, list[dict]] = {}
+    for key, members in series.items():
+        if len(members) < 2:
+            raise ValueError(
+                f"scaling: '{members[0].path}' ({members[0].name}) is the only point of its series (the points of a "
+                "series differ only in pretraining length: --pretrain-steps-factor); add another point of it."
+            )
+        shared = [s for s in members[0].sites if all(s in p.sites for p in members)]
+        if not shared:
+            raise ValueError(f"scaling: the points of series {label[key]} share no target site; run one in all.")
+        for p in members:
+            fresh = [r for r in p.fresh if site_of(r) in shared]
+            pooled[p.path] = pooled_runs(fresh, shared) if len(shared) > 1 else fresh
     lines = [
         f"# How the gap between {reference} and {baseline} moves with pretraining compute",
         "",
         f"Points (each a stored benchmark; pretraining FLOPs = steps x the counted FLOPs of one training step of "
-        f"{reference}'s network, forward and backward; validation not counted):",
+        f"{reference}'s network, forward and backward; validation not counted), in series that differ only in "
+        "pretraining length, each pooled over the sites all its points share:",
         "",
-        "| point | pretraining steps | pretraining FLOPs | counted from | pretraining wall time (min, mean) | machine "
-        "| sites pooled | results |",
+        "| series | point | pretraining steps | pretraining FLOPs | counted from | pretraining wall time (min, mean) "
+        "| machine | results |",
         "|---|---|---|---|---|---|---|---|",
         *[
-            f"| {p.name} | {p.steps} | {p.flops:.3g} | {p.counted} | {p.wall_min:.1f} | {p.machine} | "
-            f"{', '.join(p.sites)} | `{p.path}` |"
+            f"| {label[p.series]} | {p.name} | {p.steps} | {p.flops:.3g} | {p.counted} | {p.wall_min:.1f} | "
+            f"{p.machine} | `{p.path}` |"
             for p in points
         ],
         "",
@@ -277,47 +315,49 @@ def write_scaling_report(
         len(METRICS), len(budgets), figsize=(4.2 * len(budgets), 3.2 * len(METRICS)), squeeze=False
     )
     for i, (metric, (name, digits, higher, unit)) in enumerate(METRICS.items()):
-        lines += [
-            "",
-            f"## {name}",
-            "",
-            f"| point | {' | '.join(f'{reference}, {b} | {baseline}, {b} | difference, {b}' for b in budgets)} |",
-        ]
-        lines.append("|---|" + "---|" * (3 * len(budgets)))
-        comparisons = {
-            b: [compare(p.runs, reference, baseline, b, metric, higher_is_better=higher) for p in points]
+        columns = " | ".join(f"{reference}, {b} | {baseline}, {b} | difference, {b}" for b in budgets)
+        lines += ["", f"## {name}", "", f"| point | {columns} |", "|---|" + "---|" * (3 * len(budgets))]
+        found = {
+            (p.path, b): compare(pooled[p.path], reference, baseline, b, metric, higher_is_better=higher)
+            for p in points
             for b in budgets
         }
-        for k, p in enumerate(points):
+        for p in points:
             cells = []
             for b in budgets:
+                runs = pooled[p.path]
                 cells += [
-                    f"{_mean(p.runs, reference, b, metric):.{digits}f}",
-                    f"{_mean(p.runs, baseline, b, metric):.{digits}f}",
-                    _cell(comparisons[b][k], digits, unit),
+                    f"{_mean(runs, reference, b, metric):.{digits}f}",
+                    f"{_mean(runs, baseline, b, metric):.{digits}f}",
+                    _cell(found[(p.path, b)], digits, unit),
                 ]
             lines.append(f"| {p.name} | " + " | ".join(cells) + " |")
         lines.append("")
         for j, b in enumerate(budgets):
-            t = trend(log_flops, comparisons[b], higher)
-            sentence = _sentence(reference, baseline, b, name, unit, digits, t)
-            sentences.append(sentence)
-            lines.append(f"- {sentence}")
             ax = axes[i][j]
-            cs = comparisons[b]
-            xs = [10**x for x, c in zip(log_flops, cs, strict=True) if c is not None]
-            ys = [c.mean for c in cs if c is not None]
-            err = [
-                [c.mean - c.low if math.isfinite(c.low) else 0 for c in cs if c is not None],
-                [c.high - c.mean if math.isfinite(c.high) else 0 for c in cs if c is not None],
-            ]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, color="C0")
+            for k, (key, members) in enumerate(series.items()):
+                cs = [found[(p.path, b)] for p in members]
+                t = trend([math.log10(p.flops) for p in members], cs, higher)
+                sentence = _sentence(label[key], b, name, unit, digits, t, (reference, baseline))
+                sentences.append(sentence)
+                lines.append(f"- {sentence}")
+                shown = [(p.flops, c) for p, c in zip(members, cs, strict=True) if c is not None]
+                err = [
+                    [c.mean - c.low if math.isfinite(c.low) else 0 for _, c in shown],
+                    [c.high - c.mean if math.isfinite(c.high) else 0 for _, c in shown],
+                ]
+                ax.errorbar(
+                    [f for f, _ in shown], [c.mean for _, c in shown], yerr=err, marker="o", capsize=3,
+                    color=f"C{k}", label=label[key],
+                )  # fmt: skip
             ax.axhline(0, color="grey", linewidth=1)
             ax.set_xscale("log")
             ax.set_title(f"{name}, {b}", fontsize=9)
             ax.set_xlabel("pretraining FLOPs")
             ax.set_ylabel(f"{reference} - {baseline}{unit}", fontsize=8)
             ax.grid(alpha=0.3)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
     fig.suptitle(
         f"{reference} minus {baseline} on the fresh cohort against pretraining compute (95% intervals)", fontsize=10
     )

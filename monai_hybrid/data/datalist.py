@@ -162,6 +162,6 @@ def input_root(source: str | os.PathLike, key: str = "test") -> str:
     """
     if not Path(source).exists():
         return ""
-    images = [e.get("image") for e in input_images(source, key)]  # an entry without one is verify's to report
-    parents = [os.path.dirname(os.path.abspath(i.rstrip("/\\"))) for i in images if isinstance(i, str)]
+    images = [str(e["image"]) for e in input_images(source, key)]
+    parents = [os.path.dirname(os.path.abspath(i.rstrip("/\\"))) for i in images]
     return os.path.commonpath(parents) if parents else ""

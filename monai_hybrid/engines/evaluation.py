@@ -26,7 +26,9 @@ def _name(item: dict, root: str | None = None) -> str:
     (``study1/t1``), as ``SaveImaged`` with ``data_root_dir`` names the prediction."""
     image = item.get("image")
     meta = getattr(image, "meta", {}) or {}
-    path = str(meta.get("filename_or_obj", "case")).rstrip("/")
+    path = str(meta.get("filename_or_obj", "")).rstrip("/")
+    if not path:
+        return "case"
     base = os.path.relpath(path, root).replace(os.sep, "/") if root else os.path.basename(path)
     for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
         if base.endswith(suffix):

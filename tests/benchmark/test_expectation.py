@@ -54,11 +54,12 @@ def _results(tmp_path: Path, hybrid_gain: float, machines=(MACHINE,)) -> Path:
 def test_level_everywhere_keeps_the_default(tmp_path):
     block = expectation(_results(tmp_path, 0.0))
     assert "the `bundle` preset: 2 mm, crops 96 x 96, channels 16-32-64-64, batch 16" in block
-    assert "the model the README ships; cpu_bfloat16" in block and "machine: Test CPU (2 cores)" in block
+    assert "the bundle configs' own settings; cpu_bfloat16" in block and "machine: Test CPU (2 cores)" in block
     rows = [line for line in block.splitlines() if line.startswith("| 1 ") or line.startswith("| 4 ")]
     assert [r.split(" | ")[0] for r in rows] == ["| 1 slice", "| 4 slices", "| 1 scan"]
     assert all(r.count("**level**") == 3 for r in rows)
-    assert block.splitlines()[-1].startswith("**Either recipe gives the same Dice**")
+    assert block.splitlines()[-1].startswith("**No difference in Dice detected**")
+    assert "the widest, [" in block.splitlines()[-1]
 
 
 def test_a_clear_gain_says_use_the_default_and_a_loss_names_the_baseline(tmp_path):

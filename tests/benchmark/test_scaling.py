@@ -66,16 +66,17 @@ def test_a_gap_that_grows_with_compute_is_called_so_and_extrapolated(tmp_path, c
     assert main(["scaling", *map(str, paths), "--out", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "scaling.md").read_text()
     assert "| cpu_x4 | 2400 | 1.44e+13 | records |" in report
-    assert "At 1 slice, Dice (hybrid minus supervised_aug): the gap **grows** in hybrid's favour" in report
+    assert "At 1 slice, Dice (hybrid minus supervised_aug, series cpu): the gap **grows** in hybrid's favour" in report
     assert "1 decade on: +0.1" in report  # 0.05 per 0.6 decades: about +0.1 one decade past x16
-    assert "At 1 slice, HD95 (hybrid minus supervised_aug): **no trend**" not in report  # HD95 has no interval
+    # HD95 is the same in every run: no interval at any point, so no trend is claimed
+    assert "At 1 slice, HD95 (hybrid minus supervised_aug, series cpu): fewer than two points" in report
     assert (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
     assert "Written:" in capsys.readouterr().out
 
 
 def test_flops_of_older_records_are_counted_from_the_preset(tmp_path):
     point = load_point(_point(tmp_path, 1, 0.0, with_flops=False), "hybrid", "supervised_aug", BUDGETS)
-    assert point.counted == "preset" and math.isclose(point.flops, 6.04e9 * 600, rel_tol=0.01)
+    assert point.counted == "preset" and math.isclose(point.flops, 6.14e9 * 600, rel_tol=0.01)
 
 
 def test_one_point_is_no_curve(tmp_path, capsys):
@@ -94,3 +95,20 @@ def test_trend_words_follow_the_slope_interval():
     # for a lower-is-better metric a falling difference is a gain
     assert trend([12.0, 13.0], [c(5.0, 0.5), c(-5.0, 0.5)], higher_is_better=False).word == "grows"
     assert trend([12.0], [c(0.0, 0.01)]).word == "too few points"
+
+
+def test_a_point_alone_in_its_series_is_refused(tmp_path, capsys):
+    # the bundle preset is another network: its point is no point of the cpu series
+    bundle = _point(tmp_path, 1, 0.0)
+    saved = json.loads(bundle.read_text())
+    saved["preset"]["channels"] = [16, 32, 64, 64]
+    bundle.write_text(json.dumps(saved))
+    paths = [bundle, _point(tmp_path, 4, 0.0), _point(tmp_path, 16, 0.0)]
+    assert main(["scaling", *map(str, paths), "--out", str(tmp_path / "o")]) == 1
+    assert "is the only point of its series" in capsys.readouterr().err
+
+
+def test_the_reference_is_a_row_and_must_be_pretrained(tmp_path):
+    path = _point(tmp_path, 1, 0.0)
+    with pytest.raises(ValueError, match="'scratch' is not a pretrained row"):
+        load_point(path, "scratch", "supervised_aug", BUDGETS)
