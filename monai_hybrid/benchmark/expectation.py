@@ -150,7 +150,10 @@ def expectation(
     fresh = cohort_view(grid_records(records))
     tuned = [r for r in fresh if r.get("kind") == RunKind.FINETUNE and r.get("method") in (reference, baseline)]
     # the main part's budgets (the preset's question), as far as both rows ran them
-    budgets = [b.name for b in preset.budgets if any(r["budget"] == b.name for r in tuned)]
+    budgets = [
+        b.name for b in preset.budgets if all(any(r["budget"] == b.name and r["method"] == m for r in tuned) for m in
+                                              (reference, baseline))
+    ]  # fmt: skip
     # the sites where both rows ran every budget (pooled over them, seed by seed)
     sites = [
         s
@@ -161,7 +164,7 @@ def expectation(
             for b in budgets
         )
     ]
-    if not sites:
+    if not budgets or not sites:
         raise ValueError(
             f"'{path}' has no target site where {reference} and {baseline} were both fine-tuned at every budget and "
             "scored on the fresh cohort; run the grid's main part first."
