@@ -104,3 +104,12 @@ def test_the_first_screen_is_what_the_generator_makes_of_the_stored_results(doc)
     named = re.search(r"raw results `([^`]+)`", block)
     assert named, f"{doc}: the block names no results file"
     assert block == expectation(ROOT / named.group(1), shown_as=named.group(1))
+
+
+def test_results_without_both_rows_at_a_budget_are_refused(tmp_path):
+    path = _results(tmp_path, 0.0)
+    saved = json.loads(path.read_text())
+    saved["runs"] = [r for r in saved["runs"] if r["method"] == "hybrid"]  # a part that has run one row so far
+    path.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="no target site where hybrid and supervised_aug were both fine-tuned"):
+        expectation(path)
