@@ -13,7 +13,14 @@ from pathlib import Path
 from monai_hybrid.atomic_write import write_text_atomic
 from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
-from monai_hybrid.benchmark.records import cohort_view, grid_records, pooled_runs, site_of
+from monai_hybrid.benchmark.records import (
+    cohort_view,
+    complete_sites,
+    grid_records,
+    pooled_runs,
+    site_of,
+    with_replicates,
+)
 from monai_hybrid.benchmark.stats import Comparison, compare
 from monai_hybrid.options import RunKind
 
@@ -140,13 +147,7 @@ def expectation(
     saved = json.loads(path.read_text())
     preset = BenchmarkPreset.from_json(saved["preset"])
     reference = reference or preset.reference
-    # records written before the replicate was stored get it from their seed, as the plan assigned it
-    records = [
-        {**r, "replicate": r["seed"] % len(preset.pretrain_seeds)}
-        if r.get("kind") == RunKind.FINETUNE and "replicate" not in r
-        else r
-        for r in saved["runs"]
-    ]
+    records = with_replicates(saved["runs"], len(preset.pretrain_seeds))
     fresh = cohort_view(grid_records(records))
     tuned = [r for r in fresh if r.get("kind") == RunKind.FINETUNE and r.get("method") in (reference, baseline)]
     # the main part's budgets (the preset's question), as far as both rows ran them
@@ -155,15 +156,7 @@ def expectation(
                                               (reference, baseline))
     ]  # fmt: skip
     # the sites where both rows ran every budget (pooled over them, seed by seed)
-    sites = [
-        s
-        for s in dict.fromkeys(site_of(r) for r in tuned)
-        if all(
-            _values([r for r in tuned if site_of(r) == s], m, b, "mean_fg_dice")
-            for m in (reference, baseline)
-            for b in budgets
-        )
-    ]
+    sites = complete_sites(tuned, (reference, baseline), budgets)
     if not budgets or not sites:
         raise ValueError(
             f"'{path}' has no target site where {reference} and {baseline} were both fine-tuned at every budget and "

@@ -3,6 +3,7 @@ own records apart from the tuning and ablation runs that share a results file.""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -14,11 +15,13 @@ __all__ = [
     "ROW_ORDER",
     "budget_order",
     "cohort_view",
+    "complete_sites",
     "control_of",
     "grid_records",
     "ordered_rows",
     "pooled_runs",
     "site_of",
+    "with_replicates",
 ]
 
 
@@ -108,3 +111,33 @@ def grid_records(runs: list[dict]) -> list[dict]:
     validation subjects, they must not pair with the grid's test scores)."""
     others = ("tune/", "ablation/", "pretrain/tune_", "pretrain/ablation_")
     return [r for r in runs if not r.get("key", "").startswith(others) and r.get("eval_list", "test") == "test"]
+
+
+def with_replicates(runs: list[dict], pretrain_seeds: int) -> list[dict]:
+    """``runs`` with every fine-tuning record's pretraining replicate: records written before the replicate was
+    stored get it from their seed (``seed % pretrain_seeds``), as the plan assigned it."""
+    return [
+        {**run, "replicate": run["seed"] % pretrain_seeds}
+        if run.get("kind") == RunKind.FINETUNE and "replicate" not in run
+        else run
+        for run in runs
+    ]
+
+
+def complete_sites(runs: list[dict], methods: tuple[str, ...] | list[str], budgets: list[str]) -> list[str]:
+    """The target sites of ``runs`` (in the order they first appear) where every one of ``methods`` has a finite
+    mean foreground Dice at every one of ``budgets``: the sites a paired comparison pools over."""
+
+    def scored(site: str, method: str, budget: str) -> bool:
+        return any(
+            site_of(r) == site
+            and r.get("method") == method
+            and r.get("budget") == budget
+            and isinstance(r.get("mean_fg_dice"), float)
+            and math.isfinite(r["mean_fg_dice"])
+            for r in runs
+        )
+
+    return [
+        s for s in dict.fromkeys(site_of(r) for r in runs) if all(scored(s, m, b) for m in methods for b in budgets)
+    ]

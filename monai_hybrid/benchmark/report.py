@@ -24,6 +24,7 @@ from monai_hybrid.benchmark.records import (
     ordered_rows,
     pooled_runs,
     site_of,
+    with_replicates,
 )
 from monai_hybrid.benchmark.stats import compare, summarise
 from monai_hybrid.benchmark.tables import (
@@ -260,12 +261,7 @@ def write_results_report(
         raise FileNotFoundError(f"No results file '{path}'; pass a benchmark's results.json.")
     saved = json.loads(path.read_text())
     preset = BenchmarkPreset.from_json(saved["preset"])
-    runs = [
-        {**run, "replicate": run["seed"] % len(preset.pretrain_seeds)}
-        if run.get("kind") == RunKind.FINETUNE and "replicate" not in run
-        else run
-        for run in saved["runs"]
-    ]
+    runs = with_replicates(saved["runs"], len(preset.pretrain_seeds))
     budgets = list(dict.fromkeys(b.name for part in preset.grid_parts for b in part.budgets))
     budgets += [
         b

@@ -29,7 +29,7 @@ from monai_hybrid.atomic_write import write_text_atomic
 from monai_hybrid.benchmark.compute import step_flops
 from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
-from monai_hybrid.benchmark.records import cohort_view, grid_records, pooled_runs, site_of
+from monai_hybrid.benchmark.records import cohort_view, complete_sites, grid_records, pooled_runs, site_of
 from monai_hybrid.benchmark.rows import METHODS, PRETRAININGS
 from monai_hybrid.benchmark.stats import Comparison, compare
 from monai_hybrid.options import RunKind
@@ -139,15 +139,7 @@ def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: 
         for r in cohort_view(records)
         if r.get("kind") == RunKind.FINETUNE and r.get("method") in (reference, baseline) and r.get("budget") in budgets
     ]
-    sites = tuple(
-        s
-        for s in dict.fromkeys(site_of(r) for r in fresh)
-        if all(
-            any(site_of(r) == s and r["method"] == m and r["budget"] == b for r in fresh)
-            for m in (reference, baseline)
-            for b in budgets
-        )
-    )
+    sites = tuple(complete_sites(fresh, (reference, baseline), budgets))
     if not sites:
         raise ValueError(
             f"'{path}' has no target site where {reference} and {baseline} were fine-tuned at {budgets} and scored on "

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from monai_hybrid.benchmark import PRESETS, write_results_report
-from monai_hybrid.benchmark.records import cohort_view, pooled_runs
+from monai_hybrid.benchmark.records import cohort_view, complete_sites, pooled_runs, with_replicates
 from monai_hybrid.benchmark.stats import compare, verdict
 from monai_hybrid.benchmark.tables import comparison_sentences, markdown_table
 
@@ -86,6 +86,20 @@ def test_pooled_runs_average_the_sites_of_each_seed_and_drop_incomplete_ones():
     runs = [_run("ref", 0, 0.6, site="a"), _run("ref", 0, 0.8, site="b"), _run("ref", 1, 0.7, site="a")]
     pooled = pooled_runs(runs, ["a", "b"])
     assert len(pooled) == 1 and pooled[0]["mean_fg_dice"] == pytest.approx(0.7) and pooled[0]["site"] == "pooled"
+
+
+def test_complete_sites_need_every_row_scored_at_every_budget():
+    runs = [_run(m, 0, 0.6, site=s) for m in ("ref", "oth") for s in ("a", "b", "c")]
+    runs += [_run("ref", 0, 0.7, budget="1 scan", site=s) for s in ("a", "b", "c")]
+    runs += [_run("oth", 0, 0.7, budget="1 scan", site="a"), _run("oth", 0, math.nan, budget="1 scan", site="b")]
+    assert complete_sites(runs, ("ref", "oth"), ["1 slice", "1 scan"]) == ["a"]  # b: a NaN Dice; c: not run
+    assert complete_sites(runs, ("ref", "oth"), ["1 slice"]) == ["a", "b", "c"]
+
+
+def test_records_without_a_replicate_get_it_from_their_seed():
+    old = {k: v for k, v in _run("ref", 5, 0.6).items() if k != "replicate"}
+    runs = with_replicates([old, _run("ref", 6, 0.6, replicate=3), {"kind": "pretrain"}], 4)
+    assert [r.get("replicate") for r in runs] == [1, 3, None]
 
 
 def test_fresh_cohort_view_and_generated_sentences():
