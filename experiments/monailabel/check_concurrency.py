@@ -200,6 +200,8 @@ def main(argv=None) -> int:
     p.add_argument("--pretrained", default=None, help="a models/pretrain folder to serve instead of pretraining")
     p.add_argument("--out", type=Path, default=None, help="a JSON file for the results")
     args = p.parse_args(argv)
+    if args.pretrained and not (Path(args.pretrained) / "model_final.pt").is_file():
+        p.error(f"--pretrained: no model_final.pt in '{args.pretrained}'; pass a pretraining run's models/pretrain.")
     python = monailabel_python(args.monailabel_python, _log)
     if python is None:
         return 2
