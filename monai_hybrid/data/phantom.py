@@ -423,12 +423,17 @@ def ensure_phantom(
     workers: int | None = None,
     progress: bool = True,
     raw_sites: bool = False,
+    regenerate: bool = True,
 ) -> Path:
     """Generate the default phantom into ``out_dir`` unless the same phantom is already there.
 
-    Bundles call this on first use. A phantom generated with other settings is regenerated; a folder that holds
-    something else is an error. ``raw_sites`` adds the raw-looking twins of the target sites
-    (:attr:`PhantomConfig.raw_sites`).
+    Bundles call this on first use. A folder that holds something else is an error. ``raw_sites`` adds the
+    raw-looking twins of the target sites (:attr:`PhantomConfig.raw_sites`).
+
+    Args:
+        regenerate: what to do with a phantom made with other settings: generate this one over it (``True``: the
+            benchmark, whose data must be its preset's), or use it as it is, with a warning that names both settings
+            (``False``: the bundles, so that a phantom the user made, with ``--lesions`` say, is never overwritten).
 
     Returns:
         ``out_dir`` as a path.
@@ -443,6 +448,17 @@ def ensure_phantom(
             found = None
         if found == config.to_json():
             logger.info("Using the phantom already in %s", out_dir)
+            return out_dir
+        if not regenerate and isinstance(found, dict):
+            wanted = config.to_json()
+            differs = sorted(k for k in {**found, **wanted} if found.get(k) != wanted.get(k))
+            logger.warning(
+                "Using the phantom in %s as it is: it was made with %s where this run would make %s; delete the "
+                "folder (or point dataset_dir elsewhere) for this run's own phantom.",
+                out_dir,
+                {k: found.get(k) for k in differs},
+                {k: wanted.get(k) for k in differs},
+            )
             return out_dir
         logger.warning("The phantom in %s was made with other settings; regenerating it.", out_dir)
     generate_phantom(out_dir, config, workers=workers, progress=progress, overwrite=summary_path.is_file())

@@ -37,8 +37,9 @@ def prepare_datalist(
     """Return ``datalist`` once it is known to be sound.
 
     When ``datalist`` lies inside ``phantom_dir`` (the bundle's demo data folder), the phantom is generated there
-    first if it is absent or was made with other settings. Any other datalist (a hospital's own data) is only
-    verified. Verification reads every file and raises one error listing every problem.
+    first if it is absent; one made with other settings (``monai-hybrid phantom --lesions``, say) is used as it is,
+    never overwritten. Any other datalist (a hospital's own data) is only verified. Verification reads every file
+    and raises one error listing every problem.
 
     Args:
         datalist: the MSD-style datalist JSON.
@@ -59,7 +60,9 @@ def prepare_datalist(
     """
     path = Path(datalist)
     if phantom_dir is not None and _inside(path, Path(phantom_dir)):
-        ensure_phantom(phantom_dir, seed=phantom_seed, resolution=phantom_resolution, progress=progress)
+        ensure_phantom(
+            phantom_dir, seed=phantom_seed, resolution=phantom_resolution, progress=progress, regenerate=False
+        )
     if optional:
         from monai_hybrid.data.datalist import read_datalist
 

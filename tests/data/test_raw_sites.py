@@ -201,3 +201,17 @@ def test_a_raw_sites_phantom_read_back_is_the_same_config():
 
     config = PhantomConfig(seed=0, resolution=6.0, raw_sites=True).to_json()
     assert json.loads(json.dumps(config)) == config
+
+
+def test_a_bundle_uses_a_phantom_made_with_other_settings_and_never_overwrites_it(tmp_path, monkeypatch, caplog):
+    root = tmp_path / "phantom"
+    root.mkdir()
+    made = PhantomConfig(seed=0, resolution=TINY_RESOLUTION, lesions=True)  # `monai-hybrid phantom --lesions`
+    (root / SUMMARY_FILE).write_text(json.dumps({"config": made.to_json()}))
+    calls = []
+    monkeypatch.setattr("monai_hybrid.data.phantom.generate_phantom", lambda *a, **k: calls.append(a[1]))
+    with caplog.at_level("WARNING"):
+        assert ensure_phantom(root, resolution=TINY_RESOLUTION, regenerate=False) == root
+    assert calls == [] and "'lesions': True" in caplog.text and "delete the folder" in caplog.text
+    ensure_phantom(root, resolution=TINY_RESOLUTION)  # the benchmark's call: its own data
+    assert len(calls) == 1 and not calls[0].lesions
