@@ -138,8 +138,9 @@ class BenchmarkPreset:
         num_head_channels, norm_num_groups: of the network.
         workers: runs executed at once (``BenchmarkRunner``'s ``workers``).
         amp: the bundle's ``amp`` setting for every run (``auto``, ``true``, ``false``): ``false`` keeps every run in
-            float32, as the stored results of the presets were measured; ``auto`` trains and scores in bfloat16 on
-            a CPU whose bfloat16 path is faster, as the bundle does by default (docs/pretraining.md "Speed").
+            float32, as the stored results of the cpu and full presets were measured; ``auto`` trains and scores
+            in bfloat16 on a CPU with native bfloat16 instructions, as the bundle does by default and the bundle
+            preset therefore does (docs/pretraining.md "Speed").
     """
 
     name: str
