@@ -308,7 +308,7 @@ TUNING_REPORTS = {
         "tune_ft/",
         "tuning_finetuning.md",
         "every row's fine-tuning variants",
-        "Each row gets the same fine-tuning variants (plan.FINETUNE_TUNING), from its grid pretraining of the first "
+        "Each row gets the same fine-tuning variants (rows.FINETUNE_TUNING), from its grid pretraining of the first "
         "pretraining seed",
     ),
 }

@@ -1,4 +1,4 @@
-"""Equal care for fine-tuning: every row gets the same fine-tuning variants (plan.FINETUNE_TUNING) from its grid
+"""Equal care for fine-tuning: every row gets the same fine-tuning variants (rows.FINETUNE_TUNING) from its grid
 pretraining, scored on validation subjects, and the report chooses one per row."""
 
 from __future__ import annotations
