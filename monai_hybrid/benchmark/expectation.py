@@ -162,9 +162,7 @@ def expectation(
             f"'{path}' has no target site where {reference} and {baseline} were both fine-tuned at every budget and "
             "scored on the fresh cohort; run the grid's main part first."
         )
-    machine = one_machine(
-        (r for r in saved["runs"] if r.get("kind") in (RunKind.FINETUNE, RunKind.PRETRAIN)), f"'{path}'"
-    )
+    machine = one_machine(saved["runs"], f"'{path}'")  # every record, as the report counts them
     runs = pooled_runs(tuned, sites) if len(sites) > 1 else [r for r in tuned if site_of(r) == sites[0]]
     pretrain_seeds = sorted({r.get("replicate") for r in runs if r.get("method") == reference})
     per_budget = {b: len(_values(runs, reference, b, "mean_fg_dice")) for b in budgets}
