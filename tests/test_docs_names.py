@@ -23,6 +23,7 @@ RUN_OPTIONS = {"config_file", "meta_file", "logging_file", "tracking", "args_fil
 #: options of the other programs the pages run
 OTHER_TOOLS = {
     "ruff format": {"check"},
+    "pip install": {"index-url"},
     "monailabel start_server": {"app", "studies", "conf", "host", "port"},
     "torchrun": {"nnodes", "nproc_per_node", "standalone"},
     "experiments/monailabel/check_*.py": {"monailabel-python", "phantom-dir", "threads"},
