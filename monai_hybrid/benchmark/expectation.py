@@ -79,8 +79,8 @@ def _recommendation(reference: str, baseline: str, words: dict[str, dict[str, st
     dice = words["Dice"]
     ahead = {m: _where(w, "ahead") for m, w in words.items()}
     behind = {m: _where(w, "behind") for m, w in words.items()}
-    gains = "; ".join(f"{m} at {', '.join(b)}" for m, b in ahead.items() if b)
-    losses = "; ".join(f"{m} at {', '.join(b)}" for m, b in behind.items() if b)
+    gains = " and on ".join(f"{m} at {', '.join(b)}" for m, b in ahead.items() if b)
+    losses = " and on ".join(f"{m} at {', '.join(b)}" for m, b in behind.items() if b)
     unmeasured = _where(dice, "not measured")
     gap = f" Not measured: Dice at {', '.join(unmeasured)}." if unmeasured else ""
     if behind["Dice"]:
