@@ -434,6 +434,7 @@ def ensure_phantom(
         regenerate: what to do with a phantom made with other settings: generate this one over it (``True``: the
             benchmark, whose data must be its preset's), or use it as it is, with a warning that names both settings
             (``False``: the bundles, so that a phantom the user made, with ``--lesions`` say, is never overwritten).
+            A phantom of an older format or lesion model (settings the user never chose) is regenerated either way.
 
     Returns:
         ``out_dir`` as a path.
@@ -449,7 +450,7 @@ def ensure_phantom(
         if found == config.to_json():
             logger.info("Using the phantom already in %s", out_dir)
             return out_dir
-        if not regenerate and isinstance(found, dict):
+        if not regenerate and isinstance(found, dict) and not _made_by_older_code(found):
             wanted = config.to_json()
             differs = sorted(k for k in {**found, **wanted} if found.get(k) != wanted.get(k))
             logger.warning(
@@ -463,6 +464,14 @@ def ensure_phantom(
         logger.warning("The phantom in %s was made with other settings; regenerating it.", out_dir)
     generate_phantom(out_dir, config, workers=workers, progress=progress, overwrite=summary_path.is_file())
     return out_dir
+
+
+def _made_by_older_code(found: dict) -> bool:
+    """Whether a phantom's recorded settings (``summary.json``'s ``config``) name an older phantom format or, with
+    lesions, an older lesion model: differences the user did not choose, unlike seed, resolution or ``--lesions``."""
+    if found.get("format_version") != _FORMAT_VERSION:
+        return True
+    return bool(found.get("lesions")) and found.get("lesion_model") != LESION_MODEL_VERSION
 
 
 def summary_text(summary: dict) -> str:

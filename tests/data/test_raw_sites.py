@@ -215,3 +215,17 @@ def test_a_bundle_uses_a_phantom_made_with_other_settings_and_never_overwrites_i
     assert calls == [] and "'lesions': True" in caplog.text and "delete the folder" in caplog.text
     ensure_phantom(root, resolution=TINY_RESOLUTION)  # the benchmark's call: its own data
     assert len(calls) == 1 and not calls[0].lesions
+
+
+@pytest.mark.parametrize("older", [{"format_version": 0}, {"lesion_model": "an older lesion model"}])
+def test_a_bundle_regenerates_a_phantom_of_older_code(tmp_path, monkeypatch, older):
+    """Keeping the user's phantom covers settings they chose (``--lesions``); a phantom written by older code of the
+    project, which nobody chose, is replaced even where a bundle asks never to regenerate."""
+    root = tmp_path / "phantom"
+    root.mkdir()
+    made = {**PhantomConfig(seed=0, resolution=TINY_RESOLUTION, lesions=True).to_json(), **older}
+    (root / SUMMARY_FILE).write_text(json.dumps({"config": made}))
+    calls = []
+    monkeypatch.setattr("monai_hybrid.data.phantom.generate_phantom", lambda *a, **k: calls.append(a[1]))
+    ensure_phantom(root, resolution=TINY_RESOLUTION, lesions=True, regenerate=False)
+    assert len(calls) == 1 and calls[0].lesions
