@@ -151,10 +151,8 @@ def expectation(
     fresh = cohort_view(grid_records(records))
     tuned = [r for r in fresh if r.get("kind") == RunKind.FINETUNE and r.get("method") in (reference, baseline)]
     # the main part's budgets (the preset's question), as far as both rows ran them
-    budgets = [
-        b.name for b in preset.budgets if all(any(r["budget"] == b.name and r["method"] == m for r in tuned) for m in
-                                              (reference, baseline))
-    ]  # fmt: skip
+    ran = {(r["budget"], r["method"]) for r in tuned}
+    budgets = [b.name for b in preset.budgets if (b.name, reference) in ran and (b.name, baseline) in ran]
     # the sites where both rows ran every budget (pooled over them, seed by seed)
     sites = complete_sites(tuned, (reference, baseline), budgets)
     if not budgets or not sites:
