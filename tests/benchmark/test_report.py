@@ -135,11 +135,10 @@ def test_tuning_gives_every_row_the_same_variants_on_validation_subjects(tmp_pat
     assert pretrains["pretrain/hybrid/seed0"].overrides.get("learning_rate") is None
     assert {
         pretrains[s.needs[0]].overrides.get("learning_rate") for s in finetunes if s.method.startswith("hybrid")
-    } == {
-        None,
-        5e-4,
-        1e-3,
-    }
+    } == {None, 2.5e-4, 5e-4, 1e-3}
+    # a variant's folder is named by its place in TUNING: variants added later must not rename those that ran
+    assert pretrains["pretrain/tune_hybrid_0/seed0"].overrides["learning_rate"] == 5e-4
+    assert pretrains["pretrain/tune_hybrid_3/seed0"].overrides["learning_rate"] == 2.5e-4
     # the report chooses the variant with the highest pooled mean over the budgets
     runs = [
         {
