@@ -62,7 +62,7 @@ def test_bundle_preset_follows_the_configs(tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(default_bundle_dir() / "configs", bundle / "configs")
     _edit(bundle / "configs" / "common.yaml", "channels: [16, 32, 64, 64]", "channels: [8, 16, 32, 32]")
-    _edit(bundle / "configs" / "pretrain.yaml", "learning_rate: 0.001", "learning_rate: 0.003")
+    _edit(bundle / "configs" / "pretrain.yaml", "learning_rate: 0.0005", "learning_rate: 0.003")
     _edit(bundle / "configs" / "finetune.yaml", "iterations_per_epoch: 25", "iterations_per_epoch: 10")
     preset = bundle_preset(bundle)
     assert preset.channels == (8, 16, 32, 32)
@@ -74,7 +74,7 @@ def test_bundle_preset_follows_the_configs(tmp_path):
 @pytest.mark.parametrize(
     ("config", "old", "new", "message"),
     [
-        ("pretrain.yaml", "learning_rate: 0.001", "learning_rate: '$0.002 / 2'", "'learning_rate' of the bundle's "
+        ("pretrain.yaml", "learning_rate: 0.0005", "learning_rate: '$0.002 / 2'", "'learning_rate' of the bundle's "
          "pretrain configs .* is the expression"),
         ("common.yaml", "pixdim: [2.0, 2.0, 2.0]", "pixdim: [1.0, 1.0, 3.0]", "pixdim .* is not isotropic"),
     ],
