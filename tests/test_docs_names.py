@@ -122,13 +122,27 @@ def test_every_monai_hybrid_subcommand_and_flag_named_exists(page):
             assert re.search(rf"(?<![\w-]){flag}(?![\w-])", text), f"{page.name}: monai-hybrid {words[1]} has no {flag}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+#: every hand-written page, for the links (generated reports are checked by their generator's tests)
+LINKING_PAGES = [
+    *PAGES,
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "docs" / "results" / "README.md",
+    ROOT / "bundles" / "hybrid_brain_mri_segmentation" / "docs" / "README.md",
+]
+
+
+@pytest.mark.parametrize("page", LINKING_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_resolves(page):
     for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
         if re.match(r"[a-z]+:", target) or target.startswith("#"):
             continue
         path = (page.parent / target.split("#")[0]).resolve()
         assert path.exists(), f"{page.name} links to {target}, which does not exist"
+        anchor = target.partition("#")[2]
+        if anchor and path.suffix == ".md":  # GitHub's heading anchors: lower case, punctuation dropped, - for spaces
+            headings = re.findall(r"^#+\s+(.*)$", path.read_text(), flags=re.M)
+            anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+            assert anchor in anchors, f"{page.name} links to {target}: {path.name} has no such heading"
 
 
 def test_every_option_a_page_mentions_exists_somewhere():

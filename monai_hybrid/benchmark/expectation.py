@@ -12,7 +12,7 @@ from pathlib import Path
 
 from monai_hybrid.atomic_write import write_text_atomic
 from monai_hybrid.benchmark.machine import one_machine
-from monai_hybrid.benchmark.presets import BenchmarkPreset
+from monai_hybrid.benchmark.presets import BenchmarkPreset, bundle_preset, rate_label
 from monai_hybrid.benchmark.records import (
     cohort_view,
     complete_sites,
@@ -21,6 +21,8 @@ from monai_hybrid.benchmark.records import (
     site_of,
     with_replicates,
 )
+from monai_hybrid.benchmark.rows import METHODS
+from monai_hybrid.benchmark.shipped import SHIPPED_KEYS
 from monai_hybrid.benchmark.stats import Comparison, compare
 from monai_hybrid.options import RunKind
 
@@ -117,6 +119,34 @@ def _recommendation(reference: str, baseline: str, words: dict[str, dict[str, st
     )
 
 
+def _shown(field: str, value: object) -> str:
+    return rate_label(value) if field.endswith("learning_rate") and isinstance(value, float) else str(value)
+
+
+def _rates(preset: BenchmarkPreset, rows: tuple[str, ...]) -> str:
+    """The pretraining learning rate of ``rows``: one value where they share it, else each row's."""
+    rates = {row: rate_label(preset.pretrain_learning_rate(METHODS[row].pretrain)) for row in rows}
+    if len(set(rates.values())) == 1:
+        return f"learning rate {next(iter(rates.values()))}"
+    return "learning rates " + ", ".join(f"{rate} ({row})" for row, rate in rates.items())
+
+
+def _against_shipped(preset: BenchmarkPreset) -> str:
+    """How the measured settings stand to the bundle shipped now: a ``bundle`` preset's results were measured at the
+    configs of their day, and a later change of a default (a learning rate chosen by tuning, say) must show."""
+    if preset.name != "bundle":
+        return "not the shipped model"
+    shipped = bundle_preset()
+    fields = ("resolution", "pretrain_steps", "finetune_steps", *SHIPPED_KEYS)
+    changed = [f for f in fields if getattr(preset, f) != getattr(shipped, f)]
+    if not changed:
+        return "the bundle configs' own settings"
+    now = ", ".join(
+        f"`{f}` now {_shown(f, getattr(shipped, f))} (measured at {_shown(f, getattr(preset, f))})" for f in changed
+    )
+    return f"the bundle configs' settings when measured; the shipped configs have changed since: {now}"
+
+
 def expectation(
     results: str | os.PathLike,
     baseline: str = "supervised_aug",
@@ -187,10 +217,11 @@ def expectation(
     scale = (
         f"the `{preset.name}` preset: {preset.resolution:g} mm, crops {preset.roi[0]} x {preset.roi[1]}, channels "
         f"{'-'.join(map(str, preset.channels))}, batch {preset.batch_volumes * preset.samples_per_volume}, "
-        f"{preset.pretrain_steps} pretraining and {preset.finetune_steps} fine-tuning steps"
+        f"{preset.pretrain_steps} pretraining steps at {_rates(preset, (reference, baseline))} and "
+        f"{preset.finetune_steps} fine-tuning steps at {rate_label(preset.finetune_learning_rate)}"
     )
     seeds = ", ".join(str(n) for n in sorted(set(per_budget.values())))
-    kind = "the bundle configs' own settings" if preset.name == "bundle" else "not the shipped model"
+    kind = _against_shipped(preset)
     header = (
         f"Measured at {scale} ({kind}"
         f"; {' / '.join(precisions)}), on the phantom's fresh test cohort "

@@ -118,3 +118,19 @@ def test_results_without_both_rows_at_a_budget_are_refused(tmp_path):
     path.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="no target site where hybrid and supervised_aug were both fine-tuned"):
         expectation(path)
+
+
+def test_a_bundle_measurement_says_which_shipped_defaults_changed_since():
+    """The first screen's figures come from the configs of their day: a default changed later (the pretraining
+    learning rate chosen by tuning) is named with both values, never passed off as the shipped model's."""
+    import dataclasses
+
+    from monai_hybrid.benchmark.expectation import _against_shipped
+    from monai_hybrid.benchmark.presets import PRESETS, bundle_preset
+
+    shipped = bundle_preset()
+    assert _against_shipped(shipped) == "the bundle configs' own settings"
+    older = dataclasses.replace(shipped, learning_rate=shipped.learning_rate * 2, pretrain_epochs=10)
+    said = _against_shipped(older)
+    assert "`learning_rate` now 5e-4 (measured at 1e-3)" in said and "`pretrain_epochs` now 20 (measured at 10)" in said
+    assert _against_shipped(PRESETS["cpu"]) == "not the shipped model"
