@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from monai_hybrid.benchmark import PRESETS, PRETRAININGS, markdown_table, plan_grid, plan_tuning
+from monai_hybrid.benchmark import PRESETS, PRETRAININGS, TUNING, markdown_table, plan_grid, plan_tuning
 from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, ZeroShotStep
 from monai_hybrid.benchmark.rows import MR_SYNTHESIS, Pretraining
 from monai_hybrid.bundle import default_bundle_dir
@@ -58,7 +58,7 @@ def test_the_grid_plans_a_hybrid_pretraining_with_the_overlay_for_each_row():
 def test_the_tuning_gives_the_rows_their_overlay_in_every_variant():
     steps = plan_tuning(dataclasses.replace(TINY, methods=tuple(ROWS)))
     pretrain = [s for s in steps if isinstance(s, PretrainStep)]
-    assert len(pretrain) == 6  # three learning rates per row
+    assert len(pretrain) == 2 * len(TUNING)  # every learning rate of the tuning, for each row
     for step in pretrain:
         row = "hybrid_aug" if "hybrid_aug" in step.name else "hybrid_synth"
         assert step.mode == "hybrid" and step.overlays == (ROWS[row],), step
