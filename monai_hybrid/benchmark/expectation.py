@@ -125,7 +125,10 @@ def _shown(field: str, value: object) -> str:
 
 def _rates(preset: BenchmarkPreset, rows: tuple[str, ...]) -> str:
     """The pretraining learning rate of ``rows``: one value where they share it, else each row's."""
-    rates = {row: rate_label(preset.pretrain_learning_rate(METHODS[row].pretrain)) for row in rows}
+    pretrained = [row for row in rows if row in METHODS and METHODS[row].pretrain]  # scratch has no pretraining
+    rates = {row: rate_label(preset.pretrain_learning_rate(METHODS[row].pretrain)) for row in pretrained}
+    if not rates:
+        return "no pretraining"
     if len(set(rates.values())) == 1:
         return f"learning rate {next(iter(rates.values()))}"
     return "learning rates " + ", ".join(f"{rate} ({row})" for row, rate in rates.items())
@@ -141,8 +144,12 @@ def _against_shipped(preset: BenchmarkPreset) -> str:
     changed = [f for f in fields if getattr(preset, f) != getattr(shipped, f)]
     if not changed:
         return "the bundle configs' own settings"
-    now = ", ".join(
-        f"`{f}` now {_shown(f, getattr(shipped, f))} (measured at {_shown(f, getattr(preset, f))})" for f in changed
+
+    def named(f: str) -> str:  # as a user finds it: the config file's key
+        return f"{SHIPPED_KEYS[f][0]} `{SHIPPED_KEYS[f][1]}`" if f in SHIPPED_KEYS else f"`{f}`"
+
+    now = "; ".join(
+        f"{named(f)} now {_shown(f, getattr(shipped, f))}, measured at {_shown(f, getattr(preset, f))}" for f in changed
     )
     return f"the bundle configs' settings when measured; the shipped configs have changed since: {now}"
 

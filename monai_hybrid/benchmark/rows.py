@@ -49,7 +49,8 @@ class Pretraining:
 
 #: Synthesis that resembles MR more than one Gaussian per tissue class (the recipe issue's ``hybrid_synth``): three
 #: intensity sub-clusters per label and partial-volume borders (``synthesis.yaml``'s settings). Chosen from the
-#: SynthSeg papers' design, not tuned here: the rows that use it get the same three learning-rate variants as every row.
+#: SynthSeg papers' design, not tuned here: the rows that use it get the same learning-rate variants as every row
+#: (``tuning.TUNING``).
 MR_SYNTHESIS = {"synthesis_clusters": 3, "synthesis_partial_volume": 1.0}
 
 

@@ -434,7 +434,8 @@ def ensure_phantom(
         regenerate: what to do with a phantom made with other settings: generate this one over it (``True``: the
             benchmark, whose data must be its preset's), or use it as it is, with a warning that names both settings
             (``False``: the bundles, so that a phantom the user made, with ``--lesions`` say, is never overwritten).
-            A phantom of an older format or lesion model (settings the user never chose) is regenerated either way.
+            A phantom of an older format or lesion model (which the user never chose) is regenerated either way, with
+            ``False`` at the settings it was made with (its seed, resolution, lesions and raw sites).
 
     Returns:
         ``out_dir`` as a path.
@@ -450,7 +451,23 @@ def ensure_phantom(
         if found == config.to_json():
             logger.info("Using the phantom already in %s", out_dir)
             return out_dir
-        if not regenerate and isinstance(found, dict) and not _made_by_older_code(found):
+        if not regenerate and isinstance(found, dict) and _made_by_older_code(found):
+            # the user's own choices, remade by this code: the classes and subjects they chose stay what they were
+            config = PhantomConfig(
+                seed=int(found.get("seed", seed)),
+                resolution=float(found.get("resolution", resolution)),
+                lesions=bool(found.get("lesions", False)),
+                raw_sites=bool(found.get("raw_sites", False)),
+            )
+            logger.warning(
+                "The phantom in %s was written by an older version of monai-hybrid (format or lesion model); "
+                "regenerating it with the settings it was made with (%s).",
+                out_dir,
+                {k: v for k, v in config.to_json().items() if k in ("seed", "resolution", "lesions", "raw_sites")},
+            )
+            generate_phantom(out_dir, config, workers=workers, progress=progress, overwrite=True)
+            return out_dir
+        if not regenerate and isinstance(found, dict):
             wanted = config.to_json()
             differs = sorted(k for k in {**found, **wanted} if found.get(k) != wanted.get(k))
             logger.warning(
@@ -469,9 +486,10 @@ def ensure_phantom(
 def _made_by_older_code(found: dict) -> bool:
     """Whether a phantom's recorded settings (``summary.json``'s ``config``) name an older phantom format or, with
     lesions, an older lesion model: differences the user did not choose, unlike seed, resolution or ``--lesions``."""
-    if found.get("format_version") != _FORMAT_VERSION:
+    if not isinstance(found.get("format_version"), int) or found["format_version"] < _FORMAT_VERSION:
         return True
-    return bool(found.get("lesions")) and found.get("lesion_model") != LESION_MODEL_VERSION
+    lesion_model = found.get("lesion_model")
+    return bool(found.get("lesions")) and (not isinstance(lesion_model, int) or lesion_model < LESION_MODEL_VERSION)
 
 
 def summary_text(summary: dict) -> str:

@@ -37,9 +37,9 @@ def prepare_datalist(
     """Return ``datalist`` once it is known to be sound.
 
     When ``datalist`` lies inside ``phantom_dir`` (the bundle's demo data folder), the phantom is generated there
-    first if it is absent; one made with other settings (``monai-hybrid phantom --lesions``, say) is used as it is,
-    never overwritten. Any other datalist (a hospital's own data) is only verified. Verification reads every file
-    and raises one error listing every problem.
+    first if it is absent; one made with other settings (``monai-hybrid phantom --lesions``, say) is used as it is
+    (regenerated at those settings only when an older version of the project wrote it). Any other datalist (a
+    hospital's own data) is only verified. Verification reads every file and raises one error listing every problem.
 
     Args:
         datalist: the MSD-style datalist JSON.

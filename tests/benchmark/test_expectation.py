@@ -120,17 +120,28 @@ def test_results_without_both_rows_at_a_budget_are_refused(tmp_path):
         expectation(path)
 
 
-def test_a_bundle_measurement_says_which_shipped_defaults_changed_since():
+def test_a_bundle_measurement_says_which_shipped_defaults_changed_since(tmp_path):
     """The first screen's figures come from the configs of their day: a default changed later (the pretraining
     learning rate chosen by tuning) is named with both values, never passed off as the shipped model's."""
     import dataclasses
 
     from monai_hybrid.benchmark.expectation import _against_shipped
-    from monai_hybrid.benchmark.presets import PRESETS, bundle_preset
+    from monai_hybrid.benchmark.presets import PRESETS, bundle_preset, rate_label
 
     shipped = bundle_preset()
     assert _against_shipped(shipped) == "the bundle configs' own settings"
     older = dataclasses.replace(shipped, learning_rate=shipped.learning_rate * 2, pretrain_epochs=10)
     said = _against_shipped(older)
-    assert "`learning_rate` now 5e-4 (measured at 1e-3)" in said and "`pretrain_epochs` now 20 (measured at 10)" in said
+    assert (
+        "pretrain `learning_rate` now 5e-4, measured at 1e-3" in said
+        and "pretrain `epochs` now 20, measured at 10" in said
+    )
     assert _against_shipped(PRESETS["cpu"]) == "not the shipped model"
+    # and the first screen's header says it: the stored results, as if measured at twice the shipped rate
+    saved = json.loads((ROOT / "docs" / "results" / "benchmark_bundle.json").read_text())
+    saved["preset"]["learning_rate"] = shipped.learning_rate * 2
+    (tmp_path / "results.json").write_text(json.dumps(saved))
+    header = expectation(tmp_path / "results.json").splitlines()[0]
+    was, now = rate_label(shipped.learning_rate * 2), rate_label(shipped.learning_rate)
+    assert f"1000 pretraining steps at learning rate {was}" in header
+    assert f"the shipped configs have changed since: pretrain `learning_rate` now {now}, measured at {was};" in header

@@ -217,15 +217,27 @@ def test_a_bundle_uses_a_phantom_made_with_other_settings_and_never_overwrites_i
     assert len(calls) == 1 and not calls[0].lesions
 
 
-@pytest.mark.parametrize("older", [{"format_version": 0}, {"lesion_model": "an older lesion model"}])
-def test_a_bundle_regenerates_a_phantom_of_older_code(tmp_path, monkeypatch, older):
+@pytest.mark.parametrize("older", [{"format_version": 0}, {"lesion_model": 1}])
+def test_a_bundle_regenerates_a_phantom_of_older_code_at_the_users_settings(tmp_path, monkeypatch, older):
     """Keeping the user's phantom covers settings they chose (``--lesions``); a phantom written by older code of the
-    project, which nobody chose, is replaced even where a bundle asks never to regenerate."""
+    project, which nobody chose, is remade, but with the user's settings, never the bundle's (the bundle asks for no
+    lesions: the user's lesion class must survive)."""
     root = tmp_path / "phantom"
     root.mkdir()
-    made = {**PhantomConfig(seed=0, resolution=TINY_RESOLUTION, lesions=True).to_json(), **older}
+    made = {**PhantomConfig(seed=3, resolution=TINY_RESOLUTION, lesions=True).to_json(), **older}
     (root / SUMMARY_FILE).write_text(json.dumps({"config": made}))
     calls = []
     monkeypatch.setattr("monai_hybrid.data.phantom.generate_phantom", lambda *a, **k: calls.append(a[1]))
-    ensure_phantom(root, resolution=TINY_RESOLUTION, lesions=True, regenerate=False)
-    assert len(calls) == 1 and calls[0].lesions
+    ensure_phantom(root, resolution=TINY_RESOLUTION, regenerate=False)  # the bundle's call
+    assert len(calls) == 1 and calls[0].lesions and calls[0].seed == 3
+
+
+def test_a_bundle_keeps_a_phantom_of_newer_code(tmp_path, monkeypatch):
+    root = tmp_path / "phantom"
+    root.mkdir()
+    made = {**PhantomConfig(seed=0, resolution=TINY_RESOLUTION, lesions=True).to_json(), "format_version": 99}
+    (root / SUMMARY_FILE).write_text(json.dumps({"config": made}))
+    calls = []
+    monkeypatch.setattr("monai_hybrid.data.phantom.generate_phantom", lambda *a, **k: calls.append(a[1]))
+    ensure_phantom(root, resolution=TINY_RESOLUTION, regenerate=False)
+    assert calls == []
