@@ -451,23 +451,24 @@ def ensure_phantom(
         if found == config.to_json():
             logger.info("Using the phantom already in %s", out_dir)
             return out_dir
-        if not regenerate and isinstance(found, dict) and _made_by_older_code(found):
+        if regenerate or not isinstance(found, dict):
+            logger.warning("The phantom in %s was made with other settings; regenerating it.", out_dir)
+        elif _made_by_older_code(found):
             # the user's own choices, remade by this code: the classes and subjects they chose stay what they were
-            config = PhantomConfig(
-                seed=int(found.get("seed", seed)),
-                resolution=float(found.get("resolution", resolution)),
-                lesions=bool(found.get("lesions", False)),
-                raw_sites=bool(found.get("raw_sites", False)),
-            )
+            chosen = {
+                "seed": int(found.get("seed", seed)),
+                "resolution": float(found.get("resolution", resolution)),
+                "lesions": bool(found.get("lesions", False)),
+                "raw_sites": bool(found.get("raw_sites", False)),
+            }
+            config = PhantomConfig(**chosen)
             logger.warning(
                 "The phantom in %s was written by an older version of monai-hybrid (format or lesion model); "
                 "regenerating it with the settings it was made with (%s).",
                 out_dir,
-                {k: v for k, v in config.to_json().items() if k in ("seed", "resolution", "lesions", "raw_sites")},
+                chosen,
             )
-            generate_phantom(out_dir, config, workers=workers, progress=progress, overwrite=True)
-            return out_dir
-        if not regenerate and isinstance(found, dict):
+        else:
             wanted = config.to_json()
             differs = sorted(k for k in {**found, **wanted} if found.get(k) != wanted.get(k))
             logger.warning(
@@ -478,7 +479,6 @@ def ensure_phantom(
                 {k: wanted.get(k) for k in differs},
             )
             return out_dir
-        logger.warning("The phantom in %s was made with other settings; regenerating it.", out_dir)
     generate_phantom(out_dir, config, workers=workers, progress=progress, overwrite=summary_path.is_file())
     return out_dir
 
