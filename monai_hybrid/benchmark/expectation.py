@@ -79,6 +79,12 @@ def _recommendation(reference: str, baseline: str, words: dict[str, dict[str, st
     """One plain recommendation that follows from the verdict words (``metric -> budget -> word``): "level" means no
     difference detected within the interval (``widest``, the widest Dice interval), never "the same"."""
     dice = words["Dice"]
+    switch = (
+        'pretrain with `--config_file "$(monai-hybrid configs pretrain intensity_augmentation)" --method#mode '
+        "supervised`"
+        if baseline == "supervised_aug"
+        else f"use {baseline}'s recipe"
+    )
     ahead = {m: _where(w, "ahead") for m, w in words.items()}
     behind = {m: _where(w, "behind") for m, w in words.items()}
     gains = " and on ".join(f"{m} at {', '.join(b)}" for m, b in ahead.items() if b)
@@ -86,12 +92,6 @@ def _recommendation(reference: str, baseline: str, words: dict[str, dict[str, st
     unmeasured = _where(dice, "not measured")
     gap = f" Not measured: Dice at {', '.join(unmeasured)}." if unmeasured else ""
     if behind["Dice"]:
-        switch = (
-            'pretrain with `--config_file "$(monai-hybrid configs pretrain intensity_augmentation)" --method#mode '
-            "supervised`"
-            if baseline == "supervised_aug"
-            else f"use {baseline}'s recipe"
-        )
         return (
             f"**{baseline} is ahead on Dice at {', '.join(behind['Dice'])}**: at those budgets, {switch} rather than "
             f"the default." + (f" The default ({reference}) is ahead on {gains}." if gains else "") + gap
@@ -114,8 +114,8 @@ def _recommendation(reference: str, baseline: str, words: dict[str, dict[str, st
     if gains and losses:
         return text + f"; the default is ahead on {gains} and behind on {losses}." + gap
     return (
-        text + ", nor on HD95 or on false positives far from the brain: nothing measured here favours either; the "
-        "default stays." + gap
+        text + ", nor on HD95 or on false positives far from the brain: nothing measured here favours either, so "
+        f"either serves: the bundle keeps {reference} as its default; for {baseline}, {switch}." + gap
     )
 
 

@@ -52,7 +52,7 @@ def _results(tmp_path: Path, hybrid_gain: float, machines=(MACHINE,)) -> Path:
     return path
 
 
-def test_level_everywhere_keeps_the_default(tmp_path):
+def test_level_everywhere_says_either_serves_and_how_to_use_the_baseline(tmp_path):
     block = expectation(_results(tmp_path, 0.0))
     assert "the `bundle` preset: 2 mm, crops 96 x 96, channels 16-32-64-64, batch 16" in block
     assert "the bundle configs' own settings; cpu_bfloat16" in block and "machine: Test CPU (2 cores)" in block
@@ -61,6 +61,11 @@ def test_level_everywhere_keeps_the_default(tmp_path):
     assert all(r.count("**level**") == 3 for r in rows)
     assert block.splitlines()[-1].startswith("**No difference in Dice detected**")
     assert "the widest, [" in block.splitlines()[-1]
+    assert block.splitlines()[-1].endswith(
+        "nothing measured here favours either, so either serves: the bundle keeps hybrid as its default; for "
+        'supervised_aug, pretrain with `--config_file "$(monai-hybrid configs pretrain intensity_augmentation)" '
+        "--method#mode supervised`."
+    )
 
 
 def test_a_clear_gain_says_use_the_default_and_a_loss_names_the_baseline(tmp_path):
