@@ -57,8 +57,9 @@ class Point:
         series: the settings every point of its series shares (its preset's ``run_settings`` but ``COMPUTE_FIELDS``).
         flops: mean pretraining FLOPs of the reference row's runs (steps x counted FLOPs per step).
         steps: pretraining steps of the reference row.
-        wall_min: mean wall time of the reference row's pretraining runs that ran in one go, in minutes (``nan``
-            where every one was resumed).
+        wall_min: the fastest and the mean wall time of the reference row's pretraining runs that ran in one go, in
+            minutes (``(nan, nan)`` where every one was resumed); the fastest is the machine's pace, the mean holds
+            any pause or neighbour the runs met.
         machine: the machine its runs ran on (``machine.one_machine``).
         counted: ``records`` where the pretraining records hold their FLOPs, ``preset`` where they were counted here
             from the preset's network and batch (records made before the compute axis).
@@ -71,7 +72,7 @@ class Point:
     series: str
     flops: float
     steps: int
-    wall_min: float
+    wall_min: tuple[float, float]
     machine: str
     counted: str
     fresh: list[dict]
@@ -146,7 +147,7 @@ def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: 
             "the fresh cohort."
         )
     whole = [r["wall_s"] for r in pretrained if not r.get("resumed", False)]
-    wall = float(np.mean(whole) / 60) if whole else math.nan
+    wall = (float(np.min(whole) / 60), float(np.mean(whole) / 60)) if whole else (math.nan, math.nan)
     return Point(preset.name, str(path), _series(preset), flops, steps, wall, machine, counted, fresh, sites)
 
 
@@ -233,12 +234,17 @@ def _cell(c: Comparison | None, digits: int, unit: str) -> str:
     )
 
 
-def _mean(runs: list[dict], method: str, budget: str, metric: str) -> float:
-    values = [
+def _values(runs: list[dict], method: str, budget: str, metric: str) -> list[float]:
+    """``metric`` of each (pooled) run of ``method`` at ``budget``: one per seed."""
+    return [
         r[metric]
         for r in runs
         if r["method"] == method and r["budget"] == budget and math.isfinite(r.get(metric, math.nan))
     ]
+
+
+def _mean(runs: list[dict], method: str, budget: str, metric: str) -> float:
+    values = _values(runs, method, budget, metric)
     return float(np.mean(values)) if values else math.nan
 
 
@@ -290,12 +296,12 @@ def write_scaling_report(
         f"{reference}'s network, forward and backward; validation not counted), in series that differ only in "
         "pretraining length, each pooled over the sites all its points share:",
         "",
-        "| series | point | pretraining steps | pretraining FLOPs | counted from | pretraining wall time (min, mean) "
-        "| machine | results |",
+        "| series | point | pretraining steps | pretraining FLOPs | counted from | pretraining wall time (min, "
+        "fastest / mean) | machine | results |",
         "|---|---|---|---|---|---|---|---|",
         *[
-            f"| {label[p.series]} | {p.name} | {p.steps} | {p.flops:.3g} | {p.counted} | {p.wall_min:.1f} | "
-            f"{p.machine} | `{p.path}` |"
+            f"| {label[p.series]} | {p.name} | {p.steps} | {p.flops:.3g} | {p.counted} | {p.wall_min[0]:.1f} / "
+            f"{p.wall_min[1]:.1f} | {p.machine} | `{p.path}` |"
             for p in points
         ],
         "",
@@ -303,8 +309,9 @@ def write_scaling_report(
         "half-width and the verdict (ahead / behind only where the interval excludes 0).",
     ]
     sentences = []
+    # per metric, two rows of panels: each row's score (mean over seeds, bars min to max) and the paired difference
     fig, axes = plt.subplots(
-        len(METRICS), len(budgets), figsize=(4.2 * len(budgets), 3.2 * len(METRICS)), squeeze=False
+        2 * len(METRICS), len(budgets), figsize=(4.2 * len(budgets), 3.0 * 2 * len(METRICS)), squeeze=False
     )
     for i, (metric, (name, digits, higher, unit)) in enumerate(METRICS.items()):
         columns = " | ".join(f"{reference}, {b} | {baseline}, {b} | difference, {b}" for b in budgets)
@@ -326,8 +333,20 @@ def write_scaling_report(
             lines.append(f"| {p.name} | " + " | ".join(cells) + " |")
         lines.append("")
         for j, b in enumerate(budgets):
-            ax = axes[i][j]
+            score, ax = axes[2 * i][j], axes[2 * i + 1][j]
             for k, (key, members) in enumerate(series.items()):
+                for m, (row, style) in enumerate(((reference, "-"), (baseline, "--"))):
+                    seeds = [_values(pooled[p.path], row, b, metric) for p in members]
+                    shown_scores = [(p.flops, v) for p, v in zip(members, seeds, strict=True) if v]
+                    score.errorbar(
+                        [f * (0.97, 1.03)[m] for f, _ in shown_scores],  # the two rows side by side at one point
+                        [float(np.mean(v)) for _, v in shown_scores],
+                        yerr=[
+                            [float(np.mean(v) - np.min(v)) for _, v in shown_scores],
+                            [float(np.max(v) - np.mean(v)) for _, v in shown_scores],
+                        ],
+                        marker="os"[m], linestyle=style, capsize=3, color=f"C{k}", label=f"{row} ({label[key]})",
+                    )  # fmt: skip
                 cs = [found[(p.path, b)] for p in members]
                 t = trend([math.log10(p.flops) for p in members], cs, higher)
                 sentence = _sentence(label[key], b, name, unit, digits, t, (reference, baseline))
@@ -343,21 +362,27 @@ def write_scaling_report(
                     color=f"C{k}", label=label[key],
                 )  # fmt: skip
             ax.axhline(0, color="grey", linewidth=1)
-            ax.set_xscale("log")
-            ax.set_title(f"{name}, {b}", fontsize=9)
-            ax.set_xlabel("pretraining FLOPs")
-            ax.set_ylabel(f"{reference} - {baseline}{unit}", fontsize=8)
-            ax.grid(alpha=0.3)
+            for a, title, ylabel in (
+                (score, f"{name}, {b}: each row (min-max over seeds)", f"{name}{unit}"),
+                (ax, f"{name}, {b}: difference (95% interval)", f"{reference} - {baseline}{unit}"),
+            ):
+                a.set_xscale("log")
+                a.set_title(title, fontsize=8)
+                a.set_xlabel("pretraining FLOPs", fontsize=8)
+                a.set_ylabel(ylabel, fontsize=8)
+                a.grid(alpha=0.3)
             if i == 0 and j == 0:
-                ax.legend(fontsize=7)
+                score.legend(fontsize=6)
+                ax.legend(fontsize=6)
     fig.suptitle(
-        f"{reference} minus {baseline} on the fresh cohort against pretraining compute (95% intervals)", fontsize=10
+        f"{reference} and {baseline} on the fresh cohort against pretraining compute: scores and paired differences",
+        fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(out / "scaling.png"), dpi=110)
     plt.close(fig)
-    lines += ["", "![the paired differences against compute](scaling.png)", ""]
+    lines += ["", "![each row's score and the paired difference against compute](scaling.png)", ""]
     write_text_atomic(out / "scaling.md", "\n".join(lines))
     return "\n".join(sentences)
