@@ -220,18 +220,18 @@ def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from monai_hybrid.benchmark import write_results_report
-    from monai_hybrid.benchmark.expectation import check_markers, embed, expectation
+    from monai_hybrid.benchmark.expectation import WHAT_TO_EXPECT, expectation
 
     try:
         if args.expect is not None:  # before compute: a file without the markers is named first
             block = expectation(args.results, shown_as=args.results, reference=args.reference)
             for doc in args.expect:
-                check_markers(doc)
+                WHAT_TO_EXPECT.check(doc)
         table = write_results_report(args.results, args.out, title=args.title, reference=args.reference)
         if args.expect is not None:
             Path(args.out, "what_to_expect.md").write_text(block + "\n")
             for doc in args.expect:
-                embed(block, doc)
+                WHAT_TO_EXPECT.write(block, doc)
     except (FileNotFoundError, KeyError, ValueError) as err:
         sys.stderr.write(f"{err}\n")
         return 1
@@ -242,16 +242,26 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _scaling(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
-    from monai_hybrid.benchmark.scaling import write_scaling_report
+    from monai_hybrid.benchmark.scaling import SCALING, measure_scaling, scaling_block, write_scaling_report
 
     try:
-        sentences = write_scaling_report(args.results, args.out, reference=args.reference, baseline=args.baseline)
+        for doc in args.embed:  # before compute: a file without the markers is named first
+            SCALING.check(doc)
+        measured = measure_scaling(args.results, reference=args.reference, baseline=args.baseline)
+        write_scaling_report(measured, args.out)
+        for doc in args.embed:
+            figure = os.path.relpath(Path(args.out) / "scaling.png", Path(doc).parent)
+            SCALING.write(scaling_block(measured, figure), doc)
     except (FileNotFoundError, KeyError, ValueError) as err:
         sys.stderr.write(f"{err}\n")
         return 1
+    sentences = "\n".join(measured.sentences.values())
     sys.stdout.write(f"{sentences}\n\nWritten: {Path(args.out) / 'scaling.md'} and scaling.png\n")
+    if args.embed:
+        sys.stdout.write(f"The figure, the Dice differences and the sentences embedded in {args.embed}\n")
     return 0
 
 
@@ -266,6 +276,14 @@ def _add_scaling(sub: Any) -> None:
     s.add_argument("--out", required=True, help="folder of scaling.md and scaling.png")
     s.add_argument("--reference", default="hybrid", help="the default recipe's row (default: hybrid)")
     s.add_argument("--baseline", default="supervised_aug", help="the row it is compared with (default: supervised_aug)")
+    s.add_argument(
+        "--embed",
+        nargs="+",
+        default=[],
+        metavar="MARKDOWN",
+        help="also put the figure, the Dice difference per point and the sentences between the scaling markers of "
+        "each MARKDOWN file (name the results as the page should: paths relative to the repository root)",
+    )
     s.set_defaults(func=_scaling)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from monai_hybrid.atomic_write import write_text_atomic
+from monai_hybrid.benchmark.blocks import GeneratedBlock
 from monai_hybrid.benchmark.compute import step_flops
 from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
@@ -34,7 +35,22 @@ from monai_hybrid.benchmark.rows import METHODS, PRETRAININGS
 from monai_hybrid.benchmark.stats import Comparison, compare
 from monai_hybrid.options import RunKind
 
-__all__ = ["COMPUTE_FIELDS", "METRICS", "Point", "Trend", "load_point", "trend", "write_scaling_report"]
+__all__ = [
+    "COMPUTE_FIELDS",
+    "METRICS",
+    "SCALING",
+    "Point",
+    "Scaling",
+    "Trend",
+    "load_point",
+    "measure_scaling",
+    "scaling_block",
+    "trend",
+    "write_scaling_report",
+]
+
+#: The block's markers in docs/results.md (``monai-hybrid scaling --embed``).
+SCALING = GeneratedBlock("scaling", "monai-hybrid scaling --embed")
 
 #: The preset fields that ``compute_point`` changes: points that differ in nothing else form one series.
 COMPUTE_FIELDS = ("name", "pretrain_steps", "pretrain_epochs", "pretrain_val_interval", "oracle_steps")
@@ -248,34 +264,56 @@ def _mean(runs: list[dict], method: str, budget: str, metric: str) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def write_scaling_report(
+@dataclass(frozen=True)
+class Scaling:
+    """The compute axis measured: the points, their series and every comparison and trend.
+
+    Attributes:
+        reference, baseline: the rows compared.
+        budgets: the budgets compared.
+        points: the points, fewest FLOPs first.
+        series: series key -> its points (fewest FLOPs first).
+        label: series key -> its name (its smallest point's preset).
+        sites: series key -> the target sites its points share (each point pooled over them).
+        pooled: a point's ``path`` -> its fresh-cohort runs pooled over its series' sites.
+        found: ``(metric, path, budget)`` -> the paired difference at that point (``None``: not run).
+        trends: ``(metric, series key, budget)`` -> the trend across the series' points.
+        sentences: ``(metric, series key, budget)`` -> the generated sentence on it.
+    """
+
+    reference: str
+    baseline: str
+    budgets: tuple[str, ...]
+    points: list[Point]
+    series: dict[str, list[Point]]
+    label: dict[str, str]
+    sites: dict[str, list[str]]
+    pooled: dict[str, list[dict]]
+    found: dict[tuple[str, str, str], Comparison | None]
+    trends: dict[tuple[str, str, str], Trend]
+    sentences: dict[tuple[str, str, str], str]
+
+
+def measure_scaling(
     results: list[str | os.PathLike],
-    out_dir: str | os.PathLike,
     reference: str = "hybrid",
     baseline: str = "supervised_aug",
     budgets: tuple[str, ...] = ("1 slice", "4 slices", "1 scan"),
-) -> str:
-    """Write ``scaling.md`` and ``scaling.png`` to ``out_dir`` from the ``results`` of each compute point.
-
-    Returns:
-        The generated sentences (one per series, budget and metric).
+) -> Scaling:
+    """The compute axis that the stored benchmarks ``results`` (each a point's ``results.json``) make.
 
     Raises:
         ValueError: fewer than two results, a series of one point, a series whose points share no site, or a point
             that ``load_point`` refuses.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     if len(results) < 2:
-        raise ValueError(f"write_scaling_report: a curve needs at least two compute points, got {len(results)}.")
+        raise ValueError(f"scaling: a curve needs at least two compute points, got {len(results)}.")
     points = sorted((load_point(p, reference, baseline, list(budgets)) for p in results), key=lambda p: p.flops)
     series: dict[str, list[Point]] = {}
     for p in points:
         series.setdefault(p.series, []).append(p)
-    label = {key: min((p for p in members), key=lambda p: p.flops).name for key, members in series.items()}
+    label = {key: members[0].name for key, members in series.items()}
+    sites: dict[str, list[str]] = {}
     pooled: dict[str, list[dict]] = {}
     for key, members in series.items():
         if len(members) < 2:
@@ -283,88 +321,68 @@ def write_scaling_report(
                 f"scaling: '{members[0].path}' ({members[0].name}) is the only point of its series (the points of a "
                 "series differ only in pretraining length: --pretrain-steps-factor); add another point of it."
             )
-        shared = [s for s in members[0].sites if all(s in p.sites for p in members)]
-        if not shared:
+        sites[key] = [s for s in members[0].sites if all(s in p.sites for p in members)]
+        if not sites[key]:
             raise ValueError(f"scaling: the points of series {label[key]} share no target site; run one in all.")
         for p in members:
-            fresh = [r for r in p.fresh if site_of(r) in shared]
-            pooled[p.path] = pooled_runs(fresh, shared) if len(shared) > 1 else fresh
-    lines = [
-        f"# How the gap between {reference} and {baseline} moves with pretraining compute",
-        "",
-        f"Points (each a stored benchmark; pretraining FLOPs = steps x the counted FLOPs of one training step of "
-        f"{reference}'s network, forward and backward; validation not counted), in series that differ only in "
-        "pretraining length, each pooled over the sites all its points share:",
-        "",
-        "| series | point | pretraining steps | pretraining FLOPs | counted from | pretraining wall time (min, "
-        "fastest / mean) | machine | results |",
-        "|---|---|---|---|---|---|---|---|",
-        *[
-            f"| {label[p.series]} | {p.name} | {p.steps} | {p.flops:.3g} | {p.counted} | {p.wall_min[0]:.1f} / "
-            f"{p.wall_min[1]:.1f} | {p.machine} | `{p.path}` |"
-            for p in points
-        ],
-        "",
-        "Differences: the paired difference on the fresh cohort, mean [95% interval over pretraining seeds], its "
-        "half-width and the verdict (ahead / behind only where the interval excludes 0).",
-    ]
-    sentences = []
-    # per metric, two rows of panels: each row's score (mean over seeds, bars min to max) and the paired difference
-    fig, axes = plt.subplots(
-        2 * len(METRICS), len(budgets), figsize=(4.2 * len(budgets), 3.0 * 2 * len(METRICS)), squeeze=False
-    )
-    for i, (metric, (name, digits, higher, unit)) in enumerate(METRICS.items()):
-        columns = " | ".join(f"{reference}, {b} | {baseline}, {b} | difference, {b}" for b in budgets)
-        lines += ["", f"## {name}", "", f"| point | {columns} |", "|---|" + "---|" * (3 * len(budgets))]
-        found = {
-            (p.path, b): compare(pooled[p.path], reference, baseline, b, metric, higher_is_better=higher)
-            for p in points
-            for b in budgets
-        }
+            fresh = [r for r in p.fresh if site_of(r) in sites[key]]
+            pooled[p.path] = pooled_runs(fresh, sites[key]) if len(sites[key]) > 1 else fresh
+    found, trends, sentences = {}, {}, {}
+    for metric, (name, digits, higher, unit) in METRICS.items():
         for p in points:
-            cells = []
             for b in budgets:
-                runs = pooled[p.path]
-                cells += [
-                    f"{_mean(runs, reference, b, metric):.{digits}f}",
-                    f"{_mean(runs, baseline, b, metric):.{digits}f}",
-                    _cell(found[(p.path, b)], digits, unit),
-                ]
-            lines.append(f"| {p.name} | " + " | ".join(cells) + " |")
-        lines.append("")
-        for j, b in enumerate(budgets):
+                found[(metric, p.path, b)] = compare(
+                    pooled[p.path], reference, baseline, b, metric, higher_is_better=higher
+                )
+        for key, members in series.items():
+            for b in budgets:
+                t = trend([math.log10(p.flops) for p in members], [found[(metric, p.path, b)] for p in members], higher)
+                trends[(metric, key, b)] = t
+                sentences[(metric, key, b)] = _sentence(label[key], b, name, unit, digits, t, (reference, baseline))
+    return Scaling(reference, baseline, tuple(budgets), points, series, label, sites, pooled, found, trends, sentences)
+
+
+def _figure(m: Scaling, path: Path) -> None:
+    """Per metric, two rows of panels (one column per budget): each row's score against compute (mean over seeds,
+    bars min to max) and the paired difference (95% interval)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        2 * len(METRICS), len(m.budgets), figsize=(4.2 * len(m.budgets), 3.0 * 2 * len(METRICS)), squeeze=False
+    )
+    for i, (metric, (name, _digits, _higher, unit)) in enumerate(METRICS.items()):
+        for j, b in enumerate(m.budgets):
             score, ax = axes[2 * i][j], axes[2 * i + 1][j]
-            for k, (key, members) in enumerate(series.items()):
-                for m, (row, style) in enumerate(((reference, "-"), (baseline, "--"))):
-                    seeds = [_values(pooled[p.path], row, b, metric) for p in members]
-                    shown_scores = [(p.flops, v) for p, v in zip(members, seeds, strict=True) if v]
+            for k, (key, members) in enumerate(m.series.items()):
+                for n, (row, style) in enumerate(((m.reference, "-"), (m.baseline, "--"))):
+                    seeds = [(p.flops, _values(m.pooled[p.path], row, b, metric)) for p in members]
+                    seeds = [(f, v) for f, v in seeds if v]
                     score.errorbar(
-                        [f * (0.97, 1.03)[m] for f, _ in shown_scores],  # the two rows side by side at one point
-                        [float(np.mean(v)) for _, v in shown_scores],
+                        [f * (0.97, 1.03)[n] for f, _ in seeds],  # the two rows side by side at one point
+                        [float(np.mean(v)) for _, v in seeds],
                         yerr=[
-                            [float(np.mean(v) - np.min(v)) for _, v in shown_scores],
-                            [float(np.max(v) - np.mean(v)) for _, v in shown_scores],
+                            [float(np.mean(v) - np.min(v)) for _, v in seeds],
+                            [float(np.max(v) - np.mean(v)) for _, v in seeds],
                         ],
-                        marker="os"[m], linestyle=style, capsize=3, color=f"C{k}", label=f"{row} ({label[key]})",
+                        marker="os"[n], linestyle=style, capsize=3, color=f"C{k}", label=f"{row} ({m.label[key]})",
                     )  # fmt: skip
-                cs = [found[(p.path, b)] for p in members]
-                t = trend([math.log10(p.flops) for p in members], cs, higher)
-                sentence = _sentence(label[key], b, name, unit, digits, t, (reference, baseline))
-                sentences.append(sentence)
-                lines.append(f"- {sentence}")
-                shown = [(p.flops, c) for p, c in zip(members, cs, strict=True) if c is not None]
+                shown = [(p.flops, m.found[(metric, p.path, b)]) for p in members]
+                shown = [(f, c) for f, c in shown if c is not None]
                 err = [
                     [c.mean - c.low if math.isfinite(c.low) else 0 for _, c in shown],
                     [c.high - c.mean if math.isfinite(c.high) else 0 for _, c in shown],
                 ]
                 ax.errorbar(
                     [f for f, _ in shown], [c.mean for _, c in shown], yerr=err, marker="o", capsize=3,
-                    color=f"C{k}", label=label[key],
+                    color=f"C{k}", label=m.label[key],
                 )  # fmt: skip
             ax.axhline(0, color="grey", linewidth=1)
             for a, title, ylabel in (
                 (score, f"{name}, {b}: each row (min-max over seeds)", f"{name}{unit}"),
-                (ax, f"{name}, {b}: difference (95% interval)", f"{reference} - {baseline}{unit}"),
+                (ax, f"{name}, {b}: difference (95% interval)", f"{m.reference} - {m.baseline}{unit}"),
             ):
                 a.set_xscale("log")
                 a.set_title(title, fontsize=8)
@@ -375,14 +393,96 @@ def write_scaling_report(
                 score.legend(fontsize=6)
                 ax.legend(fontsize=6)
     fig.suptitle(
-        f"{reference} and {baseline} on the fresh cohort against pretraining compute: scores and paired differences",
+        f"{m.reference} and {m.baseline} on the fresh cohort against pretraining compute: scores and paired "
+        "differences",
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.985))
+    fig.savefig(str(path), dpi=110)
+    plt.close(fig)
+
+
+def _points_table(m: Scaling) -> list[str]:
+    return [
+        "| series | point | pretraining steps | pretraining FLOPs | counted from | pretraining wall time (min, "
+        "fastest / mean) | machine | results |",
+        "|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {m.label[p.series]} | {p.name} | {p.steps} | {p.flops:.3g} | {p.counted} | {p.wall_min[0]:.1f} / "
+            f"{p.wall_min[1]:.1f} | {p.machine} | `{p.path}` |"
+            for p in m.points
+        ],
+    ]
+
+
+def write_scaling_report(m: Scaling, out_dir: str | os.PathLike) -> None:
+    """Write ``scaling.md`` (the points, each row's scores and the differences per metric, the sentences) and
+    ``scaling.png`` (``_figure``) to ``out_dir``."""
+    lines = [
+        f"# How the gap between {m.reference} and {m.baseline} moves with pretraining compute",
+        "",
+        f"Points (each a stored benchmark; pretraining FLOPs = steps x the counted FLOPs of one training step of "
+        f"{m.reference}'s network, forward and backward; validation not counted), in series that differ only in "
+        "pretraining length, each pooled over the sites all its points share:",
+        "",
+        *_points_table(m),
+        "",
+        "Differences: the paired difference on the fresh cohort, mean [95% interval over pretraining seeds], its "
+        "half-width and the verdict (ahead / behind only where the interval excludes 0).",
+    ]
+    for metric, (name, digits, _higher, unit) in METRICS.items():
+        columns = " | ".join(f"{m.reference}, {b} | {m.baseline}, {b} | difference, {b}" for b in m.budgets)
+        lines += ["", f"## {name}", "", f"| point | {columns} |", "|---|" + "---|" * (3 * len(m.budgets))]
+        for p in m.points:
+            cells = []
+            for b in m.budgets:
+                runs = m.pooled[p.path]
+                cells += [
+                    f"{_mean(runs, m.reference, b, metric):.{digits}f}",
+                    f"{_mean(runs, m.baseline, b, metric):.{digits}f}",
+                    _cell(m.found[(metric, p.path, b)], digits, unit),
+                ]
+            lines.append(f"| {p.name} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines += [f"- {m.sentences[(metric, key, b)]}" for b in m.budgets for key in m.series]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(str(out / "scaling.png"), dpi=110)
-    plt.close(fig)
+    _figure(m, out / "scaling.png")
     lines += ["", "![each row's score and the paired difference against compute](scaling.png)", ""]
     write_text_atomic(out / "scaling.md", "\n".join(lines))
-    return "\n".join(sentences)
+
+
+def scaling_block(m: Scaling, figure: str, shown_as: dict[str, str] | None = None) -> str:
+    """The compact account for a results page (``SCALING``'s block): the points, the Dice difference at each, every
+    generated sentence and the figure.
+
+    Args:
+        m: the measured axis.
+        figure: the path of ``scaling.png`` as the page links it.
+        shown_as: how to name a point's results file (its ``path`` -> the name); default: its ``path``.
+    """
+    shown_as = shown_as or {}
+    named = ", ".join(f"`{shown_as.get(p.path, p.path)}`" for p in m.points)
+    name, digits, _higher, unit = METRICS["mean_fg_dice"]
+    lines = [
+        f"{m.reference} minus {m.baseline} against pretraining compute, fresh cohort, each series pooled over the "
+        f"sites its points share ({'; '.join(f'{m.label[k]}: ' + ', '.join(m.sites[k]) for k in m.series)}); "
+        f"raw results {named}. {name} difference, "
+        "mean [95% interval over pretraining seeds] ±half-width (seeds) and verdict:",
+        "",
+        "| point | pretraining FLOPs | wall time per pretraining (min, fastest) | machine | "
+        + " | ".join(m.budgets)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(m.budgets),
+        *[
+            f"| {p.name} | {p.flops:.3g} | {p.wall_min[0]:.1f} | {p.machine} | "
+            + " | ".join(_cell(m.found[("mean_fg_dice", p.path, b)], digits, unit) for b in m.budgets)
+            + " |"
+            for p in m.points
+        ],
+        "",
+        *[f"- {m.sentences[(metric, key, b)]}" for metric in METRICS for b in m.budgets for key in m.series],
+        "",
+        f"![each row's score and the paired difference against compute]({figure})",
+    ]
+    return "\n".join(lines)

@@ -12,7 +12,7 @@ import pytest
 
 from monai_hybrid.benchmark import PRESETS
 from monai_hybrid.benchmark.presets import compute_point
-from monai_hybrid.benchmark.scaling import load_point, trend
+from monai_hybrid.benchmark.scaling import SCALING, load_point, measure_scaling, scaling_block, trend
 from monai_hybrid.benchmark.stats import Comparison
 from monai_hybrid.cli import main
 
@@ -74,6 +74,27 @@ def test_a_gap_that_grows_with_compute_is_called_so_and_extrapolated(tmp_path, c
     assert "At 1 slice, HD95 (hybrid minus supervised_aug, series cpu): fewer than two points" in report
     assert (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
     assert "Written:" in capsys.readouterr().out
+
+
+def test_embed_puts_the_compact_account_in_a_page_with_the_figure_linked_from_it(tmp_path, capsys):
+    paths = [_point(tmp_path, 1, 0.0), _point(tmp_path, 4, 0.03)]
+    page = tmp_path / "docs" / "results.md"
+    page.parent.mkdir()
+    page.write_text(f"# Results\n\n{SCALING.begin}\n{SCALING.end}\n\nrest\n")
+    out = tmp_path / "docs" / "results" / "scaling"
+    assert main(["scaling", *map(str, paths), "--out", str(out), "--embed", str(page)]) == 0
+    block = SCALING.read(page)
+    assert block == scaling_block(measure_scaling(paths), "results/scaling/scaling.png")
+    assert "![each row's score and the paired difference against compute](results/scaling/scaling.png)" in block
+    assert "| cpu_x4 | 1.44e+13 | 4.0 | Test CPU (2 cores) (32 runs) | +0.030 [" in block
+    assert f"raw results `{paths[0]}`, `{paths[1]}`" in block
+    assert block.count("\n- At ") == 9  # a sentence per metric and budget
+    assert page.read_text().endswith("rest\n")
+    # a page without the markers is named before anything is computed or written
+    (tmp_path / "plain.md").write_text("# no markers\n")
+    args = ["scaling", *map(str, paths), "--out", str(tmp_path / "o2"), "--embed", str(tmp_path / "plain.md")]
+    assert main(args) == 1
+    assert "must hold the line" in capsys.readouterr().err and not (tmp_path / "o2").exists()
 
 
 def test_flops_of_older_records_are_counted_from_the_preset(tmp_path):
