@@ -245,7 +245,8 @@ def _scaling(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from monai_hybrid.benchmark.scaling import SCALING, measure_scaling, scaling_block, write_scaling_report
+    from monai_hybrid.benchmark.scaling import measure_scaling
+    from monai_hybrid.benchmark.scaling_report import SCALING, scaling_block, write_scaling_report
 
     try:
         for doc in args.embed:  # before compute: a file without the markers is named first

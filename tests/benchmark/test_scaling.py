@@ -12,7 +12,8 @@ import pytest
 
 from monai_hybrid.benchmark import PRESETS
 from monai_hybrid.benchmark.presets import compute_point
-from monai_hybrid.benchmark.scaling import SCALING, load_point, measure_scaling, scaling_block, trend
+from monai_hybrid.benchmark.scaling import load_point, measure_scaling, trend
+from monai_hybrid.benchmark.scaling_report import SCALING, scaling_block
 from monai_hybrid.benchmark.stats import Comparison
 from monai_hybrid.cli import main
 
