@@ -7,7 +7,7 @@ import platform
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["NOT_RECORDED", "machine", "machine_label", "machines_of", "one_machine"]
+__all__ = ["NOT_RECORDED", "machine", "machine_label", "machines_of", "one_machine", "precisions"]
 
 #: The label of records made before machines were stored.
 NOT_RECORDED = "not recorded"
@@ -73,4 +73,14 @@ def one_machine(runs: Iterable[dict], where: str) -> str:
             f"{where} holds runs of {len(recorded)} machines ({counts}); a verdict pairs runs of one machine: give "
             "each machine's runs their own results.json (a benchmark folder per machine)."
         )
+    return "; ".join(f"{label} ({n} runs)" for label, n in counts.items()) or NOT_RECORDED
+
+
+def precisions(runs: Iterable[dict]) -> str:
+    """The precisions ``runs`` trained and scored in, in words (``"float32 (40 runs)"``; records made before the
+    precision was stored are named as such): a report states it from the records, not from its title."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        label = str(run.get("precision", NOT_RECORDED))
+        counts[label] = counts.get(label, 0) + 1
     return "; ".join(f"{label} ({n} runs)" for label, n in counts.items()) or NOT_RECORDED

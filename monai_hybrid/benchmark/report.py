@@ -15,7 +15,7 @@ import numpy as np
 
 from monai_hybrid.benchmark.figures import plot_dice, plot_validation_curves
 from monai_hybrid.benchmark.lesion_report import write_lesion_report
-from monai_hybrid.benchmark.machine import one_machine
+from monai_hybrid.benchmark.machine import one_machine, precisions
 from monai_hybrid.benchmark.records import (
     budget_order,
     cohort_view,
@@ -190,6 +190,7 @@ def write_grid_report(
         if len(counts) > 1
         else ""
     )
+    precision = precisions(r for r in runs if r.get("kind") in (RunKind.PRETRAIN, RunKind.FINETUNE))
     (out / "results.md").write_text(
         f"# Benchmark: {title}\n\n"
         f"Default recipe (the reference of every comparison): **{reference}**. Intervals: 95%, Student's t on the "
@@ -197,7 +198,7 @@ def write_grid_report(
         "P the pretraining seeds of its grid part; "
         "with one pretraining seed, t over the fine-tuning seeds). Verdicts: ahead / behind only where the interval "
         "excludes 0, otherwise level.\n\n"
-        + f"Machine: {one_machine(runs, 'the report')}.\n\n"
+        + f"Machine: {one_machine(runs, 'the report')}; precision: {precision}.\n\n"
         + balance
         + "\n\n".join(sections)
         + "\n\n## Details (development test cohort)\n\n"

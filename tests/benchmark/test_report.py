@@ -183,7 +183,7 @@ def test_a_stored_results_file_gives_the_grid_report_and_the_tuning_table(tmp_pa
     budget = preset.budgets[0]
     runs = [
         _run(m, s, 0.5 + (0.1 if m == preset.reference else 0.0) + 0.01 * s, site=site, budget=budget.name)
-        | {"key": f"{m}/{site}/{budget.key}/seed{s}"}
+        | {"key": f"{m}/{site}/{budget.key}/seed{s}", "precision": "float32"}
         for m in preset.methods
         for s in range(4)
     ] + [
@@ -199,6 +199,8 @@ def test_a_stored_results_file_gives_the_grid_report_and_the_tuning_table(tmp_pa
     write_results_report(path, tmp_path / "report")
     grid = (tmp_path / "report" / "results.md").read_text()
     assert "tune/" not in grid and "lr2e-3" not in grid  # the tuning runs stay out of the grid's tables
+    # the precision comes from the records, whatever a title says
+    assert f"; precision: float32 ({4 * len(preset.methods)} runs)." in grid
     tuning = (tmp_path / "report" / "tuning.md").read_text()
     assert f"- {preset.reference}: **lr2e-3**" in tuning
 
