@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from monai_hybrid.benchmark.scaling_report import SCALING, scaling_block
 from monai_hybrid.benchmark.stats import Comparison
 from monai_hybrid.cli import main
 
+ROOT = Path(__file__).resolve().parents[2]
 BUDGETS = ["1 slice", "4 slices", "1 scan"]
 MACHINE = {"cpu": "Test CPU", "cores": 2, "gpu": None, "torch": "2.13.0"}
 
@@ -136,3 +138,16 @@ def test_the_reference_is_a_row_and_must_be_pretrained(tmp_path):
     path = _point(tmp_path, 1, 0.0)
     with pytest.raises(ValueError, match="'scratch' is not a pretrained row"):
         load_point(path, "scratch", "supervised_aug", BUDGETS)
+
+
+def test_the_results_page_holds_what_the_generator_makes_of_the_stored_points():
+    page = ROOT / "docs" / "results.md"
+    block = SCALING.read(page)
+    assert block is not None, "docs/results.md has no scaling block"
+    named = re.search(r"raw results ((?:`[^`]+`(?:, )?)+)\.", block)
+    assert named, "the scaling block names no results files"
+    paths = re.findall(r"`([^`]+)`", named.group(1))
+    measured = measure_scaling([ROOT / p for p in paths])
+    shown = {str(ROOT / p): p for p in paths}
+    assert block == scaling_block(measured, "results/scaling/scaling.png", shown_as=shown)
+    assert (ROOT / "docs" / "results" / "scaling" / "scaling.png").is_file()
