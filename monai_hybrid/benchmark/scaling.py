@@ -4,13 +4,15 @@ point against the FLOPs of its pretraining, and a generated sentence per budget 
 
 Points are grouped into series: the points of one series differ only in their pretraining length (``compute_point``;
 the `cpu` preset and its x4 and x16 are one series, `bundle` and `bundle_x4` another), and each series is pooled over
-the target sites all its points share. Per series, the trend is a weighted least-squares line of the per-point mean
-difference on log10 FLOPs, each point weighted by the inverse square of its standard error (taken back out of its own
-Student-t interval); the slope's interval uses Student's t with the fewest pretraining seeds of any point less one
-degree of freedom, widened by the scatter about the line where there are more than two points. Its words say whether
-the gap grows, shrinks or shows no trend; the line's value one and two decades past the largest point, with the 95%
-interval of the line there, is stated as an extrapolation (it assumes the difference stays linear in log compute, and
-a new measurement would scatter more than the line).
+the target sites all its points share. Per series, the trend is the line of the difference on log10 FLOPs with the
+pretraining seed as its unit (``paired_trend``): every point fine-tunes seed s on the same labelled cases, so each
+seed's own line is fitted and the slope's interval is Student's t over the seeds. Where the points share fewer than two
+seeds it falls back to ``trend``: a weighted least-squares line of the per-point means, each weighted by the inverse
+square of its standard error (taken back out of its own Student-t interval), t with the fewest seeds of any point less
+one degree of freedom, widened by the scatter about the line where there are more than two points (the points taken
+as independent, which is wider). Its words say whether the gap grows, shrinks or shows no trend; the line's value one
+and two decades past the largest point, with its 95% interval, is stated as an extrapolation (it assumes the
+difference stays linear in log compute, and a new measurement would scatter more than the line).
 """
 
 from __future__ import annotations
@@ -30,10 +32,20 @@ from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.benchmark.records import cohort_view, complete_sites, grid_records, pooled_runs, site_of
 from monai_hybrid.benchmark.rows import METHODS, PRETRAININGS
-from monai_hybrid.benchmark.stats import Comparison, compare
+from monai_hybrid.benchmark.stats import Comparison, compare, replicate_differences
 from monai_hybrid.options import RunKind
 
-__all__ = ["COMPUTE_FIELDS", "METRICS", "Point", "Scaling", "Trend", "load_point", "measure_scaling", "trend"]
+__all__ = [
+    "COMPUTE_FIELDS",
+    "METRICS",
+    "Point",
+    "Scaling",
+    "Trend",
+    "load_point",
+    "measure_scaling",
+    "paired_trend",
+    "trend",
+]
 
 
 #: The preset fields that ``compute_point`` changes: points that differ in nothing else form one series.
@@ -153,13 +165,15 @@ def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: 
 
 @dataclass(frozen=True)
 class Trend:
-    """The weighted least-squares line of the paired difference on log10 FLOPs.
+    """The line of the paired difference on log10 FLOPs (``paired_trend``, or ``trend`` where the points share too
+    few pretraining seeds).
 
     Attributes:
         slope, slope_low, slope_high: change of the difference per decade of compute, with its 95% interval.
         word: ``grows`` (the difference moves in the reference's favour), ``shrinks`` (against it) or ``no trend``
             (the slope's interval holds 0), or ``too few points``.
         at: ``(decades past the largest point, line's value, low, high)`` at one and two decades.
+        basis: how the interval was formed, in words.
     """
 
     slope: float
@@ -167,6 +181,39 @@ class Trend:
     slope_high: float
     word: str
     at: tuple[tuple[int, float, float, float], ...]
+    basis: str = "points as independent"
+
+
+def _word(low: float, high: float, higher_is_better: bool) -> str:
+    favourable = low > 0 if higher_is_better else high < 0
+    against = high < 0 if higher_is_better else low > 0
+    return "grows" if favourable else "shrinks" if against else "no trend"
+
+
+def paired_trend(
+    log_flops: list[float], per_point: list[dict[int, float]], higher_is_better: bool = True
+) -> Trend | None:
+    """The trend with the pretraining seed as its unit: each seed's least-squares line of its own difference
+    (``stats.replicate_differences``, one dict per point at ``log_flops``) on log10 FLOPs, then the mean line and
+    Student's t over the seeds. The points of a series fine-tune every seed on the same labelled cases, so a seed's
+    differences at two points move together; taking the points as independent (``trend``) would count that shared
+    part twice. ``None`` where fewer than two seeds ran at every point or the points share one compute."""
+    seeds = sorted(set.intersection(*(set(d) for d in per_point))) if per_point else []
+    x = np.asarray(log_flops, dtype=np.float64)
+    if len(seeds) < 2 or len(set(log_flops)) < 2:
+        return None
+    design = np.stack([np.ones_like(x), x], axis=1)
+    lines = np.array([np.linalg.lstsq(design, [d[s] for d in per_point], rcond=None)[0] for s in seeds])
+    t = float(stats.t.ppf(0.975, len(seeds) - 1))
+
+    def interval(values: np.ndarray) -> tuple[float, float, float]:
+        mean, half = float(values.mean()), t * float(values.std(ddof=1)) / math.sqrt(len(values))
+        return mean, mean - half, mean + half
+
+    slope, low, high = interval(lines[:, 1])
+    at = tuple((d, *interval(lines @ np.array([1.0, x.max() + d]))) for d in (1, 2))
+    basis = f"paired by pretraining seed, {len(seeds)} seeds at every point"
+    return Trend(slope, low, high, _word(low, high, higher_is_better), at, basis)
 
 
 def trend(log_flops: list[float], comparisons: list[Comparison | None], higher_is_better: bool = True) -> Trend:
@@ -190,9 +237,7 @@ def trend(log_flops: list[float], comparisons: list[Comparison | None], higher_i
         cov = cov * max(1.0, chi2 / (len(points) - 2))
     t = float(stats.t.ppf(0.975, min(p[3] for p in points) - 1))
     slope, half = float(beta[1]), t * math.sqrt(cov[1, 1])
-    favourable = (slope - half > 0) if higher_is_better else (slope + half < 0)
-    against = (slope + half < 0) if higher_is_better else (slope - half > 0)
-    word = "grows" if favourable else "shrinks" if against else "no trend"
+    word = _word(slope - half, slope + half, higher_is_better)
     at = []
     for decades in (1, 2):
         v = np.array([1.0, x.max() + decades])
@@ -217,8 +262,8 @@ def _sentence(series: str, budget: str, name: str, unit: str, digits: int, t: Tr
     )
     return (
         f"{where}: {change} (slope {t.slope:+.{digits}f}{unit} per decade of compute [{t.slope_low:+.{digits}f}, "
-        f"{t.slope_high:+.{digits}f}]); extrapolated, assuming a line in log compute (the line's interval; a new "
-        f"measurement would scatter more), {ahead}."
+        f"{t.slope_high:+.{digits}f}], {t.basis}); extrapolated, assuming a line in log compute (the line's "
+        f"interval; a new measurement would scatter more), {ahead}."
     )
 
 
@@ -293,8 +338,10 @@ def measure_scaling(
                     pooled[p.path], reference, baseline, b, metric, higher_is_better=higher
                 )
         for key, members in series.items():
+            x = [math.log10(p.flops) for p in members]
             for b in budgets:
-                t = trend([math.log10(p.flops) for p in members], [found[(metric, p.path, b)] for p in members], higher)
+                per_seed = [replicate_differences(pooled[p.path], reference, baseline, b, metric) for p in members]
+                t = paired_trend(x, per_seed, higher) or trend(x, [found[(metric, p.path, b)] for p in members], higher)
                 trends[(metric, key, b)] = t
                 sentences[(metric, key, b)] = _sentence(label[key], b, name, unit, digits, t, (reference, baseline))
     return Scaling(reference, baseline, tuple(budgets), points, series, label, sites, pooled, found, trends, sentences)

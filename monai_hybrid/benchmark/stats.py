@@ -23,7 +23,16 @@ from scipy import stats
 from monai_hybrid.benchmark.records import site_of
 from monai_hybrid.options import RunKind
 
-__all__ = ["Comparison", "compare", "paired_differences", "seeds_for_half_width", "summarise", "t_interval", "verdict"]
+__all__ = [
+    "Comparison",
+    "compare",
+    "paired_differences",
+    "replicate_differences",
+    "seeds_for_half_width",
+    "summarise",
+    "t_interval",
+    "verdict",
+]
 
 
 def summarise(
@@ -66,6 +75,22 @@ def _paired(
         ref, oth = by_case[reference][case], by_case[other][case]
         out.append((int(ref.get("replicate", case[1])), float(ref[metric]) - float(oth[metric])))
     return [(r, d) for r, d in out if math.isfinite(d)]
+
+
+def _by_replicate(pairs: list[tuple[int, float]]) -> dict[int, float]:
+    """Each pretraining replicate's mean of its paired differences."""
+    groups: dict[int, list[float]] = defaultdict(list)
+    for replicate, d in pairs:
+        groups[replicate].append(d)
+    return {r: float(np.mean(v)) for r, v in sorted(groups.items())}
+
+
+def replicate_differences(
+    runs: list[dict], reference: str, other: str, budget: str, metric: str = "mean_fg_dice", site: str | None = None
+) -> dict[int, float]:
+    """``reference`` minus ``other`` per pretraining replicate (the mean over its fine-tuning seeds and sites): the
+    units of ``compare``'s interval, keyed so that two benchmarks with the same labelled cases pair seed by seed."""
+    return _by_replicate(_paired(runs, reference, other, budget, metric, site))
 
 
 def paired_differences(
@@ -136,10 +161,8 @@ def compare(
     pairs = _paired(runs, reference, other, budget, metric, site)
     if not pairs:
         return None
-    groups: dict[int, list[float]] = defaultdict(list)
-    for replicate, d in pairs:
-        groups[replicate].append(d)
-    units = [float(np.mean(v)) for v in groups.values()] if len(groups) > 1 else [d for _, d in pairs]
+    groups = _by_replicate(pairs)
+    units = list(groups.values()) if len(groups) > 1 else [d for _, d in pairs]
     mean, low, high = t_interval(units)
     diffs = np.asarray([d for _, d in pairs])
     wins = int((diffs > 0).sum() if higher_is_better else (diffs < 0).sum())

@@ -13,9 +13,9 @@ import pytest
 
 from monai_hybrid.benchmark import PRESETS
 from monai_hybrid.benchmark.presets import compute_point
-from monai_hybrid.benchmark.scaling import load_point, measure_scaling, trend
+from monai_hybrid.benchmark.scaling import load_point, measure_scaling, paired_trend, trend
 from monai_hybrid.benchmark.scaling_report import SCALING, scaling_block
-from monai_hybrid.benchmark.stats import Comparison
+from monai_hybrid.benchmark.stats import Comparison, t_interval
 from monai_hybrid.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,8 +73,11 @@ def test_a_gap_that_grows_with_compute_is_called_so_and_extrapolated(tmp_path, c
     assert "| cpu_x4 | 2400 | 1.44e+13 | records | 4.0 / 8.0 |" in report
     assert "At 1 slice, Dice (hybrid minus supervised_aug, series cpu): the gap **grows** in hybrid's favour" in report
     assert "1 decade on: +0.1" in report  # 0.05 per 0.6 decades: about +0.1 one decade past x16
-    # HD95 is the same in every run: no interval at any point, so no trend is claimed
-    assert "At 1 slice, HD95 (hybrid minus supervised_aug, series cpu): fewer than two points" in report
+    assert "paired by pretraining seed, 4 seeds at every point" in report
+    # HD95 is the same in every run: the gap is 0 at every seed and point, and so is its slope
+    assert (
+        "At 1 slice, HD95 (hybrid minus supervised_aug, series cpu): **no trend** is measured (slope +0.0 mm" in report
+    )
     assert (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
     assert "Written:" in capsys.readouterr().out
 
@@ -121,6 +124,26 @@ def test_trend_words_follow_the_slope_interval():
     # for a lower-is-better metric a falling difference is a gain
     assert trend([12.0, 13.0], [c(5.0, 0.5), c(-5.0, 0.5)], higher_is_better=False).word == "grows"
     assert trend([12.0], [c(0.0, 0.01)]).word == "too few points"
+
+
+def test_the_trend_pairs_the_points_seed_by_seed():
+    x = [12.0, 12.6]
+    # seeds differ a lot (their labelled cases), but each gains 0.02 from x1 to x4: paired, a clear trend
+    per_seed = [{0: 0.00, 1: -0.10, 2: 0.08, 3: 0.03}, {0: 0.02, 1: -0.08, 2: 0.10, 3: 0.05}]
+    paired = paired_trend(x, per_seed)
+    assert paired.word == "grows" and math.isclose(paired.slope, 0.02 / 0.6) and paired.basis.startswith("paired")
+
+    def c(values: list[float]) -> Comparison:
+        mean, low, high = t_interval(values)
+        return Comparison(mean, low, high, 0, len(values), len(values), "level")
+
+    # the same numbers taken as independent points: the seeds' spread hides it
+    assert trend(x, [c(list(d.values())) for d in per_seed]).word == "no trend"
+    # extrapolated one decade past x4, each seed's own line: 0.02 / 0.6 per decade on from its x4 value
+    assert math.isclose(paired.at[0][1], 0.0225 + 0.02 / 0.6, rel_tol=1e-9)  # 0.0225: the mean at x4
+    # seeds that do not recur at every point cannot pair: the caller falls back to the independent points
+    assert paired_trend(x, [{0: 0.0, 1: 0.1}, {1: 0.1, 2: 0.0}]) is None
+    assert paired_trend([12.0, 12.0], per_seed) is None
 
 
 def test_a_point_alone_in_its_series_is_refused(tmp_path, capsys):
