@@ -69,9 +69,9 @@ class Point:
         series: the settings every point of its series shares (its preset's ``run_settings`` but ``COMPUTE_FIELDS``).
         flops: mean pretraining FLOPs of the reference row's runs (steps x counted FLOPs per step).
         steps: pretraining steps of the reference row.
-        wall_min: the fastest and the mean wall time of the reference row's pretraining runs that ran in one go, in
-            minutes (``(nan, nan)`` where every one was resumed); the fastest is the machine's pace, the mean holds
-            any pause or neighbour the runs met.
+        wall_min: the fastest and the mean wall time of the two rows' pretraining runs of ``steps`` that ran in one
+            go, in minutes (``(nan, nan)`` where every one was resumed); the fastest is the machine's pace, the mean
+            holds any pause or neighbour the runs met.
         machine: the machine its runs ran on (``machine.one_machine``).
         counted: ``records`` where the pretraining records hold their FLOPs, ``preset`` where they were counted here
             from the preset's network and batch (records made before the compute axis).
@@ -158,7 +158,20 @@ def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: 
             f"'{path}' has no target site where {reference} and {baseline} were fine-tuned at {budgets} and scored on "
             "the fresh cohort."
         )
-    whole = [r["wall_s"] for r in pretrained if not r.get("resumed", False)]
+    # both rows train the point's network for its steps: the fastest of their whole runs is the machine's pace
+    timed = (
+        {name} | {preset.pretrain_run_name(METHODS[baseline].pretrain)}
+        if METHODS.get(baseline) and METHODS[baseline].pretrain
+        else {name}
+    )
+    whole = [
+        r["wall_s"]
+        for r in records
+        if r.get("kind") == RunKind.PRETRAIN
+        and r.get("pretraining") in timed
+        and r.get("steps", steps) == steps
+        and not r.get("resumed", False)
+    ]
     wall = (float(np.min(whole) / 60), float(np.mean(whole) / 60)) if whole else (math.nan, math.nan)
     return Point(preset.name, str(path), _series(preset), flops, steps, wall, machine, counted, fresh, sites)
 

@@ -69,7 +69,8 @@ def test_a_gap_that_grows_with_compute_is_called_so_and_extrapolated(tmp_path, c
     paths = [_point(tmp_path, 1, 0.0), _point(tmp_path, 4, 0.03), _point(tmp_path, 16, 0.06)]
     assert main(["scaling", *map(str, paths), "--out", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "scaling.md").read_text()
-    # wall time: the fastest run and the mean of those that ran in one go (seed 3 was resumed: its time is partial)
+    # wall time: the fastest run of either row and the mean of those that ran in one go (seed 3 was resumed: its time
+    # is partial)
     assert "| cpu_x4 | 2400 | 1.44e+13 | records | 4.0 / 8.0 |" in report
     assert "At 1 slice, Dice (hybrid minus supervised_aug, series cpu): the gap **grows** in hybrid's favour" in report
     assert "1 decade on: +0.1" in report  # 0.05 per 0.6 decades: about +0.1 one decade past x16
