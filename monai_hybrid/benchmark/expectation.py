@@ -17,6 +17,7 @@ from monai_hybrid.benchmark.records import (
     complete_sites,
     grid_records,
     pooled_runs,
+    row_values,
     site_of,
     with_replicates,
 )
@@ -33,19 +34,10 @@ WHAT_TO_EXPECT = GeneratedBlock("what-to-expect", "monai-hybrid report --expect"
 _SITE_NAMES = {"site_b_t2w": "T2w", "site_c_flair": "FLAIR", "site_d_pd": "PD", "site_c_flair_raw": "raw FLAIR"}
 
 
-def _values(runs: list[dict], method: str, budget: str, metric: str) -> list[float]:
-    return [
-        float(r[metric])
-        for r in runs
-        if r.get("method") == method and r.get("budget") == budget and isinstance(r.get(metric), float)
-        if math.isfinite(r[metric])
-    ]
-
-
 def _spread(runs: list[dict], method: str, budget: str, metric: str, digits: int) -> str:
     """The mean over pretraining seeds (each seed's runs averaged first, as the difference is) and the range over
     runs."""
-    values = _values(runs, method, budget, metric)
+    values = row_values(runs, method, budget, metric)
     if not values:
         return "not run"
     by_seed: dict[int, list[float]] = {}
@@ -198,7 +190,7 @@ def expectation(
     machine = one_machine(saved["runs"], f"'{path}'")  # every record, as the report counts them
     runs = pooled_runs(tuned, sites) if len(sites) > 1 else [r for r in tuned if site_of(r) == sites[0]]
     pretrain_seeds = sorted({r.get("replicate") for r in runs if r.get("method") == reference})
-    per_budget = {b: len(_values(runs, reference, b, "mean_fg_dice")) for b in budgets}
+    per_budget = {b: len(row_values(runs, reference, b, "mean_fg_dice")) for b in budgets}
     precisions = sorted({str(r.get("precision", "float32")) for r in tuned})
     words: dict[str, dict[str, str]] = {"Dice": {}, "HD95": {}, "far false positives": {}}
     rows = []

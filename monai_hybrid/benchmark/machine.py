@@ -4,6 +4,7 @@ runs of one machine."""
 from __future__ import annotations
 
 import platform
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,11 +52,7 @@ def machine_label(m: dict | None) -> str:
 
 def machines_of(runs: Iterable[dict]) -> dict[str, int]:
     """Each machine's label (``machine_label``) -> how many of ``runs`` ran on it."""
-    counts: dict[str, int] = {}
-    for run in runs:
-        label = machine_label(run.get("machine"))
-        counts[label] = counts.get(label, 0) + 1
-    return counts
+    return dict(Counter(machine_label(run.get("machine")) for run in runs))
 
 
 def one_machine(runs: Iterable[dict], where: str) -> str:
@@ -79,8 +76,5 @@ def one_machine(runs: Iterable[dict], where: str) -> str:
 def precisions(runs: Iterable[dict]) -> str:
     """The precisions ``runs`` trained and scored in, in words (``"float32 (40 runs)"``; records made before the
     precision was stored are named as such): a report states it from the records, not from its title."""
-    counts: dict[str, int] = {}
-    for run in runs:
-        label = str(run.get("precision", NOT_RECORDED))
-        counts[label] = counts.get(label, 0) + 1
+    counts = Counter(str(run.get("precision", NOT_RECORDED)) for run in runs)
     return "; ".join(f"{label} ({n} runs)" for label, n in counts.items()) or NOT_RECORDED

@@ -20,6 +20,7 @@ __all__ = [
     "grid_records",
     "ordered_rows",
     "pooled_runs",
+    "row_values",
     "site_of",
     "with_replicates",
 ]
@@ -140,4 +141,15 @@ def complete_sites(runs: list[dict], methods: tuple[str, ...] | list[str], budge
 
     return [
         s for s in dict.fromkeys(site_of(r) for r in runs) if all(scored(s, m, b) for m in methods for b in budgets)
+    ]
+
+
+def row_values(runs: list[dict], method: str, budget: str, metric: str) -> list[float]:
+    """``metric`` of every run of ``method`` at ``budget`` that holds a finite value of it (one per site and seed, or
+    per seed in pooled runs)."""
+    return [
+        float(r[metric])
+        for r in runs
+        if r.get("method") == method and r.get("budget") == budget and isinstance(r.get(metric), (int, float))
+        if math.isfinite(r[metric])
     ]

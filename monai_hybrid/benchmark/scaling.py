@@ -32,7 +32,7 @@ from monai_hybrid.benchmark.machine import one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.benchmark.records import cohort_view, complete_sites, grid_records, pooled_runs, site_of
 from monai_hybrid.benchmark.rows import METHODS, PRETRAININGS
-from monai_hybrid.benchmark.stats import Comparison, compare, replicate_differences
+from monai_hybrid.benchmark.stats import Comparison, compare, replicate_differences, t_interval
 from monai_hybrid.options import RunKind
 
 __all__ = [
@@ -217,14 +217,8 @@ def paired_trend(
         return None
     design = np.stack([np.ones_like(x), x], axis=1)
     lines = np.array([np.linalg.lstsq(design, [d[s] for d in per_point], rcond=None)[0] for s in seeds])
-    t = float(stats.t.ppf(0.975, len(seeds) - 1))
-
-    def interval(values: np.ndarray) -> tuple[float, float, float]:
-        mean, half = float(values.mean()), t * float(values.std(ddof=1)) / math.sqrt(len(values))
-        return mean, mean - half, mean + half
-
-    slope, low, high = interval(lines[:, 1])
-    at = tuple((d, *interval(lines @ np.array([1.0, x.max() + d]))) for d in (1, 2))
+    slope, low, high = t_interval(list(lines[:, 1]))
+    at = tuple((d, *t_interval(list(lines @ np.array([1.0, x.max() + d])))) for d in (1, 2))
     basis = f"paired by pretraining seed, {len(seeds)} seeds at every point"
     return Trend(slope, low, high, _word(low, high, higher_is_better), at, basis)
 

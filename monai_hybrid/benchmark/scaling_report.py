@@ -13,6 +13,7 @@ import numpy as np
 
 from monai_hybrid.atomic_write import write_text_atomic
 from monai_hybrid.benchmark.blocks import GeneratedBlock
+from monai_hybrid.benchmark.records import row_values
 from monai_hybrid.benchmark.scaling import METRICS, Scaling
 from monai_hybrid.benchmark.stats import Comparison
 
@@ -34,17 +35,8 @@ def _cell(c: Comparison | None, digits: int, unit: str) -> str:
     )
 
 
-def _values(runs: list[dict], method: str, budget: str, metric: str) -> list[float]:
-    """``metric`` of each (pooled) run of ``method`` at ``budget``: one per seed."""
-    return [
-        r[metric]
-        for r in runs
-        if r["method"] == method and r["budget"] == budget and math.isfinite(r.get(metric, math.nan))
-    ]
-
-
 def _mean(runs: list[dict], method: str, budget: str, metric: str) -> float:
-    values = _values(runs, method, budget, metric)
+    values = row_values(runs, method, budget, metric)
     return float(np.mean(values)) if values else math.nan
 
 
@@ -64,7 +56,7 @@ def _figure(m: Scaling, path: Path) -> None:
             score, ax = axes[2 * i][j], axes[2 * i + 1][j]
             for k, (key, members) in enumerate(m.series.items()):
                 for n, (row, style) in enumerate(((m.reference, "-"), (m.baseline, "--"))):
-                    seeds = [(p.flops, _values(m.pooled[p.path], row, b, metric)) for p in members]
+                    seeds = [(p.flops, row_values(m.pooled[p.path], row, b, metric)) for p in members]
                     seeds = [(f, v) for f, v in seeds if v]
                     score.errorbar(
                         [f * (0.97, 1.03)[n] for f, _ in seeds],  # the two rows side by side at one point
