@@ -179,18 +179,23 @@ def _benchmark(args: argparse.Namespace) -> int:
     except ValueError as err:
         sys.stderr.write(f"monai-hybrid benchmark: --pretrain-steps-factor: {err}\n")
         return 2
-    runner = BenchmarkRunner(
-        args.out,
-        preset,
-        bundle_dir=args.bundle,
-        target_sites=args.target_sites,
-        parts=args.parts,
-        source_datalist=args.source_datalist,
-        target_datalist=args.target_datalist,
-        class_names=args.class_names,
-        track=not args.no_mlflow,
-        progress=not args.quiet,
-    )
+    try:
+        runner = BenchmarkRunner(
+            args.out,
+            preset,
+            bundle_dir=args.bundle,
+            target_sites=args.target_sites,
+            parts=args.parts,
+            source_datalist=args.source_datalist,
+            target_datalist=args.target_datalist,
+            class_names=args.class_names,
+            track=not args.no_mlflow,
+            progress=not args.quiet,
+            replicates=args.replicates,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        sys.stderr.write(f"monai-hybrid benchmark: {err}\n")
+        return 2
     if args.variants and not args.tune_finetuning:
         sys.stderr.write("monai-hybrid benchmark: --variants chooses fine-tuning variants; add --tune-finetuning.\n")
         return 2
@@ -202,6 +207,13 @@ def _benchmark(args: argparse.Namespace) -> int:
         tuning_seeds=tuning_seeds,
     )
     out = Path(args.out)
+    if runner.left:  # a part (--replicates): the report waits for the rest, so no table mixes seeds it lacks
+        sys.stdout.write(
+            f"Recorded {len(runs)} runs in {out / 'results.json'}; {len(runner.left)} planned runs of other "
+            "pretraining seeds are not recorded yet: run their --replicates into the same --out, and the report "
+            "comes with the last part.\n"
+        )
+        return 0
     if args.tune or args.tune_finetuning:
         kind = "finetuning" if args.tune_finetuning else "pretraining"
         table, chosen = write_tuning_report(runs, out, kind)
@@ -495,6 +507,15 @@ def _add_benchmark(sub: Any) -> None:
         metavar="K",
         help="a point of the compute axis: pretrain K times the preset's steps (cosine schedule to the end, as many "
         "validations), everything else fixed; the preset is named <preset>_x<K> (use its own --out)",
+    )
+    b.add_argument(
+        "--replicates",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="run only the runs of these pretraining seeds (their fine-tuning, zero-shot and oracle runs with them): "
+        "a benchmark longer than one sitting runs in parts into one --out; the report comes when all are recorded",
     )
     b.add_argument("--no-mlflow", action="store_true", help="do not log runs to MLflow")
     b.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -169,3 +169,11 @@ def test_an_app_with_a_class_added_grows_the_served_models_head(tmp_path, capsys
     bad = ["monailabel-app", str(tmp_path / "bad"), "--models", str(models)]
     assert main([*bad, "--class-names", "background", "lesion"]) == 1
     assert "labels ['background', 'csf'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_benchmark_names_replicates_that_are_not_pretraining_seeds(tmp_path, capsys):
+    code = main(["benchmark", "--preset", "tiny", "--out", str(tmp_path / "b"), "--replicates", "7", "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("monai-hybrid benchmark: BenchmarkRunner: 'replicates' must name pretraining seeds")
+    assert not (tmp_path / "b").exists()  # refused before anything is written

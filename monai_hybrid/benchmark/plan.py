@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ __all__ = [
     "Step",
     "ZeroShotStep",
     "finetuning_settings",
+    "of_replicates",
     "grid_pretrain_step",
     "pretrain_run_name",
     "ready_first",
@@ -146,6 +147,22 @@ ABLATIONS: dict[str, dict] = {
     "supervised": {"method#mode": "supervised"},
     "supervised, intensity augmentation": {"method#mode": "supervised", "overlays": ("intensity_augmentation",)},
 }
+
+
+def pretraining_seed(step: Step, pretrain_seeds: Sequence[int]) -> int:
+    """The pretraining seed ``step`` belongs to: a pretraining or zero-shot run's own seed; a fine-tuning run's
+    ``replicate``, or (``None``: a row from scratch, the oracle) the pretraining seed its fine-tuning seed is grouped
+    with, ``pretrain_seeds[seed % len(pretrain_seeds)]``."""
+    if isinstance(step, FinetuneStep):
+        return step.replicate if step.replicate is not None else pretrain_seeds[step.seed % len(pretrain_seeds)]
+    return step.seed
+
+
+def of_replicates(steps: Sequence[Step], replicates: Sequence[int], pretrain_seeds: Sequence[int]) -> list[Step]:
+    """The ``steps`` of the pretraining seeds ``replicates`` (``pretraining_seed``): one part of a benchmark that is
+    too long for one sitting. Every step a kept step needs is kept with it, as a fine-tuning run belongs to the
+    pretraining seed it starts from."""
+    return [s for s in steps if pretraining_seed(s, pretrain_seeds) in set(replicates)]
 
 
 def ready_first(steps: list[Step]) -> list[Step]:

@@ -22,6 +22,7 @@ from monai_hybrid.benchmark.plan import (
     PretrainStep,
     Step,
     ZeroShotStep,
+    of_replicates,
     plan_ablations,
     plan_grid,
 )
@@ -90,6 +91,11 @@ class BenchmarkRunner:
         progress: show a progress bar over runs.
         workers: runs executed at once, each in its own process (default: the preset's).
         parts: the grid parts to run (default: every part of the preset).
+        replicates: run only the runs of these pretraining seeds (``plan.of_replicates``): a benchmark too long for
+            one sitting runs in parts, one set of seeds after another, in one ``out_dir`` (default: all).
+
+    Attributes:
+        left: after ``run``, the keys of the planned runs not recorded yet (the other replicates' runs).
     """
 
     def __init__(
@@ -105,6 +111,7 @@ class BenchmarkRunner:
         progress: bool = True,
         workers: int | None = None,
         parts: Sequence[str] | None = None,
+        replicates: Sequence[int] | None = None,
     ) -> None:
         workers = preset.workers if workers is None else workers
         if not isinstance(workers, int) or workers < 1:
@@ -121,6 +128,17 @@ class BenchmarkRunner:
         self.out_dir = Path(out_dir)
         self.preset = preset
         self.parts = tuple(parts) if parts else None
+        if replicates is not None:
+            added = (p for part in preset.grid_parts for p in part.pretrain_seeds or ())
+            known = list(dict.fromkeys([*preset.pretrain_seeds, *added]))
+            unknown = [r for r in replicates if r not in known]
+            if not replicates or unknown:
+                raise ValueError(
+                    f"BenchmarkRunner: 'replicates' must name pretraining seeds of the preset ({known}), got "
+                    f"{list(replicates)}."
+                )
+        self.replicates = tuple(replicates) if replicates is not None else None
+        self.left: list[str] = []
         self.bundle_dir = Path(bundle_dir) if bundle_dir is not None else default_bundle_dir()
         if not (self.bundle_dir / "configs" / "common.yaml").is_file():
             raise FileNotFoundError(
@@ -173,7 +191,10 @@ class BenchmarkRunner:
         from tqdm.auto import tqdm
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        steps = self.plan(ablations, tuning, finetune_tuning, variants, tuning_seeds)
+        planned = self.plan(ablations, tuning, finetune_tuning, variants, tuning_seeds)
+        steps = planned
+        if self.replicates is not None:  # one part of a benchmark too long for one sitting
+            steps = of_replicates(planned, self.replicates, self.preset.pretrain_seeds)
         # the target sites' unlabelled scans are verified when a run reads them
         semi = any(
             getattr(s, "semi", False)
@@ -243,4 +264,5 @@ class BenchmarkRunner:
         finally:
             bar.close()
             quiet()
+        self.left = [s.key for s in planned if store.done(s.key) is None]
         return store.runs

@@ -272,3 +272,65 @@ def test_a_pretraining_runs_at_the_learning_rate_its_tuning_chose():
         dataclasses.replace(TINY, pretrain_learning_rates=(("nnunet", 1e-3),))
     with pytest.raises(ValueError, match="'pretrain_learning_rates' must be one pair per pretraining"):
         dataclasses.replace(TINY, pretrain_learning_rates=(("synth", 1e-3), ("synth", 5e-4)))
+
+
+def _two_seed_preset() -> BenchmarkPreset:
+    return dataclasses.replace(
+        TINY,
+        name="parts",
+        methods=("hybrid", "scratch"),
+        seeds=(0, 1, 2, 3),
+        pretrain_seeds=(0, 1),
+        oracle_seeds=(0,),
+        long_control=("hybrid",),
+    )
+
+
+def test_a_benchmark_runs_in_parts_one_set_of_pretraining_seeds_after_another(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from monai_hybrid.benchmark import plan as plan_module
+    from monai_hybrid.benchmark import runner as runner_module
+
+    preset = _two_seed_preset()
+    steps = BenchmarkRunner(tmp_path, preset).plan()
+    first, second = (plan_module.of_replicates(steps, [r], preset.pretrain_seeds) for r in (0, 1))
+    # the parts split the plan: every run in exactly one, with every run it needs
+    assert sorted(s.key for s in first + second) == sorted(s.key for s in steps)
+    for part in (first, second):
+        keys = {s.key for s in part}
+        assert all(set(s.needs) <= keys for s in part)
+    second_keys = {s.key for s in second}
+    assert {"pretrain/hybrid/seed1", "hybrid/site_c_flair/scans1/seed3", "scratch/site_c_flair/scans1/seed1"} <= (
+        second_keys
+    )
+    assert "oracle/site_c_flair/all/seed0" not in second_keys and "hybrid/site_c_flair/scans1/seed2" not in second_keys
+
+    # the runner runs one part into the folder, names what is left, and the next part resumes it
+    data = SimpleNamespace(source="s.json", targets={}, class_names=("background", "a"), fresh={}, site_classes={})
+    monkeypatch.setattr(runner_module, "prepare_data", lambda *a, **k: data)
+    ran: list[str] = []
+
+    def fake_execute(todo, ctx, record, workers, on_done):
+        for step in todo:
+            ran.append(step.key)
+            record({"key": step.key})
+
+    monkeypatch.setattr(runner_module, "execute", fake_execute)
+    checkpoint = tmp_path / "model_final.pt"
+    checkpoint.touch()  # a recorded pretraining run counts as done when its checkpoint is there
+    monkeypatch.setattr(runner_module.RunContext, "pretrained", lambda self, name: checkpoint)
+    part = BenchmarkRunner(tmp_path, preset, track=False, progress=False, replicates=[1])
+    part.run()
+    assert sorted(ran) == sorted(second_keys) and sorted(part.left) == sorted(s.key for s in first)
+    ran.clear()
+    last = BenchmarkRunner(tmp_path, preset, track=False, progress=False, replicates=[0, 1])
+    last.run()
+    assert sorted(ran) == sorted(s.key for s in first) and last.left == []
+
+
+def test_replicates_must_be_pretraining_seeds_of_the_preset(tmp_path):
+    with pytest.raises(ValueError, match=r"'replicates' must name pretraining seeds of the preset \(\[0, 1\]\)"):
+        BenchmarkRunner(tmp_path, _two_seed_preset(), replicates=[2])
+    with pytest.raises(ValueError, match="'replicates'"):
+        BenchmarkRunner(tmp_path, _two_seed_preset(), replicates=[])
