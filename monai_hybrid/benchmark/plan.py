@@ -21,6 +21,7 @@ __all__ = [
     "ZeroShotStep",
     "finetuning_settings",
     "of_replicates",
+    "pretraining_seed",
     "grid_pretrain_step",
     "pretrain_run_name",
     "ready_first",

@@ -17,7 +17,7 @@ from typing import Any
 
 from monai_hybrid.benchmark.compute import step_flops
 from monai_hybrid.benchmark.machine import machine
-from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep
+from monai_hybrid.benchmark.plan import FinetuneStep, PretrainStep, Step, ZeroShotStep, pretraining_seed
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.bundle import run_bundle
 from monai_hybrid.data.datalist import load_list
@@ -268,7 +268,7 @@ def finetune(ctx: RunContext, step: FinetuneStep) -> dict:
         "seed": step.seed,
         # the unit of replication: the pretraining seed the run starts from (fine-tuning seed s from pretraining
         # seed s % P of its part; scratch rows are grouped alike)
-        "replicate": step.replicate if step.replicate is not None else step.seed % len(p.pretrain_seeds),
+        "replicate": pretraining_seed(step, p.pretrain_seeds),
         "steps": steps,
         "pretrained": str(pretrained) if pretrained else None,
         "eval_list": step.eval_list,
