@@ -14,27 +14,49 @@ __all__ = ["NOT_RECORDED", "machine", "machine_label", "machines_of", "one_machi
 NOT_RECORDED = "not recorded"
 
 
-def _cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
-    """The CPU's model name (``/proc/cpuinfo``; elsewhere ``platform.processor()``)."""
+def _cpuinfo(cpuinfo: str = "/proc/cpuinfo") -> dict[str, str]:
+    """The first processor's entries of ``/proc/cpuinfo`` (lower-case keys); empty where there is none."""
+    entries: dict[str, str] = {}
     try:
         for line in Path(cpuinfo).read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                return line.split(":", 1)[1].strip()
+            if not line.strip():
+                break  # the first processor's block ends
+            key, _, value = line.partition(":")
+            entries.setdefault(key.strip().lower(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return entries
+
+
+def _cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere ``platform.processor()``)."""
+    entries = _cpuinfo(cpuinfo)
+    name = entries.get("model name") or entries.get("hardware")
+    return name or platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _cpu_generation(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The CPU's family and model numbers (``"family 26, model 2"``), or ``None`` where ``/proc/cpuinfo`` has none.
+    A virtual machine may name every generation of a vendor's server CPUs alike ("AMD EPYC"): these numbers tell
+    them apart (family 25 is AMD's Zen 3 and Zen 4, 26 Zen 5)."""
+    entries = _cpuinfo(cpuinfo)
+    if "cpu family" not in entries or "model" not in entries:
+        return None
+    return f"family {entries['cpu family']}, model {entries['model']}"
 
 
 def machine() -> dict[str, str | int | None]:
-    """This machine: ``cpu`` (model name), ``cores`` (those this process may use), ``gpu`` (the first CUDA
-    device's name, ``None`` without one) and ``torch`` (the version). The host's name is left out: it says nothing
-    of the speed and may name a hospital's machine."""
+    """This machine: ``cpu`` (model name), ``cpu_generation`` (family and model numbers, where the system states
+    them; ``None`` elsewhere), ``cores`` (those this process may use), ``gpu`` (the first CUDA device's name,
+    ``None`` without one) and ``torch`` (the version). The host's name is left out: it says nothing of the speed and
+    may name a hospital's machine."""
     import torch
 
     from monai_hybrid.threads import available_cores
 
     return {
         "cpu": _cpu_model(),
+        "cpu_generation": _cpu_generation(),
         "cores": available_cores(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "torch": torch.__version__,
@@ -42,12 +64,16 @@ def machine() -> dict[str, str | int | None]:
 
 
 def machine_label(m: dict | None) -> str:
-    """``m`` in words: ``"NVIDIA H100 (AMD EPYC 9454, 16 cores)"``, ``"AMD EPYC 9454 (2 cores)"``; ``"not
-    recorded"`` for a record made before machines were stored."""
+    """``m`` in words: ``"NVIDIA H100 (AMD EPYC 9454, 16 cores)"``, ``"AMD EPYC (family 26, model 2; 2 cores)"``
+    (the generation where it was recorded: records made before it are labelled without); ``"not recorded"`` for a
+    record made before machines were stored."""
     if not m:
         return NOT_RECORDED
-    cpu = f"{m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores"
-    return f"{m['gpu']} ({cpu})" if m.get("gpu") else f"{m.get('cpu', 'unknown CPU')} ({m.get('cores', '?')} cores)"
+    cpu = m.get("cpu", "unknown CPU")
+    if m.get("gpu"):
+        return f"{m['gpu']} ({cpu}, {m.get('cores', '?')} cores)"
+    generation = f"{m['cpu_generation']}; " if m.get("cpu_generation") else ""
+    return f"{cpu} ({generation}{m.get('cores', '?')} cores)"
 
 
 def machines_of(runs: Iterable[dict]) -> dict[str, int]:

@@ -3,7 +3,8 @@ the compute axis, ``presets.compute_point``), each row's pooled fresh-cohort sco
 point against the FLOPs of its pretraining, and a generated sentence per budget and metric on the trend.
 
 Points are grouped into series: the points of one series differ only in their pretraining length (``compute_point``;
-the `cpu` preset and its x4 and x16 are one series, `bundle` and `bundle_x4` another), and each series is pooled over
+the `cpu` preset and its x4 and x16 are one series, `bundle` and `bundle_x4` another) and ran on one machine (a trend
+compares its points, so the points of another machine make a series of their own), and each series is pooled over
 the target sites all its points share. Per series, the trend is the line of the difference on log10 FLOPs with the
 pretraining seed as its unit (``paired_trend``): every point fine-tunes seed s on the same labelled cases, so each
 seed's own line is fitted and the slope's interval is Student's t over the seeds. Where the points share fewer than two
@@ -28,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from monai_hybrid.benchmark.compute import step_flops
-from monai_hybrid.benchmark.machine import one_machine
+from monai_hybrid.benchmark.machine import NOT_RECORDED, machines_of, one_machine
 from monai_hybrid.benchmark.presets import BenchmarkPreset
 from monai_hybrid.benchmark.records import cohort_view, complete_sites, grid_records, pooled_runs, site_of
 from monai_hybrid.benchmark.rows import METHODS, PRETRAININGS
@@ -66,7 +67,8 @@ class Point:
     Attributes:
         name: the preset's name (``cpu_x4``).
         path: its ``results.json``.
-        series: the settings every point of its series shares (its preset's ``run_settings`` but ``COMPUTE_FIELDS``).
+        series: the settings every point of its series shares (its preset's ``run_settings`` but ``COMPUTE_FIELDS``)
+            and its machine's label.
         flops: mean pretraining FLOPs of the reference row's runs (steps x counted FLOPs per step).
         steps: pretraining steps of the reference row.
         wall_min: the fastest and the mean wall time of the two rows' pretraining runs of ``steps`` that ran in one
@@ -108,10 +110,18 @@ def _preset_flops(preset: BenchmarkPreset, classes: int) -> int:
     return step_flops(network, (preset.batch_volumes * preset.samples_per_volume, 1, *preset.roi))
 
 
-def _series(preset: BenchmarkPreset) -> str:
+def _series(preset: BenchmarkPreset, machine: str) -> str:
+    """The key of a point's series: its preset's settings but the compute fields, and the ``machine`` it ran on."""
     settings = {k: v for k, v in dataclasses.asdict(preset).items() if k not in COMPUTE_FIELDS}
     kept = {k: v for k, v in settings.items() if k in preset.run_settings()}
-    return json.dumps(kept, sort_keys=True, default=str)
+    return json.dumps({"settings": kept, "machine": machine}, sort_keys=True, default=str)
+
+
+def _labels(series: dict[str, list[Point]]) -> dict[str, str]:
+    """Each series' name: its smallest point's preset, and its machine where two series share that name."""
+    names = {key: members[0].name for key, members in series.items()}
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    return {key: f"{name} on {json.loads(key)['machine']}" if name in shared else name for key, name in names.items()}
 
 
 def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: list[str]) -> Point:
@@ -140,7 +150,9 @@ def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: 
     pretrained = [r for r in records if r.get("kind") == RunKind.PRETRAIN and r.get("pretraining") == name]
     if not pretrained:
         raise ValueError(f"'{path}' has no pretraining run of {name} ({reference}'s); a compute point needs them.")
-    machine = one_machine((r for r in records if r.get("kind") in (RunKind.PRETRAIN, RunKind.FINETUNE)), f"'{path}'")
+    trained = [r for r in records if r.get("kind") in (RunKind.PRETRAIN, RunKind.FINETUNE)]
+    machine = one_machine(trained, f"'{path}'")
+    on = next((m for m in machines_of(trained) if m != NOT_RECORDED), NOT_RECORDED)
     if all("train_flops" in r for r in pretrained):
         flops, counted = float(np.mean([r["train_flops"] for r in pretrained])), "records"
         steps = int(np.mean([r["steps"] for r in pretrained]))
@@ -173,7 +185,7 @@ def load_point(path: str | os.PathLike, reference: str, baseline: str, budgets: 
         and not r.get("resumed", False)
     ]
     wall = (float(np.min(whole) / 60), float(np.mean(whole) / 60)) if whole else (math.nan, math.nan)
-    return Point(preset.name, str(path), _series(preset), flops, steps, wall, machine, counted, fresh, sites)
+    return Point(preset.name, str(path), _series(preset, on), flops, steps, wall, machine, counted, fresh, sites)
 
 
 @dataclass(frozen=True)
@@ -322,7 +334,7 @@ def measure_scaling(
     series: dict[str, list[Point]] = {}
     for p in points:
         series.setdefault(p.series, []).append(p)
-    label = {key: members[0].name for key, members in series.items()}
+    label = _labels(series)
     sites: dict[str, list[str]] = {}
     pooled: dict[str, list[dict]] = {}
     for key, members in series.items():

@@ -36,10 +36,11 @@ def test_a_compute_point_scales_only_the_pretraining():
         compute_point(cpu, 0)
 
 
-def _point(tmp_path: Path, factor: int, gain: float, with_flops: bool = True) -> Path:
-    """A stored cpu-preset benchmark pretrained ``factor`` times longer: hybrid's fresh Dice is supervised_aug's plus
-    ``gain`` (with a seed wobble), 4 pretraining seeds, FLAIR."""
+def _point(tmp_path: Path, factor: int, gain: float, with_flops: bool = True, machine: dict = MACHINE) -> Path:
+    """A stored cpu-preset benchmark pretrained ``factor`` times longer on ``machine``: hybrid's fresh Dice is
+    supervised_aug's plus ``gain`` (with a seed wobble), 4 pretraining seeds, FLAIR."""
     preset = compute_point(PRESETS["cpu"], factor)
+    MACHINE = machine  # noqa: N806 (the records' machine)
     runs = []
     for method in ("hybrid", "supervised_aug"):
         for seed in range(4):
@@ -59,7 +60,7 @@ def _point(tmp_path: Path, factor: int, gain: float, with_flops: bool = True) ->
                              "eval_list": "test", **scores, "fresh": scores, "machine": MACHINE})  # fmt: skip
     fields = {f.name: getattr(preset, f.name) for f in dataclasses.fields(preset)}
     saved = {"preset": json.loads(json.dumps(fields, default=lambda o: o.__dict__)), "class_names": list("bcgw")}
-    path = tmp_path / f"x{factor}" / "results.json"
+    path = tmp_path / f"x{factor}{machine.get('cpu_generation') or ''}" / "results.json"
     path.parent.mkdir()
     path.write_text(json.dumps({**saved, "runs": runs}))
     return path
@@ -102,6 +103,24 @@ def test_embed_puts_the_compact_account_in_a_page_with_the_figure_linked_from_it
     args = ["scaling", *map(str, paths), "--out", str(tmp_path / "o2"), "--embed", str(tmp_path / "plain.md")]
     assert main(args) == 1
     assert "must hold the line" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
+def test_points_of_two_machines_make_two_series_each_with_its_own_trend(tmp_path):
+    # one CPU name, two generations (a virtual machine names both "AMD EPYC"): a trend compares points of one machine
+    zen4, zen5 = ({**MACHINE, "cpu": "AMD EPYC", "cpu_generation": f"family {f}, model 2"} for f in (25, 26))
+    paths = [_point(tmp_path, 1, 0.0, machine=zen4), _point(tmp_path, 4, 0.0, machine=zen4)]
+    paths += [_point(tmp_path, 1, 0.0, machine=zen5), _point(tmp_path, 16, 0.06, machine=zen5)]
+    scaling = measure_scaling(paths)
+    assert sorted(scaling.label.values()) == [  # both start at the cpu preset: named by their machines
+        "cpu on AMD EPYC (family 25, model 2; 2 cores)",
+        "cpu on AMD EPYC (family 26, model 2; 2 cores)",
+    ]
+    words = [s for (metric, key, b), s in scaling.sentences.items() if metric == "mean_fg_dice" and b == "1 slice"]
+    assert sorted("**grows**" in w for w in words) == [False, True]  # flat on one machine, growing on the other
+    assert sum("**no trend**" in w for w in words) == 1
+    # a point of one machine alone is no series: the other machine's points do not complete it
+    with pytest.raises(ValueError, match="is the only point of its series"):
+        measure_scaling(paths[:3])
 
 
 def test_flops_of_older_records_are_counted_from_the_preset(tmp_path):
