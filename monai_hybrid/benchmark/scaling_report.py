@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 from pathlib import Path
 
 import numpy as np
@@ -150,9 +151,28 @@ def write_scaling_report(m: Scaling, out_dir: str | os.PathLike) -> None:
     write_text_atomic(out / "scaling.md", "\n".join(lines))
 
 
+def _compact(m: Scaling, key: str, budget: str) -> str:
+    """One line on the trend of every metric of series ``key`` at ``budget``: its words, the slope per decade and the
+    line's value one and two decades past the largest point, each with its 95% interval (``scaling.md`` has the
+    sentences in full)."""
+    parts = []
+    for metric, (name, digits, _higher, unit) in METRICS.items():
+        t = m.trends[(metric, key, budget)]
+        if t.word == "too few points":
+            parts.append(f"{name} no trend (fewer than two points with an interval)")
+            continue
+        f = f"+.{digits}f"
+        ahead = ", ".join(f"{'1 decade' if d == 1 else d} on {v:{f}} [{lo:{f}}, {hi:{f}}]" for d, v, lo, hi in t.at)
+        parts.append(
+            f"{name} **{t.word}** (slope {t.slope:{f}}{unit} per decade [{t.slope_low:{f}}, {t.slope_high:{f}}]; "
+            f"{ahead})"
+        )
+    return f"At {budget}, series {m.label[key]}: " + "; ".join(parts) + "."
+
+
 def scaling_block(m: Scaling, figure: str, shown_as: dict[str, str] | None = None) -> str:
-    """The compact account for a results page (``SCALING``'s block): the points, the Dice difference at each, every
-    generated sentence and the figure.
+    """The compact account for a results page (``SCALING``'s block): the points, the Dice difference at each, a line
+    per series and budget on the trend of every metric, and the figure.
 
     Args:
         m: the measured axis.
@@ -179,7 +199,14 @@ def scaling_block(m: Scaling, figure: str, shown_as: dict[str, str] | None = Non
             for p in m.points
         ],
         "",
-        *[f"- {m.sentences[(metric, key, b)]}" for metric in METRICS for b in m.budgets for key in m.series],
+        f"The trend of the difference ({m.reference} minus {m.baseline}) on log10 pretraining FLOPs, per series "
+        "(the points of one machine) and budget: its words (**grows** in the reference's favour or **shrinks** only "
+        "where the slope's 95% interval excludes 0), the slope per decade of compute and the line's value one and two "
+        "decades past the largest point, an extrapolation that assumes a line in log compute (the line's interval; a "
+        "new measurement would scatter more); the intervals pair the points by pretraining seed where they share "
+        f"two or more ([every sentence in full]({posixpath.join(posixpath.dirname(figure), 'scaling.md')})):",
+        "",
+        *[f"- {_compact(m, key, b)}" for key in m.series for b in m.budgets],
         "",
         f"![each row's score and the paired difference against compute]({figure})",
     ]

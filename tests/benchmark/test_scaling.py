@@ -96,7 +96,8 @@ def test_embed_puts_the_compact_account_in_a_page_with_the_figure_linked_from_it
     assert "![each row's score and the paired difference against compute](results/scaling/scaling.png)" in block
     assert "| cpu_x4 | 1.44e+13 | 4.0 | Test CPU (2 cores) (32 runs) | +0.030 [" in block
     assert f"raw results `{paths[0]}`, `{paths[1]}`" in block
-    assert block.count("\n- At ") == 9  # a sentence per metric and budget
+    assert block.count("\n- At ") == 3  # a line per budget, on every metric
+    assert "- At 1 slice, series cpu: Dice **grows** (slope +0.0" in block and "; HD95 **no trend** (slope" in block
     assert page.read_text().endswith("rest\n")
     # a page without the markers is named before anything is computed or written
     (tmp_path / "plain.md").write_text("# no markers\n")
