@@ -48,6 +48,7 @@ def _figure(m: Scaling, path: Path) -> None:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(
         2 * len(METRICS), len(m.budgets), figsize=(4.2 * len(m.budgets), 3.0 * 2 * len(METRICS)), squeeze=False
@@ -56,11 +57,12 @@ def _figure(m: Scaling, path: Path) -> None:
         for j, b in enumerate(m.budgets):
             score, ax = axes[2 * i][j], axes[2 * i + 1][j]
             for k, (key, members) in enumerate(m.series.items()):
+                shift = 1.06**k  # series at one compute (the same preset on two machines) side by side
                 for n, (row, style) in enumerate(((m.reference, "-"), (m.baseline, "--"))):
                     seeds = [(p.flops, row_values(m.pooled[p.path], row, b, metric)) for p in members]
                     seeds = [(f, v) for f, v in seeds if v]
                     score.errorbar(
-                        [f * (0.97, 1.03)[n] for f, _ in seeds],  # the two rows side by side at one point
+                        [f * (0.97, 1.03)[n] * shift for f, _ in seeds],  # the two rows side by side at one point
                         [float(np.mean(v)) for _, v in seeds],
                         yerr=[
                             [float(np.mean(v) - np.min(v)) for _, v in seeds],
@@ -75,7 +77,7 @@ def _figure(m: Scaling, path: Path) -> None:
                     [c.high - c.mean if math.isfinite(c.high) else 0 for _, c in shown],
                 ]
                 ax.errorbar(
-                    [f for f, _ in shown], [c.mean for _, c in shown], yerr=err, marker="o", capsize=3,
+                    [f * shift for f, _ in shown], [c.mean for _, c in shown], yerr=err, marker="o", capsize=3,
                     color=f"C{k}", label=m.label[key],
                 )  # fmt: skip
             ax.axhline(0, color="grey", linewidth=1)
@@ -84,6 +86,7 @@ def _figure(m: Scaling, path: Path) -> None:
                 (ax, f"{name}, {b}: difference (95% interval)", f"{m.reference} - {m.baseline}{unit}"),
             ):
                 a.set_xscale("log")
+                a.xaxis.set_minor_formatter(NullFormatter())  # decades labelled; the crowded minor labels left out
                 a.set_title(title, fontsize=8)
                 a.set_xlabel("pretraining FLOPs", fontsize=8)
                 a.set_ylabel(ylabel, fontsize=8)
