@@ -163,7 +163,8 @@ def of_replicates(steps: Sequence[Step], replicates: Sequence[int], pretrain_see
     """The ``steps`` of the pretraining seeds ``replicates`` (``pretraining_seed``): one part of a benchmark that is
     too long for one sitting. Every step a kept step needs is kept with it, as a fine-tuning run belongs to the
     pretraining seed it starts from."""
-    return [s for s in steps if pretraining_seed(s, pretrain_seeds) in set(replicates)]
+    wanted = set(replicates)
+    return [s for s in steps if pretraining_seed(s, pretrain_seeds) in wanted]
 
 
 def ready_first(steps: list[Step]) -> list[Step]:
